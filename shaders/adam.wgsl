@@ -1,0 +1,32 @@
+// Adam (Kingma & Ba 2015), bias-corrected, updating a parameter tensor in place:
+//   m ← β1·m + (1−β1)·g          v ← β2·v + (1−β2)·g²
+//   θ ← θ − lr · (m / (1−β1ᵗ)) / (sqrt(v / (1−β2ᵗ)) + ε)
+// The host folds the step count into the two corrections, so the kernel needs no state.
+
+struct Params {
+    n: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    correction1: f32,  // 1 − β1ᵗ
+    correction2: f32,  // 1 − β2ᵗ
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> param: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+
+@compute @workgroup_size(256)
+fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * 256u;
+    if (i >= p.n) { return; }
+    let g = grad[i];
+    let m1 = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+    let v1 = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+    m[i] = m1;
+    v[i] = v1;
+    param[i] -= p.lr * (m1 / p.correction1) / (sqrt(v1 / p.correction2) + p.eps);
+}

@@ -1,0 +1,69 @@
+// Elementwise kernels over flat arrays. Launched on a 2-D grid of 256-thread workgroups
+// (one grid dimension stops at 65 535 workgroups); `flat_index` undoes the folding.
+
+struct Params {
+    n: u32,       // elements
+    cols: u32,    // row length, for broadcasting a bias over rows
+    flags: u32,   // bit 0 BIAS (bias_act) / ACCUMULATE (activation_backward)
+    act: u32,
+    slope: f32,
+    alpha: f32,
+    beta: f32,
+}
+
+const FLAG: u32 = 1u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return gid.x + gid.y * groups.x * 256u;
+}
+
+// y = act(x [+ bias broadcast over rows])
+@group(0) @binding(1) var<storage, read> ba_x: array<f32>;
+@group(0) @binding(2) var<storage, read> ba_bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ba_y: array<f32>;
+
+@compute @workgroup_size(256)
+fn bias_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat_index(gid, groups);
+    if (i >= p.n) { return; }
+    var v = ba_x[i];
+    if ((p.flags & FLAG) != 0u) { v += ba_bias[i % p.cols]; }
+    ba_y[i] = activate(v, p.act, p.slope);
+}
+
+// dx (=|+=) dy · act'(x), with act' taken from the forward output y.
+@group(0) @binding(1) var<storage, read> ab_dy: array<f32>;
+@group(0) @binding(2) var<storage, read> ab_y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ab_dx: array<f32>;
+
+@compute @workgroup_size(256)
+fn activation_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat_index(gid, groups);
+    if (i >= p.n) { return; }
+    var g = ab_dy[i] * activation_grad_from_output(ab_y[i], p.act, p.slope);
+    if ((p.flags & FLAG) != 0u) { g += ab_dx[i]; }
+    ab_dx[i] = g;
+}
+
+// y = alpha·x + beta·y, in place on y (gradient accumulation, scaling, residual adds).
+@group(0) @binding(1) var<storage, read> ax_x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ax_y: array<f32>;
+
+@compute @workgroup_size(256)
+fn axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat_index(gid, groups);
+    if (i >= p.n) { return; }
+    ax_y[i] = p.alpha * ax_x[i] + p.beta * ax_y[i];
+}
+
+// y = alpha everywhere.
+@group(0) @binding(1) var<storage, read_write> fill_y: array<f32>;
+
+@compute @workgroup_size(256)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat_index(gid, groups);
+    if (i >= p.n) { return; }
+    fill_y[i] = p.alpha;
+}

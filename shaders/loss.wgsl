@@ -1,0 +1,70 @@
+// Losses fused with their gradients: one launch gives both the per-row loss (in nats) and
+// d(weight · mean-over-rows loss)/d logits, so the backward pass starts with no extra launch.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    grad_scale: f32,  // usually weight / rows
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// Sigmoid binary cross-entropy with logits x and targets t in [0, 1]:
+//   loss = max(x, 0) − x·t + log(1 + exp(−|x|))     (never exponentiates a positive number)
+//   d loss / d x = σ(x) − t
+@group(0) @binding(1) var<storage, read> bce_logits: array<f32>;
+@group(0) @binding(2) var<storage, read> bce_targets: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bce_loss_rows: array<f32>;
+@group(0) @binding(4) var<storage, read_write> bce_grad: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn bce_with_logits(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                   @builtin(local_invocation_index) lane: u32) {
+    let row = wg.x + wg.y * groups.x;
+    var s = 0.0;
+    if (row < p.rows) {
+        for (var j = lane; j < p.cols; j += 256u) {
+            let i = row * p.cols + j;
+            let x = bce_logits[i];
+            let t = bce_targets[i];
+            s += max(x, 0.0) - x * t + log(1.0 + exp(-abs(x)));
+            bce_grad[i] = (stable_sigmoid(x) - t) * p.grad_scale;
+        }
+    }
+    partial[lane] = s;
+    workgroupBarrier();
+    for (var half = 128u; half > 0u; half >>= 1u) {
+        if (lane < half) { partial[lane] += partial[lane + half]; }
+        workgroupBarrier();
+    }
+    if (lane == 0u && row < p.rows) { bce_loss_rows[row] = partial[0]; }
+}
+
+// Softmax cross-entropy over `cols` classes with an integer target per row:
+//   loss = logsumexp(x) − x[target]      (computed after subtracting the row maximum)
+//   d loss / d x = softmax(x) − onehot(target)
+// One thread per row: class counts are small (a palette), rows are many (pixels × batch).
+@group(0) @binding(1) var<storage, read> sce_logits: array<f32>;
+@group(0) @binding(2) var<storage, read> sce_targets: array<u32>;
+@group(0) @binding(3) var<storage, read_write> sce_loss_rows: array<f32>;
+@group(0) @binding(4) var<storage, read_write> sce_grad: array<f32>;
+
+@compute @workgroup_size(256)
+fn softmax_cross_entropy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let row = gid.x + gid.y * groups.x * 256u;
+    if (row >= p.rows) { return; }
+    let base = row * p.cols;
+    var top = sce_logits[base];
+    for (var j = 1u; j < p.cols; j++) { top = max(top, sce_logits[base + j]); }
+    var total = 0.0;
+    for (var j = 0u; j < p.cols; j++) { total += exp(sce_logits[base + j] - top); }
+    let true_class = sce_targets[row];
+    let log_total = log(total);
+    sce_loss_rows[row] = log_total + top - sce_logits[base + true_class];
+    for (var j = 0u; j < p.cols; j++) {
+        let prob = exp(sce_logits[base + j] - top - log_total);
+        sce_grad[base + j] = (prob - select(0.0, 1.0, j == true_class)) * p.grad_scale;
+    }
+}

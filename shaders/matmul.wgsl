@@ -1,0 +1,104 @@
+// C = act(A·B [+ C] [+ bias]) with A, B optionally transposed, register-tiled.
+//
+// Each workgroup computes a 64×64 tile of C; each of its 16×16 threads owns a 4×4 block of
+// outputs spread with a stride of 16 (so neighbouring threads read neighbouring shared
+// memory). K is walked in slices of 16: the workgroup stages a 64×16 slice of A and a 16×64
+// slice of B in workgroup memory, then every thread does 4×4×16 multiply-adds out of
+// registers. Out-of-range loads read zero, so any M, N, K works.
+//
+// Storage: A is M×K row-major, or K×M when TRANS_A (i.e. A = Xᵀ for an X stored K×M);
+//          B is K×N row-major, or N×K when TRANS_B.
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,  // bit 0 TRANS_A, bit 1 TRANS_B, bit 2 ACCUMULATE (C += ...), bit 3 BIAS
+    act: u32,
+    slope: f32,
+}
+
+const TRANS_A: u32 = 1u;
+const TRANS_B: u32 = 2u;
+const ACCUMULATE: u32 = 4u;
+const BIAS: u32 = 8u;
+
+const TILE: u32 = 64u;
+const SLICE: u32 = 16u;
+const THREADS: u32 = 16u;
+const PER_THREAD: u32 = 4u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+// Both tiles are stored slice-major: tile_a[kk][row], tile_b[kk][col].
+var<workgroup> tile_a: array<f32, 1024>;
+var<workgroup> tile_b: array<f32, 1024>;
+
+fn load_a(row: u32, kk: u32) -> f32 {
+    if (row >= p.m || kk >= p.k) { return 0.0; }
+    if ((p.flags & TRANS_A) != 0u) { return a[kk * p.m + row]; }
+    return a[row * p.k + kk];
+}
+
+fn load_b(kk: u32, col: u32) -> f32 {
+    if (kk >= p.k || col >= p.n) { return 0.0; }
+    if ((p.flags & TRANS_B) != 0u) { return b[col * p.k + kk]; }
+    return b[kk * p.n + col];
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
+    let t = lid.y * THREADS + lid.x;
+    let trans_a = (p.flags & TRANS_A) != 0u;
+    let trans_b = (p.flags & TRANS_B) != 0u;
+
+    var acc: array<array<f32, 4>, 4>;
+    for (var r = 0u; r < PER_THREAD; r++) {
+        for (var q = 0u; q < PER_THREAD; q++) { acc[r][q] = 0.0; }
+    }
+
+    for (var k0 = 0u; k0 < p.k; k0 += SLICE) {
+        // 256 threads stage 1024 values of each tile, 4 each, choosing the element order
+        // so that consecutive threads read consecutive addresses of the stored matrix.
+        for (var q = 0u; q < 4u; q++) {
+            let e = t + 256u * q;
+            var row: u32; var kk: u32;
+            if (trans_a) { kk = e / TILE; row = e % TILE; } else { row = e / SLICE; kk = e % SLICE; }
+            tile_a[kk * TILE + row] = load_a(row0 + row, k0 + kk);
+            var col: u32; var kb: u32;
+            if (trans_b) { col = e / SLICE; kb = e % SLICE; } else { kb = e / TILE; col = e % TILE; }
+            tile_b[kb * TILE + col] = load_b(k0 + kb, col0 + col);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < SLICE; kk++) {
+            var av: array<f32, 4>;
+            var bv: array<f32, 4>;
+            for (var r = 0u; r < PER_THREAD; r++) { av[r] = tile_a[kk * TILE + lid.y + THREADS * r]; }
+            for (var q = 0u; q < PER_THREAD; q++) { bv[q] = tile_b[kk * TILE + lid.x + THREADS * q]; }
+            for (var r = 0u; r < PER_THREAD; r++) {
+                for (var q = 0u; q < PER_THREAD; q++) { acc[r][q] = fma(av[r], bv[q], acc[r][q]); }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var r = 0u; r < PER_THREAD; r++) {
+        let row = row0 + lid.y + THREADS * r;
+        if (row >= p.m) { continue; }
+        for (var q = 0u; q < PER_THREAD; q++) {
+            let col = col0 + lid.x + THREADS * q;
+            if (col >= p.n) { continue; }
+            let i = row * p.n + col;
+            var v = acc[r][q];
+            if ((p.flags & ACCUMULATE) != 0u) { v += c[i]; }
+            if ((p.flags & BIAS) != 0u) { v += bias[col]; }
+            c[i] = activate(v, p.act, p.slope);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+// Reductions. Rows are reduced by one workgroup each (strided loads, then a tree in
+// workgroup memory); columns by 64-column × 4-lane workgroups so that loads stay coalesced.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    len: u32,     // valid elements (the last row of a flat array may be short)
+    flags: u32,   // bit 0 ACCUMULATE (out += ...)
+    scale: f32,   // multiplies every result: 1 for a sum, 1/count for a mean
+}
+
+const ACCUMULATE: u32 = 1u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+// out[r] = scale · Σ_j x[r, j]
+@compute @workgroup_size(256)
+fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+            @builtin(local_invocation_index) lane: u32) {
+    let row = wg.x + wg.y * groups.x;
+    var s = 0.0;
+    if (row < p.rows) {
+        for (var j = lane; j < p.cols; j += 256u) {
+            let i = row * p.cols + j;
+            if (i < p.len) { s += x[i]; }
+        }
+    }
+    partial[lane] = s;
+    workgroupBarrier();
+    for (var half = 128u; half > 0u; half >>= 1u) {
+        if (lane < half) { partial[lane] += partial[lane + half]; }
+        workgroupBarrier();
+    }
+    if (lane == 0u && row < p.rows) {
+        var v = partial[0] * p.scale;
+        if ((p.flags & ACCUMULATE) != 0u) { v += out[row]; }
+        out[row] = v;
+    }
+}
+
+// out[j] = scale · Σ_r x[r, j]   (the bias gradient)
+@compute @workgroup_size(64, 4)
+fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let col = wg.x * 64u + lid.x;
+    var s = 0.0;
+    if (col < p.cols) {
+        for (var r = lid.y; r < p.rows; r += 4u) { s += x[r * p.cols + col]; }
+    }
+    partial[lid.y * 64u + lid.x] = s;
+    workgroupBarrier();
+    if (lid.y == 0u && col < p.cols) {
+        var v = (partial[lid.x] + partial[64u + lid.x] + partial[128u + lid.x] + partial[192u + lid.x]) * p.scale;
+        if ((p.flags & ACCUMULATE) != 0u) { v += out[col]; }
+        out[col] = v;
+    }
+}

@@ -1,0 +1,284 @@
+//! Reverse-mode autodiff over GPU tensors, in the spirit of micrograd.
+//!
+//! Every forward op launches its kernel at once and pushes a node holding its value and a
+//! closure that knows how to send a gradient to its parents. The tape is already in
+//! topological order, so `backward` is a reverse walk. Losses are the roots: their fused
+//! kernels computed d(loss)/d(logits) on the forward pass, scaled by the loss's weight, so
+//! a model's total loss is simply the sum of the losses it recorded.
+//!
+//! Gradients are never zeroed: the first contribution to a gradient overwrites it and later
+//! ones accumulate (every backward kernel takes an `accumulate` flag). Parameter gradients
+//! land directly in the parameter's own buffer, where the optimiser finds them.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Tensor};
+use crate::kernels::elementwise::{self, Activation};
+use crate::kernels::loss;
+use crate::kernels::matmul::{self, Epilogue, Transpose};
+use crate::kernels::reduce;
+use crate::nn::Param;
+
+/// A value on the tape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Var(usize);
+
+type Backward = Box<dyn FnOnce(&Tape, Option<Tensor>) -> Result<()>>;
+
+struct Node {
+    value: Tensor,
+    grad: Option<Tensor>,
+    param: Option<Rc<Param>>,
+    backward: Option<Backward>,
+    is_loss: bool,
+    /// Constants (data, noise) need no gradient; skipping theirs saves a matmul per layer.
+    needs_grad: bool,
+}
+
+pub struct Tape {
+    gpu: Gpu,
+    nodes: RefCell<Vec<Node>>,
+    param_vars: RefCell<HashMap<*const Param, Var>>,
+}
+
+impl Tape {
+    pub fn new(gpu: &Gpu) -> Tape {
+        Tape {
+            gpu: gpu.clone(),
+            nodes: RefCell::new(Vec::new()),
+            param_vars: RefCell::new(HashMap::new()),
+        }
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn push(&self, value: Tensor, backward: Option<Backward>) -> Var {
+        self.push_leaf(value, backward, true)
+    }
+
+    fn push_leaf(&self, value: Tensor, backward: Option<Backward>, needs_grad: bool) -> Var {
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(Node {
+            value,
+            grad: None,
+            param: None,
+            backward,
+            is_loss: false,
+            needs_grad,
+        });
+        Var(nodes.len() - 1)
+    }
+
+    /// The forward value of `var`.
+    pub fn value(&self, var: Var) -> Tensor {
+        self.nodes.borrow()[var.0].value.clone()
+    }
+
+    /// The gradient that reached `var`, if any did.
+    pub fn grad(&self, var: Var) -> Option<Tensor> {
+        self.nodes.borrow()[var.0].grad.clone()
+    }
+
+    /// An input that needs no gradient (data, noise).
+    pub fn constant(&self, value: &Tensor) -> Var {
+        self.push_leaf(value.clone(), None, false)
+    }
+
+    /// An input whose gradient is wanted (d loss / d input: gradient checks, saliency).
+    pub fn input(&self, value: &Tensor) -> Var {
+        self.push_leaf(value.clone(), None, true)
+    }
+
+    /// A trainable parameter; its gradient is written into `param.grad`. Recording the same
+    /// parameter twice gives the same variable, so both uses accumulate into one gradient.
+    pub fn param(&self, param: &Rc<Param>) -> Var {
+        let key = Rc::as_ptr(param);
+        if let Some(var) = self.param_vars.borrow().get(&key) {
+            return *var;
+        }
+        let var = self.push(param.value.clone(), None);
+        self.nodes.borrow_mut()[var.0].param = Some(param.clone());
+        self.param_vars.borrow_mut().insert(key, var);
+        var
+    }
+
+    /// Where a gradient for `var` should be written, and whether to add to what is there;
+    /// `None` for constants.
+    fn grad_slot(&self, var: Var) -> Result<Option<(Tensor, bool)>> {
+        let mut nodes = self.nodes.borrow_mut();
+        let node = &mut nodes[var.0];
+        if !node.needs_grad {
+            return Ok(None);
+        }
+        if let Some(grad) = &node.grad {
+            return Ok(Some((grad.clone(), true)));
+        }
+        let grad = match &node.param {
+            Some(param) => {
+                param.mark_grad_fresh();
+                param.grad.clone()
+            }
+            None => Tensor::uninit(&self.gpu, node.value.shape().clone())?,
+        };
+        node.grad = Some(grad.clone());
+        Ok(Some((grad, false)))
+    }
+
+    /// Adds `delta` into the gradient of `var` (copy for the first contribution).
+    fn send_grad(&self, var: Var, delta: &Tensor) -> Result<()> {
+        let Some((slot, accumulate)) = self.grad_slot(var)? else {
+            return Ok(());
+        };
+        if accumulate {
+            elementwise::axpby(&self.gpu, 1.0, delta, 1.0, &slot)
+        } else {
+            self.gpu.copy(delta, &slot)
+        }
+    }
+
+    /// `a · b`.
+    pub fn matmul(&self, a: Var, b: Var) -> Result<Var> {
+        self.linear(a, b, None, Activation::Identity)
+    }
+
+    /// `act(x · w + bias)`: one fused launch forward; backward sends
+    /// dz = dy·act'(z), dw = xᵀ·dz, dbias = Σ_rows dz, dx = dz·wᵀ.
+    pub fn linear(&self, x: Var, w: Var, bias: Option<Var>, act: Activation) -> Result<Var> {
+        let (xv, wv) = (self.value(x), self.value(w));
+        let bv = bias.map(|b| self.value(b));
+        let y = matmul::matmul(
+            &self.gpu,
+            &xv,
+            &wv,
+            Transpose::NONE,
+            Epilogue {
+                bias: bv.as_ref(),
+                activation: act,
+                accumulate: false,
+            },
+        )?;
+        let yv = y.clone();
+        Ok(self.push(
+            y,
+            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+                let Some(dy) = dy else { return Ok(()) };
+                let gpu = &tape.gpu;
+                let dz = if act == Activation::Identity {
+                    dy
+                } else {
+                    let dz = Tensor::uninit(gpu, dy.shape().clone())?;
+                    elementwise::activation_backward_into(gpu, &dy, &yv, act, &dz, false)?;
+                    dz
+                };
+                let into = |accumulate| Epilogue {
+                    accumulate,
+                    ..Epilogue::default()
+                };
+                if let Some((dw, acc)) = tape.grad_slot(w)? {
+                    matmul::matmul_into(gpu, &xv, &dz, Transpose::A, into(acc), &dw)?;
+                }
+                if let Some((db, acc)) = bias.map(|b| tape.grad_slot(b)).transpose()?.flatten() {
+                    reduce::sum_cols_into(gpu, &dz, 1.0, &db, acc)?;
+                }
+                if let Some((dx, acc)) = tape.grad_slot(x)? {
+                    matmul::matmul_into(gpu, &dz, &wv, Transpose::B, into(acc), &dx)?;
+                }
+                Ok(())
+            })),
+        ))
+    }
+
+    /// `act(x)` elementwise.
+    pub fn activation(&self, x: Var, act: Activation) -> Result<Var> {
+        let y = elementwise::bias_act(&self.gpu, &self.value(x), None, act)?;
+        let yv = y.clone();
+        Ok(self.push(
+            y,
+            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+                let Some(dy) = dy else { return Ok(()) };
+                match tape.grad_slot(x)? {
+                    Some((dx, acc)) => {
+                        elementwise::activation_backward_into(&tape.gpu, &dy, &yv, act, &dx, acc)
+                    }
+                    None => Ok(()),
+                }
+            })),
+        ))
+    }
+
+    /// `a + b` (same shapes).
+    pub fn add(&self, a: Var, b: Var) -> Result<Var> {
+        let (av, bv) = (self.value(a), self.value(b));
+        if av.shape() != bv.shape() {
+            return Err(Error::shape("add", "shapes differ", av.shape(), bv.shape()));
+        }
+        let y = Tensor::uninit(&self.gpu, av.shape().clone())?;
+        self.gpu.copy(&bv, &y)?;
+        elementwise::axpby(&self.gpu, 1.0, &av, 1.0, &y)?;
+        Ok(self.push(
+            y,
+            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+                let Some(dy) = dy else { return Ok(()) };
+                tape.send_grad(a, &dy)?;
+                tape.send_grad(b, &dy)
+            })),
+        ))
+    }
+
+    /// Records a loss root whose gradient w.r.t. `logits` the forward kernel already made.
+    /// Its value is `weight · mean over rows` of the per-row losses.
+    fn push_loss(&self, logits: Var, computed: loss::LossAndGrad, weight: f32) -> Result<Var> {
+        let rows = computed.loss_rows.len();
+        let value = reduce::sum_all(&self.gpu, &computed.loss_rows, weight / rows as f32)?;
+        let grad = computed.grad;
+        let var = self.push(
+            value,
+            Some(Box::new(move |tape: &Tape, _| tape.send_grad(logits, &grad))),
+        );
+        self.nodes.borrow_mut()[var.0].is_loss = true;
+        Ok(var)
+    }
+
+    /// Sigmoid binary cross-entropy with logits against targets in [0, 1], summed over
+    /// columns (nats per row) and averaged over rows, times `weight`.
+    pub fn bce_with_logits(&self, logits: Var, targets: &Tensor, weight: f32) -> Result<Var> {
+        let rows = self.value(logits).shape().as_matrix().0;
+        let computed = loss::bce_with_logits(&self.gpu, &self.value(logits), targets, weight / rows as f32)?;
+        self.push_loss(logits, computed, weight)
+    }
+
+    /// Softmax cross-entropy against u32 class targets, averaged over rows, times `weight`.
+    pub fn softmax_cross_entropy(&self, logits: Var, targets: &Tensor, weight: f32) -> Result<Var> {
+        let rows = self.value(logits).shape().as_matrix().0;
+        let computed =
+            loss::softmax_cross_entropy(&self.gpu, &self.value(logits), targets, weight / rows as f32)?;
+        self.push_loss(logits, computed, weight)
+    }
+
+    /// Replays the backward closures from the losses to the parameters. Consumes the
+    /// closures: a tape is used for one step.
+    pub fn backward(&self) -> Result<()> {
+        let count = self.nodes.borrow().len();
+        if !self.nodes.borrow().iter().any(|n| n.is_loss) {
+            return Err(Error::Invalid("backward: the tape holds no loss".into()));
+        }
+        for i in (0..count).rev() {
+            let (backward, grad, is_loss) = {
+                let mut nodes = self.nodes.borrow_mut();
+                let node = &mut nodes[i];
+                (node.backward.take(), node.grad.clone(), node.is_loss)
+            };
+            if let Some(backward) = backward {
+                if grad.is_some() || is_loss {
+                    backward(self, grad)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! One error type for the library; every message says what was wrong and what to do.
+
+use crate::gpu::Shape;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no GPU adapter found ({0}). genlab needs WebGPU in the browser (Chrome/Edge 113+, \
+         Safari 26+, Firefox 141+ on Windows; on Linux start Chrome with \
+         --enable-unsafe-webgpu --enable-features=Vulkan) or, natively, a Vulkan/Metal/DX12 \
+         driver (on Linux without a GPU: apt-get install mesa-vulkan-drivers)"
+    )]
+    NoAdapter(String),
+    #[error("could not open the GPU device: {0}")]
+    Device(String),
+    #[error("{op}: {why}: {left} vs {right}")]
+    Shape {
+        op: &'static str,
+        why: &'static str,
+        left: Shape,
+        right: Shape,
+    },
+    #[error("{op}: {why} (shape {shape})")]
+    BadShape {
+        op: &'static str,
+        why: String,
+        shape: Shape,
+    },
+    #[error("tensor of shape {0} is empty: every dimension must be at least 1")]
+    EmptyTensor(Shape),
+    #[error("{len} values do not fill a tensor of shape {shape} ({} elements)", shape.numel())]
+    DataLength { shape: Shape, len: usize },
+    #[error("reading a result back from the GPU failed: {0}")]
+    Readback(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub fn shape(op: &'static str, why: &'static str, left: &Shape, right: &Shape) -> Error {
+        Error::Shape {
+            op,
+            why,
+            left: left.clone(),
+            right: right.clone(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,215 @@
+//! The GPU runtime: one device and queue, and everything that makes many small kernel
+//! launches cheap — a buffer pool, a pipeline cache, a recorder that turns a whole
+//! training step into one command buffer, and readbacks that never block the page.
+//!
+//! The same code runs natively (Vulkan/Metal/DX12; lavapipe where there is no GPU) and in
+//! the browser (WebGPU). Nothing above this module knows which one it is on.
+
+mod pipeline;
+mod pool;
+mod readback;
+mod recorder;
+mod tensor;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub use pipeline::{Access, KernelSpec};
+pub use readback::Readback;
+pub use tensor::{Shape, Tensor};
+
+use crate::error::{Error, Result};
+use pipeline::PipelineCache;
+use pool::BufferPool;
+use recorder::Recorder;
+
+/// What the page and `genlab info` show about the adapter in use.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
+        if !self.driver.is_empty() {
+            write!(f, ", {}", self.driver)?;
+        }
+        write!(f, ")")
+    }
+}
+
+pub(crate) struct GpuInner {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) summary: AdapterSummary,
+    pub(crate) pool: RefCell<BufferPool>,
+    pub(crate) pipelines: RefCell<PipelineCache>,
+    pub(crate) recorder: RefCell<Recorder>,
+}
+
+/// A handle to the device. Cheap to clone; every tensor keeps one so that its buffer can go
+/// back to the pool when it is dropped.
+#[derive(Clone)]
+pub struct Gpu(pub(crate) Rc<GpuInner>);
+
+impl Gpu {
+    /// Finds an adapter and opens a device on it. Fails with [`Error::NoAdapter`] when the
+    /// platform has no WebGPU/Vulkan/Metal/DX12 adapter at all, with words that say what to do.
+    pub async fn new() -> Result<Gpu> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: [info.driver.as_str(), info.driver_info.as_str()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        // Code against WebGPU's default limits so that what passes natively runs in every
+        // browser, but let datasets use as much of one buffer as the adapter allows.
+        let adapter_limits = adapter.limits();
+        let required_limits = wgpu::Limits {
+            max_storage_buffer_binding_size: adapter_limits.max_storage_buffer_binding_size,
+            max_buffer_size: adapter_limits.max_buffer_size,
+            ..wgpu::Limits::default()
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("genlab"),
+                required_features: wgpu::Features::empty(),
+                required_limits,
+                experimental_features: wgpu::ExperimentalFeatures::default(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Device(e.to_string()))?;
+        let uniform_align = device.limits().min_uniform_buffer_offset_alignment;
+        Ok(Gpu(Rc::new(GpuInner {
+            pipelines: RefCell::new(PipelineCache::default()),
+            recorder: RefCell::new(Recorder::new(uniform_align)),
+            pool: RefCell::new(BufferPool::default()),
+            device,
+            queue,
+            summary,
+        })))
+    }
+
+    pub fn summary(&self) -> &AdapterSummary {
+        &self.0.summary
+    }
+
+    pub(crate) fn device(&self) -> &wgpu::Device {
+        &self.0.device
+    }
+
+    /// Records one kernel launch into the pending command buffer. Nothing runs until
+    /// [`Gpu::submit`]; `params` are copied into the step's shared uniform arena.
+    pub fn dispatch<P: bytemuck::Pod>(
+        &self,
+        spec: &'static KernelSpec,
+        params: &P,
+        buffers: &[&Tensor],
+        workgroups: [u32; 3],
+    ) {
+        assert_eq!(
+            buffers.len(),
+            spec.bindings.len(),
+            "kernel {}::{} takes {} buffers",
+            spec.shader,
+            spec.entry,
+            spec.bindings.len()
+        );
+        let pipeline = self.0.pipelines.borrow_mut().get(&self.0.device, spec);
+        self.0
+            .recorder
+            .borrow_mut()
+            .dispatch(pipeline, bytemuck::bytes_of(params), buffers, workgroups);
+    }
+
+    /// Records a buffer-to-buffer copy of a whole tensor (same size) in launch order.
+    pub fn copy(&self, src: &Tensor, dst: &Tensor) -> Result<()> {
+        if src.len() != dst.len() {
+            return Err(Error::shape("copy", "sizes differ", src.shape(), dst.shape()));
+        }
+        self.0.recorder.borrow_mut().copy(src, dst);
+        Ok(())
+    }
+
+    /// Encodes everything recorded since the last submit into one command buffer and
+    /// submits it: one `queue.submit` per training step.
+    pub fn submit(&self) {
+        let mut recorder = self.0.recorder.borrow_mut();
+        let mut pipelines = self.0.pipelines.borrow_mut();
+        recorder.submit(&self.0.device, &self.0.queue, &mut pipelines);
+    }
+
+    /// Number of kernel launches recorded and not yet submitted (for dispatch budgets).
+    pub fn pending_dispatches(&self) -> usize {
+        self.0.recorder.borrow().dispatch_count()
+    }
+
+    /// Schedules a copy of `tensor` into a mappable buffer as part of the pending work and
+    /// returns a handle that resolves after the next [`Gpu::submit`]. Never blocks.
+    pub fn read_later(&self, tensor: &Tensor) -> Readback {
+        readback::schedule(self, tensor)
+    }
+
+    /// Submits pending work and reads `tensor` back. Async on both targets; natively it
+    /// drives the device until the copy has landed.
+    pub async fn read(&self, tensor: &Tensor) -> Result<Vec<f32>> {
+        let readback = self.read_later(tensor);
+        self.submit();
+        readback.wait().await
+    }
+
+    /// Blocks until all submitted work has finished (native only: the browser must never block).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn wait_idle(&self) {
+        let _ = self.0.device.poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: None,
+        });
+    }
+
+    /// Bytes held by the buffer pool: in use and free for reuse.
+    pub fn pool_bytes(&self) -> (u64, u64) {
+        self.0.pool.borrow().bytes()
+    }
+}
+
+/// Blocks on a future natively; tests, the CLI and benchmarks use it.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    pollster::block_on(future)
+}
+
+/// Number of workgroups of `size` threads to cover `n` items, folded into two dimensions
+/// because one dimension stops at 65 535 workgroups. Kernels rebuild the flat index as
+/// `gid.x + gid.y * num_workgroups.x * size`.
+pub fn grid_1d(n: usize, size: u32) -> [u32; 3] {
+    let groups = n.div_ceil(size as usize).max(1);
+    const MAX: usize = 65_535;
+    if groups <= MAX {
+        [groups as u32, 1, 1]
+    } else {
+        let y = groups.div_ceil(MAX);
+        let x = groups.div_ceil(y);
+        [x as u32, y as u32, 1]
+    }
+}

@@ -1,0 +1,172 @@
+//! Pipeline and bind-group caches. Each shader file is compiled once per device; each entry
+//! point becomes one pipeline; bind groups are built once per distinct set of buffers.
+//!
+//! Binding convention for every kernel: `@binding(0)` is a `var<uniform>` holding the
+//! launch's parameters (a slot in the shared uniform arena, selected by dynamic offset),
+//! and `@binding(1..)` are storage buffers in the order of [`KernelSpec::bindings`].
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// How a kernel uses one of its storage buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// A kernel: one entry point of one shader, and the buffers it binds.
+#[derive(Debug)]
+pub struct KernelSpec {
+    /// Name of the shader file, and the cache key of its compiled module.
+    pub shader: &'static str,
+    /// WGSL pieces concatenated into the module (shared helpers first; WGSL has no includes).
+    pub sources: &'static [&'static str],
+    pub entry: &'static str,
+    pub bindings: &'static [Access],
+}
+
+/// Bytes of one uniform slot; a launch's parameters must fit in it.
+pub(crate) const UNIFORM_SLOT: u64 = 256;
+
+pub(crate) struct Pipeline {
+    pub(crate) id: u64,
+    pub(crate) spec: &'static KernelSpec,
+    pub(crate) raw: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+/// Which buffers (and how many bytes of each) a bind group binds, plus the uniform arena's
+/// generation: growing the arena replaces its buffer and invalidates old bind groups.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct BindKey {
+    pub(crate) pipeline: u64,
+    pub(crate) uniform_generation: u64,
+    pub(crate) buffers: Vec<(u64, u64)>,
+}
+
+#[derive(Default)]
+pub(crate) struct PipelineCache {
+    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    pipelines: HashMap<(&'static str, &'static str), Rc<Pipeline>>,
+    bind_groups: HashMap<BindKey, wgpu::BindGroup>,
+}
+
+/// Past this many cached bind groups, the cache starts over (buffers that left the pool
+/// would otherwise be kept alive by stale entries).
+const MAX_BIND_GROUPS: usize = 8192;
+
+impl PipelineCache {
+    pub(crate) fn get(&mut self, device: &wgpu::Device, spec: &'static KernelSpec) -> Rc<Pipeline> {
+        if let Some(pipeline) = self.pipelines.get(&(spec.shader, spec.entry)) {
+            return pipeline.clone();
+        }
+        let module = self.modules.entry(spec.shader).or_insert_with(|| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(spec.shader),
+                source: wgpu::ShaderSource::Wgsl(spec.sources.concat().into()),
+            })
+        });
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        for (i, access) in spec.bindings.iter().enumerate() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *access == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(spec.entry),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(spec.entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let raw = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(spec.entry),
+            layout: Some(&pipeline_layout),
+            module,
+            entry_point: Some(spec.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[],
+                // Every kernel writes its workgroup memory before reading it; skipping the
+                // implicit zeroing saves a pass over shared memory per workgroup.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        let pipeline = Rc::new(Pipeline {
+            id: self.pipelines.len() as u64 + 1,
+            spec,
+            raw,
+            layout,
+        });
+        self.pipelines
+            .insert((spec.shader, spec.entry), pipeline.clone());
+        pipeline
+    }
+
+    pub(crate) fn bind_group(
+        &mut self,
+        device: &wgpu::Device,
+        pipeline: &Pipeline,
+        key: BindKey,
+        uniform: &wgpu::Buffer,
+        storage: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        if let Some(group) = self.bind_groups.get(&key) {
+            return group.clone();
+        }
+        if self.bind_groups.len() >= MAX_BIND_GROUPS {
+            self.bind_groups.clear();
+        }
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: uniform,
+                offset: 0,
+                size: wgpu::BufferSize::new(UNIFORM_SLOT),
+            }),
+        }];
+        for (i, (buffer, (_, bytes))) in storage.iter().zip(&key.buffers).enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(*bytes),
+                }),
+            });
+        }
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(pipeline.spec.entry),
+            layout: &pipeline.layout,
+            entries: &entries,
+        });
+        self.bind_groups.insert(key, group.clone());
+        group
+    }
+
+    /// How many shader modules have been compiled (each file at most once).
+    pub(crate) fn module_count(&self) -> usize {
+        self.modules.len()
+    }
+}

@@ -1,0 +1,113 @@
+//! A pool of storage buffers. A training step allocates the same intermediates every time;
+//! handing back the buffers of the previous step keeps allocation off the hot path and keeps
+//! buffer identities stable, which is what lets the bind-group cache hit.
+
+use std::collections::HashMap;
+
+/// A storage buffer with an identity the bind-group cache can hash.
+pub(crate) struct PooledBuffer {
+    pub(crate) id: u64,
+    pub(crate) raw: wgpu::Buffer,
+}
+
+#[derive(Default)]
+pub(crate) struct BufferPool {
+    free: HashMap<u64, Vec<PooledBuffer>>,
+    next_id: u64,
+    bytes_in_use: u64,
+    bytes_free: u64,
+}
+
+/// Free memory above this is released instead of pooled.
+const MAX_FREE_BYTES: u64 = 512 << 20;
+
+pub(crate) const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// Rounds a request up to a size class: at most 1/8 waste, and few distinct classes.
+pub(crate) fn size_class(bytes: u64) -> u64 {
+    let bytes = bytes.max(16);
+    let pow = bytes.next_power_of_two();
+    let step = (pow / 8).max(16);
+    bytes.div_ceil(step) * step
+}
+
+impl BufferPool {
+    /// A buffer of at least `bytes` bytes; its contents are whatever the last user left.
+    pub(crate) fn take(&mut self, device: &wgpu::Device, bytes: u64) -> PooledBuffer {
+        let class = size_class(bytes);
+        self.bytes_in_use += class;
+        if let Some(buffer) = self.free.get_mut(&class).and_then(Vec::pop) {
+            self.bytes_free -= class;
+            return buffer;
+        }
+        self.next_id += 1;
+        PooledBuffer {
+            id: self.next_id,
+            raw: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("genlab tensor"),
+                size: class,
+                usage: USAGE,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+
+    /// A fresh buffer filled with `data` at creation. Uploads never reuse a pooled buffer:
+    /// a queued write would land before commands already recorded against that buffer.
+    pub(crate) fn create_init(&mut self, device: &wgpu::Device, data: &[u8]) -> PooledBuffer {
+        let class = size_class(data.len() as u64);
+        self.bytes_in_use += class;
+        self.next_id += 1;
+        let raw = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("genlab upload"),
+            size: class,
+            usage: USAGE,
+            mapped_at_creation: true,
+        });
+        {
+            let mut view = raw
+                .slice(..)
+                .get_mapped_range_mut()
+                .expect("buffers created mapped can be written");
+            let mut padded = data.to_vec();
+            padded.resize(class as usize, 0);
+            view.copy_from_slice(&padded);
+        }
+        raw.unmap();
+        PooledBuffer {
+            id: self.next_id,
+            raw,
+        }
+    }
+
+    pub(crate) fn give_back(&mut self, buffer: PooledBuffer) {
+        let class = buffer.raw.size();
+        self.bytes_in_use -= class;
+        if self.bytes_free + class > MAX_FREE_BYTES {
+            return; // dropped: wgpu frees it once no command buffer needs it
+        }
+        self.bytes_free += class;
+        self.free.entry(class).or_default().push(buffer);
+    }
+
+    pub(crate) fn bytes(&self) -> (u64, u64) {
+        (self.bytes_in_use, self.bytes_free)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn size_classes_waste_at_most_an_eighth() {
+        for bytes in [1u64, 4, 17, 100, 1000, 4096, 4097, 123_457, 1 << 20] {
+            let class = size_class(bytes);
+            assert!(class >= bytes);
+            assert!(class <= (bytes.max(16) * 9).div_ceil(8).max(16) + 16, "{bytes} -> {class}");
+            assert_eq!(class % 4, 0);
+        }
+    }
+}

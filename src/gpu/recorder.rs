@@ -1,0 +1,204 @@
+//! Records kernel launches, copies and clears as plain data, then encodes them into one
+//! command buffer at submit time. Recording first lets all launch parameters of a step go
+//! to the GPU in a single `write_buffer`, and lets consecutive launches share one compute
+//! pass.
+
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+
+use super::pipeline::{BindKey, Pipeline, PipelineCache, UNIFORM_SLOT};
+use super::Tensor;
+
+/// A buffer as a recorded command sees it: the handle keeps it alive until submit even if
+/// its tensor is dropped first.
+struct Bound {
+    raw: wgpu::Buffer,
+    id: u64,
+    bytes: u64,
+}
+
+impl Bound {
+    fn of(tensor: &Tensor) -> Bound {
+        Bound {
+            raw: tensor.raw().clone(),
+            id: tensor.pooled().id,
+            bytes: tensor.bytes(),
+        }
+    }
+}
+
+enum Command {
+    Dispatch {
+        pipeline: Rc<Pipeline>,
+        uniform_offset: u32,
+        buffers: Vec<Bound>,
+        workgroups: [u32; 3],
+    },
+    Copy {
+        src: Bound,
+        dst: Bound,
+    },
+    Clear(Bound),
+    ToStaging {
+        src: Bound,
+        staging: wgpu::Buffer,
+    },
+}
+
+pub(crate) type MapSender = oneshot::Sender<Result<(), wgpu::BufferAsyncError>>;
+
+pub(crate) struct Recorder {
+    commands: Vec<Command>,
+    uniforms: Vec<u8>,
+    uniform_align: u64,
+    uniform_buffer: Option<wgpu::Buffer>,
+    uniform_generation: u64,
+    pending_maps: Vec<(wgpu::Buffer, MapSender)>,
+    dispatches: usize,
+}
+
+impl Recorder {
+    pub(crate) fn new(uniform_align: u32) -> Recorder {
+        Recorder {
+            commands: Vec::new(),
+            uniforms: Vec::new(),
+            uniform_align: (uniform_align as u64).max(UNIFORM_SLOT),
+            uniform_buffer: None,
+            uniform_generation: 0,
+            pending_maps: Vec::new(),
+            dispatches: 0,
+        }
+    }
+
+    pub(crate) fn dispatch(
+        &mut self,
+        pipeline: Rc<Pipeline>,
+        params: &[u8],
+        buffers: &[&Tensor],
+        workgroups: [u32; 3],
+    ) {
+        assert!(
+            params.len() as u64 <= UNIFORM_SLOT,
+            "launch parameters of {} exceed one uniform slot",
+            pipeline.spec.entry
+        );
+        let uniform_offset = self.uniforms.len() as u32;
+        self.uniforms.extend_from_slice(params);
+        self.uniforms.resize(
+            uniform_offset as usize + self.uniform_align as usize,
+            0,
+        );
+        self.commands.push(Command::Dispatch {
+            pipeline,
+            uniform_offset,
+            buffers: buffers.iter().map(|t| Bound::of(t)).collect(),
+            workgroups,
+        });
+        self.dispatches += 1;
+    }
+
+    pub(crate) fn copy(&mut self, src: &Tensor, dst: &Tensor) {
+        self.commands.push(Command::Copy {
+            src: Bound::of(src),
+            dst: Bound::of(dst),
+        });
+    }
+
+    pub(crate) fn clear(&mut self, tensor: &Tensor) {
+        self.commands.push(Command::Clear(Bound::of(tensor)));
+    }
+
+    pub(crate) fn copy_to_staging(&mut self, src: &Tensor, staging: &wgpu::Buffer, done: MapSender) {
+        self.commands.push(Command::ToStaging {
+            src: Bound::of(src),
+            staging: staging.clone(),
+        });
+        self.pending_maps.push((staging.clone(), done));
+    }
+
+    pub(crate) fn dispatch_count(&self) -> usize {
+        self.dispatches
+    }
+
+    pub(crate) fn submit(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        pipelines: &mut PipelineCache,
+    ) {
+        if self.commands.is_empty() && self.pending_maps.is_empty() {
+            return;
+        }
+        let needed = (self.uniforms.len() as u64).max(self.uniform_align);
+        if self.uniform_buffer.as_ref().is_none_or(|b| b.size() < needed) {
+            self.uniform_buffer = Some(device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("genlab launch parameters"),
+                size: needed.next_power_of_two(),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+            self.uniform_generation += 1;
+        }
+        let uniform = self.uniform_buffer.clone().expect("created above");
+        if !self.uniforms.is_empty() {
+            queue.write_buffer(&uniform, 0, &self.uniforms);
+        }
+
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("genlab step"),
+        });
+        let commands = std::mem::take(&mut self.commands);
+        let mut i = 0;
+        while i < commands.len() {
+            match &commands[i] {
+                Command::Dispatch { .. } => {
+                    // One compute pass for the whole run of consecutive launches.
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("genlab kernels"),
+                        timestamp_writes: None,
+                    });
+                    while let Some(Command::Dispatch {
+                        pipeline,
+                        uniform_offset,
+                        buffers,
+                        workgroups,
+                    }) = commands.get(i)
+                    {
+                        let key = BindKey {
+                            pipeline: pipeline.id,
+                            uniform_generation: self.uniform_generation,
+                            buffers: buffers.iter().map(|b| (b.id, b.bytes)).collect(),
+                        };
+                        let raws: Vec<&wgpu::Buffer> = buffers.iter().map(|b| &b.raw).collect();
+                        let group = pipelines.bind_group(device, pipeline, key, &uniform, &raws);
+                        pass.set_pipeline(&pipeline.raw);
+                        pass.set_bind_group(0, &group, &[*uniform_offset]);
+                        pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+                        i += 1;
+                    }
+                }
+                Command::Copy { src, dst } => {
+                    encoder.copy_buffer_to_buffer(&src.raw, 0, &dst.raw, 0, src.bytes);
+                    i += 1;
+                }
+                Command::Clear(target) => {
+                    encoder.clear_buffer(&target.raw, 0, None);
+                    i += 1;
+                }
+                Command::ToStaging { src, staging } => {
+                    encoder.copy_buffer_to_buffer(&src.raw, 0, staging, 0, src.bytes);
+                    i += 1;
+                }
+            }
+        }
+        queue.submit(std::iter::once(encoder.finish()));
+        for (staging, done) in self.pending_maps.drain(..) {
+            staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+                let _ = done.send(result);
+            });
+        }
+        self.uniforms.clear();
+        self.dispatches = 0;
+    }
+}

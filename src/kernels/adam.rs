@@ -1,0 +1,105 @@
+//! Adam, in place, one launch per parameter tensor.
+
+use crate::error::{Error, Result};
+use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::kernels::source;
+
+static ADAM: KernelSpec = KernelSpec {
+    shader: "adam.wgsl",
+    sources: &[source::ADAM],
+    entry: "adam",
+    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+};
+
+/// Adam's hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// Refuses settings that would silently wreck training.
+    pub fn validate(&self) -> Result<()> {
+        let ok = self.lr.is_finite()
+            && self.lr > 0.0
+            && (0.0..1.0).contains(&self.beta1)
+            && (0.0..1.0).contains(&self.beta2)
+            && self.eps.is_finite()
+            && self.eps > 0.0;
+        if !ok {
+            return Err(Error::Invalid(format!(
+                "Adam settings out of range: {self:?}; need a finite lr > 0, betas in [0, 1) and eps > 0"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    correction1: f32,
+    correction2: f32,
+}
+
+/// One Adam update of `param` with `grad`, at 1-based step `t`.
+pub fn adam_step(
+    gpu: &Gpu,
+    config: &AdamConfig,
+    t: u32,
+    grad: &Tensor,
+    param: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+) -> Result<()> {
+    for other in [grad, m, v] {
+        if other.len() != param.len() {
+            return Err(Error::shape("adam", "state must match the parameter", param.shape(), other.shape()));
+        }
+    }
+    let params = Params {
+        n: param.len() as u32,
+        lr: config.lr,
+        beta1: config.beta1,
+        beta2: config.beta2,
+        eps: config.eps,
+        correction1: 1.0 - config.beta1.powi(t as i32),
+        correction2: 1.0 - config.beta2.powi(t as i32),
+    };
+    gpu.dispatch(&ADAM, &params, &[grad, param, m, v], grid_1d(param.len(), 256));
+    Ok(())
+}
+
+pub mod cpu {
+    use super::AdamConfig;
+
+    pub fn adam_step(config: &AdamConfig, t: u32, grad: &[f32], param: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+        let c1 = 1.0 - config.beta1.powi(t as i32);
+        let c2 = 1.0 - config.beta2.powi(t as i32);
+        for i in 0..param.len() {
+            let g = grad[i];
+            m[i] = config.beta1 * m[i] + (1.0 - config.beta1) * g;
+            v[i] = config.beta2 * v[i] + (1.0 - config.beta2) * g * g;
+            param[i] -= config.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + config.eps);
+        }
+    }
+}

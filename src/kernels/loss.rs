@@ -1,0 +1,128 @@
+//! Losses fused with their gradients (see loss.wgsl).
+
+use crate::error::{Error, Result};
+use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::kernels::source;
+
+static BCE: KernelSpec = KernelSpec {
+    shader: "loss.wgsl",
+    sources: &[source::ACTIVATION, source::LOSS],
+    entry: "bce_with_logits",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+};
+static SOFTMAX_XENT: KernelSpec = KernelSpec {
+    shader: "loss.wgsl",
+    sources: &[source::ACTIVATION, source::LOSS],
+    entry: "softmax_cross_entropy",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    grad_scale: f32,
+}
+
+/// A loss's per-row values (nats) and its gradient with respect to the logits.
+pub struct LossAndGrad {
+    pub loss_rows: Tensor,
+    pub grad: Tensor,
+}
+
+/// Sigmoid binary cross-entropy of `logits` against `targets` in [0, 1]; the gradient is
+/// scaled by `grad_scale` (weight / rows for a weighted mean over rows).
+pub fn bce_with_logits(gpu: &Gpu, logits: &Tensor, targets: &Tensor, grad_scale: f32) -> Result<LossAndGrad> {
+    if logits.shape() != targets.shape() {
+        return Err(Error::shape(
+            "bce_with_logits",
+            "logits and targets differ in shape",
+            logits.shape(),
+            targets.shape(),
+        ));
+    }
+    let (rows, cols) = logits.shape().as_matrix();
+    let loss_rows = Tensor::uninit(gpu, [rows])?;
+    let grad = Tensor::uninit(gpu, logits.shape().clone())?;
+    let params = Params {
+        rows: rows as u32,
+        cols: cols as u32,
+        grad_scale,
+    };
+    gpu.dispatch(&BCE, &params, &[logits, targets, &loss_rows, &grad], grid_1d(rows, 1));
+    Ok(LossAndGrad { loss_rows, grad })
+}
+
+/// Softmax cross-entropy of `logits` [rows, classes] against `targets` (u32 class per row).
+/// Host-provided targets must be checked by the caller (see [`check_classes`]).
+pub fn softmax_cross_entropy(
+    gpu: &Gpu,
+    logits: &Tensor,
+    targets: &Tensor,
+    grad_scale: f32,
+) -> Result<LossAndGrad> {
+    let (rows, classes) = logits.shape().as_matrix();
+    if targets.len() != rows {
+        return Err(Error::shape(
+            "softmax_cross_entropy",
+            "one target per row of logits",
+            logits.shape(),
+            targets.shape(),
+        ));
+    }
+    let loss_rows = Tensor::uninit(gpu, [rows])?;
+    let grad = Tensor::uninit(gpu, logits.shape().clone())?;
+    let params = Params {
+        rows: rows as u32,
+        cols: classes as u32,
+        grad_scale,
+    };
+    gpu.dispatch(&SOFTMAX_XENT, &params, &[logits, targets, &loss_rows, &grad], grid_1d(rows, 256));
+    Ok(LossAndGrad { loss_rows, grad })
+}
+
+/// Refuses class indices outside [0, classes) before they reach the GPU.
+pub fn check_classes(targets: &[u32], classes: usize) -> Result<()> {
+    match targets.iter().position(|&t| t as usize >= classes) {
+        Some(i) => Err(Error::Invalid(format!(
+            "target {} at position {i} is not a class index in 0..{classes}",
+            targets[i]
+        ))),
+        None => Ok(()),
+    }
+}
+
+pub mod cpu {
+    /// (per-row loss, gradient)
+    pub fn bce_with_logits(logits: &[f32], targets: &[f32], cols: usize, grad_scale: f32) -> (Vec<f32>, Vec<f32>) {
+        let mut loss = Vec::new();
+        let mut grad = Vec::with_capacity(logits.len());
+        for (row, trow) in logits.chunks(cols).zip(targets.chunks(cols)) {
+            let mut s = 0.0f64;
+            for (&x, &t) in row.iter().zip(trow) {
+                let (x64, t64) = (x as f64, t as f64);
+                s += x64.max(0.0) - x64 * t64 + (-x64.abs()).exp().ln_1p();
+                grad.push((crate::kernels::elementwise::cpu::sigmoid(x) - t) * grad_scale);
+            }
+            loss.push(s as f32);
+        }
+        (loss, grad)
+    }
+
+    pub fn softmax_cross_entropy(logits: &[f32], targets: &[u32], classes: usize, grad_scale: f32) -> (Vec<f32>, Vec<f32>) {
+        let mut loss = Vec::new();
+        let mut grad = Vec::with_capacity(logits.len());
+        for (row, &t) in logits.chunks(classes).zip(targets) {
+            let top = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+            let log_total = row.iter().map(|&v| (v as f64 - top).exp()).sum::<f64>().ln();
+            loss.push((log_total + top - row[t as usize] as f64) as f32);
+            for (j, &v) in row.iter().enumerate() {
+                let prob = (v as f64 - top - log_total).exp();
+                let onehot = (j == t as usize) as u32 as f64;
+                grad.push(((prob - onehot) * grad_scale as f64) as f32);
+            }
+        }
+        (loss, grad)
+    }
+}

@@ -1,0 +1,180 @@
+//! Matrix multiply with the transposed forms a backward pass needs, and a fused epilogue
+//! (accumulate, bias, activation), so a whole linear layer is one launch.
+
+use crate::error::{Error, Result};
+use crate::gpu::{Access, Gpu, KernelSpec, Tensor};
+use crate::kernels::{source, Activation};
+
+static MATMUL: KernelSpec = KernelSpec {
+    shader: "matmul.wgsl",
+    sources: &[source::ACTIVATION, source::MATMUL],
+    entry: "matmul",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+
+const TILE: usize = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,
+    act: u32,
+    slope: f32,
+}
+
+/// Which operands are used transposed. `A·B`, `Aᵀ·B` (weight gradients) and `A·Bᵀ`
+/// (input gradients) are the three a dense layer needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transpose {
+    pub a: bool,
+    pub b: bool,
+}
+
+impl Transpose {
+    pub const NONE: Transpose = Transpose { a: false, b: false };
+    pub const A: Transpose = Transpose { a: true, b: false };
+    pub const B: Transpose = Transpose { a: false, b: true };
+}
+
+/// What happens to `A·B` before it is stored.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// Add to what `out` already holds instead of overwriting it.
+    pub accumulate: bool,
+    /// A bias of length N added to every row.
+    pub bias: Option<&'a Tensor>,
+    pub activation: Activation,
+}
+
+/// Logical (M, K) of A and (K, N) of B from the stored shapes.
+fn logical_dims(a: &Tensor, b: &Tensor, t: Transpose) -> Result<(usize, usize, usize)> {
+    let (ar, ac) = a.shape().as_matrix();
+    let (br, bc) = b.shape().as_matrix();
+    let (m, ka) = if t.a { (ac, ar) } else { (ar, ac) };
+    let (kb, n) = if t.b { (bc, br) } else { (br, bc) };
+    if ka != kb {
+        return Err(Error::shape(
+            "matmul",
+            "inner dimensions differ (A's columns must equal B's rows)",
+            a.shape(),
+            b.shape(),
+        ));
+    }
+    Ok((m, n, ka))
+}
+
+/// `out (=|+=) act(op(A)·op(B) + bias)`, into a tensor the caller provides.
+pub fn matmul_into(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    transpose: Transpose,
+    epilogue: Epilogue,
+    out: &Tensor,
+) -> Result<()> {
+    let (m, n, k) = logical_dims(a, b, transpose)?;
+    if out.shape().as_matrix() != (m, n) {
+        return Err(Error::shape(
+            "matmul",
+            "output is not M×N",
+            out.shape(),
+            &[m, n].into(),
+        ));
+    }
+    if let Some(bias) = epilogue.bias {
+        if bias.len() != n {
+            return Err(Error::shape(
+                "matmul",
+                "bias length must equal N",
+                bias.shape(),
+                &[m, n].into(),
+            ));
+        }
+    }
+    for operand in [Some(a), Some(b), epilogue.bias].into_iter().flatten() {
+        if operand.same_buffer(out) {
+            return Err(Error::Invalid(
+                "matmul: the output must not share a buffer with an input".into(),
+            ));
+        }
+    }
+    let (act, slope) = epilogue.activation.code();
+    let flags = transpose.a as u32
+        | (transpose.b as u32) << 1
+        | (epilogue.accumulate as u32) << 2
+        | (epilogue.bias.is_some() as u32) << 3;
+    let params = Params {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        flags,
+        act,
+        slope,
+    };
+    // Without a bias the binding still needs a buffer; `out` is never read through it.
+    let bias = epilogue.bias.unwrap_or(a);
+    gpu.dispatch(
+        &MATMUL,
+        &params,
+        &[a, b, bias, out],
+        [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1],
+    );
+    Ok(())
+}
+
+/// `act(op(A)·op(B) + bias)` in a new M×N tensor.
+pub fn matmul(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    transpose: Transpose,
+    epilogue: Epilogue,
+) -> Result<Tensor> {
+    let (m, n, _) = logical_dims(a, b, transpose)?;
+    let out = Tensor::uninit(gpu, [m, n])?;
+    matmul_into(gpu, a, b, transpose, epilogue, &out)?;
+    Ok(out)
+}
+
+/// The CPU twin, in f64 accumulation (it is the oracle, not a competitor).
+pub mod cpu {
+    use super::Transpose;
+    use crate::kernels::Activation;
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        a: &[f32],
+        b: &[f32],
+        m: usize,
+        n: usize,
+        k: usize,
+        transpose: Transpose,
+        bias: Option<&[f32]>,
+        activation: Activation,
+        accumulate_into: Option<&[f32]>,
+    ) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f64;
+                for l in 0..k {
+                    let x = if transpose.a { a[l * m + i] } else { a[i * k + l] };
+                    let y = if transpose.b { b[j * k + l] } else { b[l * n + j] };
+                    s += x as f64 * y as f64;
+                }
+                let mut v = s as f32;
+                if let Some(c) = accumulate_into {
+                    v += c[i * n + j];
+                }
+                if let Some(bias) = bias {
+                    v += bias[j];
+                }
+                out[i * n + j] = activation.apply(v);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,25 @@
+//! One module per shader file: the launch (shapes checked, parameters packed) and the CPU
+//! twin, plain Rust that is obviously right, used as the oracle in tests.
+
+pub mod adam;
+pub mod elementwise;
+pub mod gather;
+pub mod loss;
+pub mod matmul;
+pub mod reduce;
+pub mod rng;
+
+/// WGSL sources, compiled into the binary so the page needs no extra fetches.
+pub(crate) mod source {
+    pub const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
+    pub const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+    pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
+    pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
+    pub const LOSS: &str = include_str!("../../shaders/loss.wgsl");
+    pub const ADAM: &str = include_str!("../../shaders/adam.wgsl");
+    pub const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
+    pub const RNG: &str = include_str!("../../shaders/rng.wgsl");
+    pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
+}
+
+pub use elementwise::Activation;

@@ -1,0 +1,129 @@
+//! Sums and means over rows, over columns, and over everything.
+
+use crate::error::{Error, Result};
+use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::kernels::source;
+
+static SUM_ROWS: KernelSpec = KernelSpec {
+    shader: "reduce.wgsl",
+    sources: &[source::REDUCE],
+    entry: "sum_rows",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+static SUM_COLS: KernelSpec = KernelSpec {
+    shader: "reduce.wgsl",
+    sources: &[source::REDUCE],
+    entry: "sum_cols",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    len: u32,
+    flags: u32,
+    scale: f32,
+}
+
+/// Row length used when summing a whole tensor: each pass shrinks it 4096-fold.
+const CHUNK: usize = 4096;
+
+fn launch_sum_rows(gpu: &Gpu, x: &Tensor, rows: usize, cols: usize, scale: f32, out: &Tensor) {
+    let params = Params {
+        rows: rows as u32,
+        cols: cols as u32,
+        len: x.len() as u32,
+        flags: 0,
+        scale,
+    };
+    // One workgroup per row; grid_1d with size 1 folds the rows into two dimensions.
+    gpu.dispatch(&SUM_ROWS, &params, &[x, out], grid_1d(rows, 1));
+}
+
+/// `out[r] = scale · Σ_j x[r, j]`: one value per row (the last dimension is summed).
+pub fn sum_rows(gpu: &Gpu, x: &Tensor, scale: f32) -> Result<Tensor> {
+    let (rows, cols) = x.shape().as_matrix();
+    let out = Tensor::uninit(gpu, [rows])?;
+    launch_sum_rows(gpu, x, rows, cols, scale, &out);
+    Ok(out)
+}
+
+/// Mean of each row.
+pub fn mean_rows(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let (_, cols) = x.shape().as_matrix();
+    sum_rows(gpu, x, 1.0 / cols as f32)
+}
+
+/// `out[j] (=|+=) scale · Σ_r x[r, j]`: the gradient of a bias broadcast over rows.
+pub fn sum_cols_into(gpu: &Gpu, x: &Tensor, scale: f32, out: &Tensor, accumulate: bool) -> Result<()> {
+    let (rows, cols) = x.shape().as_matrix();
+    if out.len() != cols {
+        return Err(Error::shape(
+            "sum_cols",
+            "output length must equal the columns of x",
+            out.shape(),
+            x.shape(),
+        ));
+    }
+    let params = Params {
+        rows: rows as u32,
+        cols: cols as u32,
+        len: x.len() as u32,
+        flags: accumulate as u32,
+        scale,
+    };
+    gpu.dispatch(&SUM_COLS, &params, &[x, out], [cols.div_ceil(64) as u32, 1, 1]);
+    Ok(())
+}
+
+pub fn sum_cols(gpu: &Gpu, x: &Tensor, scale: f32) -> Result<Tensor> {
+    let (_, cols) = x.shape().as_matrix();
+    let out = Tensor::uninit(gpu, [cols])?;
+    sum_cols_into(gpu, x, scale, &out, false)?;
+    Ok(out)
+}
+
+/// `scale · Σ x` as a one-element tensor, in as many passes as it takes (each pass sums
+/// rows of 4096 into one value).
+pub fn sum_all(gpu: &Gpu, x: &Tensor, scale: f32) -> Result<Tensor> {
+    let mut current = x.clone();
+    loop {
+        let n = current.len();
+        let rows = n.div_ceil(CHUNK);
+        let out = Tensor::uninit(gpu, [rows])?;
+        let pass_scale = if rows == 1 { scale } else { 1.0 };
+        launch_sum_rows(gpu, &current, rows, CHUNK.min(n), pass_scale, &out);
+        if rows == 1 {
+            return Ok(out);
+        }
+        current = out;
+    }
+}
+
+pub fn mean_all(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    sum_all(gpu, x, 1.0 / x.len() as f32)
+}
+
+pub mod cpu {
+    pub fn sum_rows(x: &[f32], cols: usize, scale: f32) -> Vec<f32> {
+        x.chunks(cols)
+            .map(|row| (row.iter().map(|&v| v as f64).sum::<f64>() * scale as f64) as f32)
+            .collect()
+    }
+
+    pub fn sum_cols(x: &[f32], cols: usize, scale: f32) -> Vec<f32> {
+        let mut out = vec![0.0f64; cols];
+        for row in x.chunks(cols) {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o += v as f64;
+            }
+        }
+        out.into_iter().map(|s| (s * scale as f64) as f32).collect()
+    }
+
+    pub fn sum_all(x: &[f32], scale: f32) -> f32 {
+        (x.iter().map(|&v| v as f64).sum::<f64>() * scale as f64) as f32
+    }
+}

@@ -1,0 +1,18 @@
+//! genlab: PixelRNN, VAE and GAN trained live on the GPU with hand-written WGSL kernels.
+//!
+//! Layers, bottom up: [`gpu`] (device, tensors, one submission per step), [`kernels`]
+//! (one module per shader, each with a CPU twin), [`autodiff`] (the tape), [`nn`] (layers and
+//! the optimiser), [`selftest`] (kernel checks shared by the tests, the CLI and the page).
+
+pub mod autodiff;
+pub mod error;
+pub mod gpu;
+pub mod kernels;
+pub mod nn;
+pub mod selftest;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use error::{Error, Result};
+pub use gpu::{Gpu, Shape, Tensor};

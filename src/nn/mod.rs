@@ -1,0 +1,191 @@
+//! Layers built from kernels: parameters, dense layers, MLPs, and the Adam optimiser.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use crate::autodiff::{Tape, Var};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Shape, Tensor};
+use crate::kernels::adam::{self, AdamConfig};
+use crate::kernels::rng::{self, Stream};
+use crate::kernels::Activation;
+
+/// A trainable tensor with its gradient and Adam's two moment estimates, all on the GPU.
+pub struct Param {
+    pub name: String,
+    pub value: Tensor,
+    pub grad: Tensor,
+    m: Tensor,
+    v: Tensor,
+    /// Set when a backward pass wrote `grad`; the optimiser skips parameters whose
+    /// gradient is left over from an earlier step.
+    grad_fresh: Cell<bool>,
+}
+
+/// How a parameter starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Init {
+    Zeros,
+    /// N(0, std²) from the given stream.
+    Normal { std: f32, stream: Stream },
+}
+
+impl Param {
+    pub fn new(gpu: &Gpu, name: &str, shape: impl Into<Shape>, init: Init) -> Result<Rc<Param>> {
+        let shape = shape.into();
+        let value = match init {
+            Init::Zeros => Tensor::zeros(gpu, shape.clone())?,
+            Init::Normal { std, stream } => rng::normal(gpu, stream, shape.clone(), 0.0, std)?,
+        };
+        Param::from_tensor(gpu, name, value)
+    }
+
+    /// A parameter holding `value` (e.g. loaded weights).
+    pub fn from_tensor(gpu: &Gpu, name: &str, value: Tensor) -> Result<Rc<Param>> {
+        let shape = value.shape().clone();
+        Ok(Rc::new(Param {
+            name: name.to_string(),
+            grad: Tensor::zeros(gpu, shape.clone())?,
+            m: Tensor::zeros(gpu, shape.clone())?,
+            v: Tensor::zeros(gpu, shape)?,
+            value,
+            grad_fresh: Cell::new(false),
+        }))
+    }
+
+    pub(crate) fn mark_grad_fresh(&self) {
+        self.grad_fresh.set(true);
+    }
+
+    pub fn numel(&self) -> usize {
+        self.value.len()
+    }
+}
+
+/// `y = act(x·W + b)` with W of shape [inputs, outputs].
+pub struct Linear {
+    pub weight: Rc<Param>,
+    pub bias: Rc<Param>,
+    pub activation: Activation,
+}
+
+impl Linear {
+    /// He-style initialisation (std = gain / sqrt(inputs)), zero bias.
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+        activation: Activation,
+        stream: &mut Stream,
+    ) -> Result<Linear> {
+        let gain = match activation {
+            Activation::Relu | Activation::LeakyRelu(_) => 2f32.sqrt(),
+            _ => 1.0,
+        };
+        let std = gain / (inputs as f32).sqrt();
+        Ok(Linear {
+            weight: Param::new(
+                gpu,
+                &format!("{name}.weight"),
+                [inputs, outputs],
+                Init::Normal {
+                    std,
+                    stream: stream.take(inputs * outputs),
+                },
+            )?,
+            bias: Param::new(gpu, &format!("{name}.bias"), [outputs], Init::Zeros)?,
+            activation,
+        })
+    }
+
+    pub fn forward(&self, tape: &Tape, x: Var) -> Result<Var> {
+        let w = tape.param(&self.weight);
+        let b = tape.param(&self.bias);
+        tape.linear(x, w, Some(b), self.activation)
+    }
+
+    pub fn params(&self) -> Vec<Rc<Param>> {
+        vec![self.weight.clone(), self.bias.clone()]
+    }
+}
+
+/// A stack of dense layers: `sizes` = [inputs, hidden…, outputs]; `hidden` activation
+/// between layers and `output` activation at the end.
+pub struct Mlp {
+    pub layers: Vec<Linear>,
+}
+
+impl Mlp {
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        sizes: &[usize],
+        hidden: Activation,
+        output: Activation,
+        stream: &mut Stream,
+    ) -> Result<Mlp> {
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(Error::Invalid(format!(
+                "{name}: layer sizes {sizes:?} need at least an input and an output size, all ≥ 1"
+            )));
+        }
+        let last = sizes.len() - 2;
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, pair)| {
+                let act = if i == last { output } else { hidden };
+                Linear::new(gpu, &format!("{name}.{i}"), pair[0], pair[1], act, stream)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Mlp { layers })
+    }
+
+    pub fn forward(&self, tape: &Tape, x: Var) -> Result<Var> {
+        self.layers
+            .iter()
+            .try_fold(x, |h, layer| layer.forward(tape, h))
+    }
+
+    pub fn params(&self) -> Vec<Rc<Param>> {
+        self.layers.iter().flat_map(Linear::params).collect()
+    }
+}
+
+/// Adam over a set of parameters; the step count lives here, on the host, and reaches the
+/// GPU inside each launch's parameters.
+pub struct Adam {
+    pub config: AdamConfig,
+    step: u32,
+}
+
+impl Adam {
+    pub fn new(config: AdamConfig) -> Result<Adam> {
+        config.validate()?;
+        Ok(Adam { config, step: 0 })
+    }
+
+    pub fn steps_taken(&self) -> u32 {
+        self.step
+    }
+
+    /// Records one update of every parameter whose gradient the last backward pass wrote.
+    pub fn step(&mut self, gpu: &Gpu, params: &[Rc<Param>]) -> Result<()> {
+        self.step += 1;
+        for param in params {
+            if param.grad_fresh.replace(false) {
+                adam::adam_step(
+                    gpu,
+                    &self.config,
+                    self.step,
+                    &param.grad,
+                    &param.value,
+                    &param.m,
+                    &param.v,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
