@@ -260,6 +260,12 @@ impl Tape {
         self.push_loss(logits, computed, weight)
     }
 
+    /// The loss roots recorded so far, in order; their values sum to the total loss.
+    pub fn losses(&self) -> Vec<Var> {
+        let nodes = self.nodes.borrow();
+        (0..nodes.len()).filter(|&i| nodes[i].is_loss).map(Var).collect()
+    }
+
     /// Replays the backward closures from the losses to the parameters. Consumes the
     /// closures: a tape is used for one step.
     pub fn backward(&self) -> Result<()> {

@@ -164,6 +164,16 @@ impl Gpu {
         self.0.recorder.borrow().dispatch_count()
     }
 
+    /// Number of `queue.submit` calls so far (a training step should add exactly one).
+    pub fn submissions(&self) -> u64 {
+        self.0.recorder.borrow().submission_count()
+    }
+
+    /// Number of shader modules compiled so far (each shader file at most once).
+    pub fn compiled_shaders(&self) -> usize {
+        self.0.pipelines.borrow().module_count()
+    }
+
     /// Schedules a copy of `tensor` into a mappable buffer as part of the pending work and
     /// returns a handle that resolves after the next [`Gpu::submit`]. Never blocks.
     pub fn read_later(&self, tensor: &Tensor) -> Readback {

@@ -56,6 +56,7 @@ pub(crate) struct Recorder {
     uniform_generation: u64,
     pending_maps: Vec<(wgpu::Buffer, MapSender)>,
     dispatches: usize,
+    submissions: u64,
 }
 
 impl Recorder {
@@ -68,6 +69,7 @@ impl Recorder {
             uniform_generation: 0,
             pending_maps: Vec::new(),
             dispatches: 0,
+            submissions: 0,
         }
     }
 
@@ -119,6 +121,10 @@ impl Recorder {
 
     pub(crate) fn dispatch_count(&self) -> usize {
         self.dispatches
+    }
+
+    pub(crate) fn submission_count(&self) -> u64 {
+        self.submissions
     }
 
     pub(crate) fn submit(
@@ -193,6 +199,7 @@ impl Recorder {
             }
         }
         queue.submit(std::iter::once(encoder.finish()));
+        self.submissions += 1;
         for (staging, done) in self.pending_maps.drain(..) {
             staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
                 let _ = done.send(result);

@@ -1,0 +1,205 @@
+//! Finite-difference gradient checks through the tape, and Adam training a small MLP.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::rc::Rc;
+
+use genlab::autodiff::Tape;
+use genlab::gpu::Gpu;
+use genlab::kernels::adam::AdamConfig;
+use genlab::kernels::rng::Stream;
+use genlab::kernels::Activation;
+use genlab::nn::{Adam, Mlp, Param};
+use genlab::selftest::test_data;
+use genlab::{Result, Tensor};
+
+/// Which loss the checked network ends in.
+#[derive(Clone, Copy)]
+enum Head {
+    Bce,
+    Softmax,
+}
+
+struct Problem {
+    mlp: Mlp,
+    x: Tensor,
+    bce_targets: Tensor,
+    class_targets: Tensor,
+    head: Head,
+}
+
+impl Problem {
+    fn new(gpu: &Gpu, hidden: Activation, head: Head) -> Problem {
+        let (rows, inputs, width, outputs) = (5, 7, 6, 4);
+        let mut stream = Stream::new(11);
+        let mlp = Mlp::new(gpu, "mlp", &[inputs, width, outputs], hidden, Activation::Identity, &mut stream).unwrap();
+        // Nonzero biases so that the bias path is exercised away from its initial value.
+        for layer in &mlp.layers {
+            let b = test_data(5, layer.bias.numel(), 0.3);
+            gpu.copy(&Tensor::from_slice(gpu, layer.bias.value.shape().clone(), &b).unwrap(), &layer.bias.value).unwrap();
+        }
+        let targets: Vec<f32> = test_data(3, rows * outputs, 0.5).iter().map(|v| v + 0.5).collect();
+        let classes: Vec<u32> = (0..rows as u32).map(|r| (r * 3) % outputs as u32).collect();
+        Problem {
+            x: Tensor::from_slice(gpu, [rows, inputs], &test_data(2, rows * inputs, 1.0)).unwrap(),
+            bce_targets: Tensor::from_slice(gpu, [rows, outputs], &targets).unwrap(),
+            class_targets: Tensor::from_slice(gpu, [rows], &classes).unwrap(),
+            mlp,
+            head,
+        }
+    }
+
+    /// Loss = head(mlp(x)) + 0.5 · head(mlp(x) + mlp(x)): a shared subgraph and a reused
+    /// parameter make the accumulation paths of the tape part of the check.
+    fn record(&self, tape: &Tape) -> Result<()> {
+        let x = tape.constant(&self.x);
+        let y = self.mlp.forward(tape, x)?;
+        let doubled = tape.add(y, y)?;
+        for (logits, weight) in [(y, 1.0), (doubled, 0.5)] {
+            match self.head {
+                Head::Bce => tape.bce_with_logits(logits, &self.bce_targets, weight)?,
+                Head::Softmax => tape.softmax_cross_entropy(logits, &self.class_targets, weight)?,
+            };
+        }
+        Ok(())
+    }
+
+    fn loss(&self, gpu: &Gpu) -> f64 {
+        let tape = Tape::new(gpu);
+        self.record(&tape).unwrap();
+        total_loss(gpu, &tape)
+    }
+}
+
+fn total_loss(gpu: &Gpu, tape: &Tape) -> f64 {
+    tape.losses()
+        .iter()
+        .map(|&l| tape.value(l).to_vec_blocking(gpu).unwrap()[0] as f64)
+        .sum()
+}
+
+fn set(gpu: &Gpu, param: &Rc<Param>, values: &[f32]) {
+    let t = Tensor::from_slice(gpu, param.value.shape().clone(), values).unwrap();
+    gpu.copy(&t, &param.value).unwrap();
+}
+
+fn gradient_check(hidden: Activation, head: Head) {
+    let gpu = common::gpu();
+    let problem = Problem::new(&gpu, hidden, head);
+    let tape = Tape::new(&gpu);
+    problem.record(&tape).unwrap();
+    tape.backward().unwrap();
+    let eps = 1e-2f32;
+    let mut worst = 0.0f64;
+    for param in problem.mlp.params() {
+        let analytic = param.grad.to_vec_blocking(&gpu).unwrap();
+        let original = param.value.to_vec_blocking(&gpu).unwrap();
+        for i in 0..original.len() {
+            let mut nudged = original.clone();
+            nudged[i] = original[i] + eps;
+            set(&gpu, &param, &nudged);
+            let up = problem.loss(&gpu);
+            nudged[i] = original[i] - eps;
+            set(&gpu, &param, &nudged);
+            let down = problem.loss(&gpu);
+            set(&gpu, &param, &original);
+            let numeric = (up - down) / (2.0 * eps as f64);
+            let error = (numeric - analytic[i] as f64).abs() / (numeric.abs().max(analytic[i].abs() as f64) + 1e-2);
+            worst = worst.max(error);
+            assert!(
+                error < 5e-3,
+                "{} [{i}]: analytic {} vs finite difference {numeric}",
+                param.name,
+                analytic[i]
+            );
+        }
+    }
+    println!("worst relative gradient error {worst:.2e}");
+}
+
+#[test]
+fn mlp_gradients_match_finite_differences_tanh_bce() {
+    gradient_check(Activation::Tanh, Head::Bce);
+}
+
+#[test]
+fn mlp_gradients_match_finite_differences_sigmoid_softmax() {
+    gradient_check(Activation::Sigmoid, Head::Softmax);
+}
+
+#[test]
+fn mlp_gradients_match_finite_differences_leaky_relu_bce() {
+    gradient_check(Activation::LeakyRelu(0.2), Head::Bce);
+}
+
+#[test]
+fn input_gradient_matches_finite_differences() {
+    let gpu = common::gpu();
+    let problem = Problem::new(&gpu, Activation::Tanh, Head::Bce);
+    let x_values = problem.x.to_vec_blocking(&gpu).unwrap();
+    let loss_at = |values: &[f32]| {
+        let tape = Tape::new(&gpu);
+        let x = tape.input(&Tensor::from_slice(&gpu, problem.x.shape().clone(), values).unwrap());
+        let y = problem.mlp.forward(&tape, x).unwrap();
+        tape.bce_with_logits(y, &problem.bce_targets, 1.0).unwrap();
+        (total_loss(&gpu, &tape), tape, x)
+    };
+    let (_, tape, x) = loss_at(&x_values);
+    tape.backward().unwrap();
+    let analytic = tape.grad(x).expect("input gradient").to_vec_blocking(&gpu).unwrap();
+    for i in [0, 6, 17, 34] {
+        let mut v = x_values.clone();
+        v[i] += 1e-2;
+        let up = loss_at(&v).0;
+        v[i] -= 2e-2;
+        let down = loss_at(&v).0;
+        let numeric = (up - down) / 2e-2;
+        assert!((numeric - analytic[i] as f64).abs() < 2e-2 * numeric.abs().max(1e-1), "x[{i}]: {} vs {numeric}", analytic[i]);
+    }
+}
+
+#[test]
+fn a_training_step_is_one_submission_and_adam_lowers_the_loss() {
+    let gpu = common::gpu();
+    let problem = Problem::new(&gpu, Activation::Tanh, Head::Bce);
+    let params = problem.mlp.params();
+    let mut adam = Adam::new(AdamConfig { lr: 0.05, ..AdamConfig::default() }).unwrap();
+    let first = problem.loss(&gpu);
+    let mut last_loss = None;
+    for _ in 0..60 {
+        let before = gpu.submissions();
+        let tape = Tape::new(&gpu);
+        problem.record(&tape).unwrap();
+        tape.backward().unwrap();
+        adam.step(&gpu, &params).unwrap();
+        last_loss = Some(gpu.read_later(&tape.value(tape.losses()[0])));
+        gpu.submit();
+        assert_eq!(gpu.submissions(), before + 1, "one queue.submit per step");
+    }
+    let last = problem.loss(&gpu);
+    let streamed = genlab::gpu::block_on(last_loss.unwrap().wait()).unwrap()[0];
+    assert!(streamed.is_finite() && (streamed as f64) < first, "loss read back asynchronously: {streamed}");
+    assert!(last < 0.9 * first, "loss fell from {first} to {last}");
+}
+
+#[test]
+fn bad_optimiser_settings_are_refused() {
+    for config in [
+        AdamConfig { lr: f32::NAN, ..AdamConfig::default() },
+        AdamConfig { lr: -1.0, ..AdamConfig::default() },
+        AdamConfig { beta1: 1.0, ..AdamConfig::default() },
+    ] {
+        let message = Adam::new(config).err().expect("refused").to_string();
+        assert!(message.contains("lr"), "{message}");
+    }
+}
+
+#[test]
+fn backward_without_a_loss_is_refused() {
+    let gpu = common::gpu();
+    let tape = Tape::new(&gpu);
+    let x = tape.input(&Tensor::zeros(&gpu, [2, 2]).unwrap());
+    tape.activation(x, Activation::Tanh).unwrap();
+    assert!(tape.backward().unwrap_err().to_string().contains("no loss"));
+}
