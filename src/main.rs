@@ -1,4 +1,5 @@
-//! The native CLI. In the browser build this binary is the page's entry point instead.
+//! The native CLI (`genlab info | selftest | bench`). The browser build does not include it:
+//! the page starts from `genlab::web::start`.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
@@ -9,6 +10,4 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(target_arch = "wasm32")]
-fn main() {
-    genlab::web::start();
-}
+fn main() {}

@@ -100,6 +100,9 @@ impl std::fmt::Display for Check {
 /// The tolerance the issue asks for, for everything computed with plain arithmetic.
 pub const TOLERANCE: f64 = 1e-4;
 
+/// For Box–Muller normals, bounded by WGSL's accuracy for sin and cos (not correctly rounded).
+pub const NORMAL_TOLERANCE: f64 = 1e-3;
+
 /// Relative-to-magnitude max error (see the module docs). NaN anywhere is infinite error.
 pub fn max_error(gpu: &[f32], cpu: &[f32]) -> f64 {
     if gpu.len() != cpu.len() {
@@ -330,7 +333,9 @@ impl Case {
                 let stream = Stream { seed: 43, offset: 2 };
                 let got = gpu.read(&rng::normal(gpu, stream, [n], 0.0, 1.0)?).await?;
                 let want = rng::cpu::normal(stream, n, 0.0, 1.0);
-                Ok(check("philox normal".into(), format!("{n}"), max_error(&got, &want), TOLERANCE))
+                // WGSL only promises sin/cos to 2⁻¹¹ absolute error (SwiftShader uses that
+                // latitude); times a Box–Muller radius ≤ 6 and over max |z| ≈ 4, that is ≤ 1e-3.
+                Ok(check("philox normal".into(), format!("{n}"), max_error(&got, &want), NORMAL_TOLERANCE))
             }
             Case::Gather { source_rows, cols, rows } => {
                 let source = test_data(17, source_rows * cols, 1.0);
