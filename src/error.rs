@@ -14,36 +14,33 @@ pub enum Error {
     #[error("could not open the GPU device: {0}")]
     Device(String),
     #[error("{op}: {why}: {left} vs {right}")]
-    Shape {
-        op: &'static str,
-        why: &'static str,
-        left: Shape,
-        right: Shape,
-    },
+    Shape { op: &'static str, why: &'static str, left: Shape, right: Shape },
     #[error("{op}: {why} (shape {shape})")]
-    BadShape {
-        op: &'static str,
-        why: String,
-        shape: Shape,
-    },
+    BadShape { op: &'static str, why: String, shape: Shape },
     #[error("tensor of shape {0} is empty: every dimension must be at least 1")]
     EmptyTensor(Shape),
     #[error("{len} values do not fill a tensor of shape {shape} ({} elements)", shape.numel())]
     DataLength { shape: Shape, len: usize },
     #[error("reading a result back from the GPU failed: {0}")]
     Readback(String),
+    #[error(
+        "training diverged at step {step}: {figure} became {value}. Lower the learning rate \
+         (or, for a GAN, the generator's), or start again from another seed"
+    )]
+    Diverged { step: u32, figure: &'static str, value: f32 },
     #[error("{0}")]
     Invalid(String),
+    /// A PNG that cannot be used: not a PNG, corrupt, too large, or not cut into tiles.
+    #[error("image: {0}")]
+    Image(String),
+    /// A safetensors file that cannot be read or is not what was expected.
+    #[error("safetensors: {0}")]
+    Tensors(String),
 }
 
 impl Error {
     pub fn shape(op: &'static str, why: &'static str, left: &Shape, right: &Shape) -> Error {
-        Error::Shape {
-            op,
-            why,
-            left: left.clone(),
-            right: right.clone(),
-        }
+        Error::Shape { op, why, left: left.clone(), right: right.clone() }
     }
 }
 

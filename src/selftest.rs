@@ -129,13 +129,7 @@ pub fn test_data(seed: u64, n: usize, scale: f32) -> Vec<f32> {
 }
 
 fn check(kernel: String, shape: String, max_error: f64, tolerance: f64) -> Check {
-    Check {
-        kernel,
-        shape,
-        max_error,
-        tolerance,
-        passed: max_error <= tolerance,
-    }
+    Check { kernel, shape, max_error, tolerance, passed: max_error <= tolerance }
 }
 
 fn transpose_name(t: Transpose) -> &'static str {
@@ -150,13 +144,7 @@ fn transpose_name(t: Transpose) -> &'static str {
 impl Case {
     pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
         match *self {
-            Case::Matmul {
-                m,
-                n,
-                k,
-                transpose,
-                fused,
-            } => {
+            Case::Matmul { m, n, k, transpose, fused } => {
                 let a = test_data(1, m * k, 1.0);
                 let b = test_data(2, k * n, 1.0);
                 let a_shape = if transpose.a { [k, m] } else { [m, k] };
@@ -168,21 +156,9 @@ impl Case {
                 } else {
                     (vec![], vec![], Activation::Identity)
                 };
-                let out = if fused {
-                    Tensor::from_slice(gpu, [m, n], &start)?
-                } else {
-                    Tensor::uninit(gpu, [m, n])?
-                };
-                let bias_t = if fused {
-                    Some(Tensor::from_slice(gpu, [n], &bias)?)
-                } else {
-                    None
-                };
-                let epilogue = Epilogue {
-                    accumulate: fused,
-                    bias: bias_t.as_ref(),
-                    activation: act,
-                };
+                let out = if fused { Tensor::from_slice(gpu, [m, n], &start)? } else { Tensor::uninit(gpu, [m, n])? };
+                let bias_t = if fused { Some(Tensor::from_slice(gpu, [n], &bias)?) } else { None };
+                let epilogue = Epilogue { accumulate: fused, bias: bias_t.as_ref(), activation: act };
                 matmul::matmul_into(gpu, &at, &bt, transpose, epilogue, &out)?;
                 let got = gpu.read(&out).await?;
                 let want = matmul::cpu::matmul(
@@ -211,12 +187,7 @@ impl Case {
                 let y = elementwise::bias_act(gpu, &xt, Some(&bt), act)?;
                 let got = gpu.read(&y).await?;
                 let want = elementwise::cpu::bias_act(&x, cols, Some(&bias), act);
-                Ok(check(
-                    format!("bias+{}", act.name()),
-                    format!("{rows}×{cols}"),
-                    max_error(&got, &want),
-                    TOLERANCE,
-                ))
+                Ok(check(format!("bias+{}", act.name()), format!("{rows}×{cols}"), max_error(&got, &want), TOLERANCE))
             }
             Case::ActivationBackward { n, act } => {
                 let x = test_data(7, n, 4.0);
@@ -228,12 +199,7 @@ impl Case {
                 elementwise::activation_backward_into(gpu, &dyt, &yt, act, &dx, false)?;
                 let got = gpu.read(&dx).await?;
                 let want = elementwise::cpu::activation_backward(&dy, &y, act);
-                Ok(check(
-                    format!("{} backward", act.name()),
-                    format!("{n}"),
-                    max_error(&got, &want),
-                    TOLERANCE,
-                ))
+                Ok(check(format!("{} backward", act.name()), format!("{n}"), max_error(&got, &want), TOLERANCE))
             }
             Case::SumRows { rows, cols } => {
                 let x = test_data(9, rows * cols, 1.0);
@@ -312,15 +278,11 @@ impl Case {
             }
             Case::RngWords { n, offset } => {
                 let stream = Stream { seed: 0x1234_5678_9abc_def0, offset };
-                let got: Vec<u32> = gpu.read(&rng::words(gpu, stream, n)?).await?.into_iter().map(f32::to_bits).collect();
+                let got: Vec<u32> =
+                    gpu.read(&rng::words(gpu, stream, n)?).await?.into_iter().map(f32::to_bits).collect();
                 let want = rng::cpu::words(stream, n);
                 let mismatches = got.iter().zip(&want).filter(|(g, w)| g != w).count();
-                Ok(check(
-                    "philox words (bitwise)".into(),
-                    format!("{n} @ offset {offset}"),
-                    mismatches as f64,
-                    0.0,
-                ))
+                Ok(check("philox words (bitwise)".into(), format!("{n} @ offset {offset}"), mismatches as f64, 0.0))
             }
             Case::RngUniform { n } => {
                 let stream = Stream { seed: 42, offset: 7 };
@@ -344,24 +306,14 @@ impl Case {
                 let it = Tensor::from_slice(gpu, [rows], &index)?;
                 let got = gpu.read(&gather::gather_rows(gpu, &st, &it)?).await?;
                 let want = gather::cpu::gather_rows(&source, cols, &index);
-                Ok(check(
-                    "gather rows".into(),
-                    format!("{rows} of {source_rows}×{cols}"),
-                    max_error(&got, &want),
-                    0.0,
-                ))
+                Ok(check("gather rows".into(), format!("{rows} of {source_rows}×{cols}"), max_error(&got, &want), 0.0))
             }
         }
     }
 }
 
-const ACTIVATIONS: [Activation; 5] = [
-    Activation::Identity,
-    Activation::Relu,
-    Activation::LeakyRelu(0.2),
-    Activation::Tanh,
-    Activation::Sigmoid,
-];
+const ACTIVATIONS: [Activation; 5] =
+    [Activation::Identity, Activation::Relu, Activation::LeakyRelu(0.2), Activation::Tanh, Activation::Sigmoid];
 
 /// Matmul cases on awkward shapes: 1×1×1, primes, non-multiples of the 64-wide tile.
 pub fn matmul_cases(small: bool) -> Vec<Case> {

@@ -37,7 +37,8 @@ impl Problem {
         // Nonzero biases so that the bias path is exercised away from its initial value.
         for layer in &mlp.layers {
             let b = test_data(5, layer.bias.numel(), 0.3);
-            gpu.copy(&Tensor::from_slice(gpu, layer.bias.value.shape().clone(), &b).unwrap(), &layer.bias.value).unwrap();
+            gpu.copy(&Tensor::from_slice(gpu, layer.bias.value.shape().clone(), &b).unwrap(), &layer.bias.value)
+                .unwrap();
         }
         let targets: Vec<f32> = test_data(3, rows * outputs, 0.5).iter().map(|v| v + 0.5).collect();
         let classes: Vec<u32> = (0..rows as u32).map(|r| (r * 3) % outputs as u32).collect();
@@ -73,10 +74,7 @@ impl Problem {
 }
 
 fn total_loss(gpu: &Gpu, tape: &Tape) -> f64 {
-    tape.losses()
-        .iter()
-        .map(|&l| tape.value(l).to_vec_blocking(gpu).unwrap()[0] as f64)
-        .sum()
+    tape.losses().iter().map(|&l| tape.value(l).to_vec_blocking(gpu).unwrap()[0] as f64).sum()
 }
 
 fn set(gpu: &Gpu, param: &Rc<Param>, values: &[f32]) {
@@ -107,12 +105,7 @@ fn gradient_check(hidden: Activation, head: Head) {
             let numeric = (up - down) / (2.0 * eps as f64);
             let error = (numeric - analytic[i] as f64).abs() / (numeric.abs().max(analytic[i].abs() as f64) + 1e-2);
             worst = worst.max(error);
-            assert!(
-                error < 5e-3,
-                "{} [{i}]: analytic {} vs finite difference {numeric}",
-                param.name,
-                analytic[i]
-            );
+            assert!(error < 5e-3, "{} [{i}]: analytic {} vs finite difference {numeric}", param.name, analytic[i]);
         }
     }
     println!("worst relative gradient error {worst:.2e}");
@@ -155,7 +148,11 @@ fn input_gradient_matches_finite_differences() {
         v[i] -= 2e-2;
         let down = loss_at(&v).0;
         let numeric = (up - down) / 2e-2;
-        assert!((numeric - analytic[i] as f64).abs() < 2e-2 * numeric.abs().max(1e-1), "x[{i}]: {} vs {numeric}", analytic[i]);
+        assert!(
+            (numeric - analytic[i] as f64).abs() < 2e-2 * numeric.abs().max(1e-1),
+            "x[{i}]: {} vs {numeric}",
+            analytic[i]
+        );
     }
 }
 

@@ -5,5 +5,6 @@ use genlab::gpu::{block_on, Gpu};
 
 /// A device on whatever adapter there is (lavapipe in CI).
 pub fn gpu() -> Gpu {
-    block_on(Gpu::new()).expect("native tests need a Vulkan/Metal/DX12 adapter (lavapipe: apt-get install mesa-vulkan-drivers)")
+    block_on(Gpu::new())
+        .expect("native tests need a Vulkan/Metal/DX12 adapter (lavapipe: apt-get install mesa-vulkan-drivers)")
 }

@@ -46,11 +46,7 @@ pub struct Tape {
 
 impl Tape {
     pub fn new(gpu: &Gpu) -> Tape {
-        Tape {
-            gpu: gpu.clone(),
-            nodes: RefCell::new(Vec::new()),
-            param_vars: RefCell::new(HashMap::new()),
-        }
+        Tape { gpu: gpu.clone(), nodes: RefCell::new(Vec::new()), param_vars: RefCell::new(HashMap::new()) }
     }
 
     pub fn gpu(&self) -> &Gpu {
@@ -63,14 +59,7 @@ impl Tape {
 
     fn push_leaf(&self, value: Tensor, backward: Option<Backward>, needs_grad: bool) -> Var {
         let mut nodes = self.nodes.borrow_mut();
-        nodes.push(Node {
-            value,
-            grad: None,
-            param: None,
-            backward,
-            is_loss: false,
-            needs_grad,
-        });
+        nodes.push(Node { value, grad: None, param: None, backward, is_loss: false, needs_grad });
         Var(nodes.len() - 1)
     }
 
@@ -129,8 +118,9 @@ impl Tape {
         Ok(Some((grad, false)))
     }
 
-    /// Adds `delta` into the gradient of `var` (copy for the first contribution).
-    fn send_grad(&self, var: Var, delta: &Tensor) -> Result<()> {
+    /// Adds `delta` into the gradient of `var` (copy for the first contribution). Custom ops
+    /// call this from their backward closure.
+    pub fn send_grad(&self, var: Var, delta: &Tensor) -> Result<()> {
         let Some((slot, accumulate)) = self.grad_slot(var)? else {
             return Ok(());
         };
@@ -156,11 +146,7 @@ impl Tape {
             &xv,
             &wv,
             Transpose::NONE,
-            Epilogue {
-                bias: bv.as_ref(),
-                activation: act,
-                accumulate: false,
-            },
+            Epilogue { bias: bv.as_ref(), activation: act, accumulate: false },
         )?;
         let yv = y.clone();
         Ok(self.push(
@@ -175,10 +161,7 @@ impl Tape {
                     elementwise::activation_backward_into(gpu, &dy, &yv, act, &dz, false)?;
                     dz
                 };
-                let into = |accumulate| Epilogue {
-                    accumulate,
-                    ..Epilogue::default()
-                };
+                let into = |accumulate| Epilogue { accumulate, ..Epilogue::default() };
                 if let Some((dw, acc)) = tape.grad_slot(w)? {
                     matmul::matmul_into(gpu, &xv, &dz, Transpose::A, into(acc), &dw)?;
                 }
@@ -202,9 +185,7 @@ impl Tape {
             Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
                 let Some(dy) = dy else { return Ok(()) };
                 match tape.grad_slot(x)? {
-                    Some((dx, acc)) => {
-                        elementwise::activation_backward_into(&tape.gpu, &dy, &yv, act, &dx, acc)
-                    }
+                    Some((dx, acc)) => elementwise::activation_backward_into(&tape.gpu, &dy, &yv, act, &dx, acc),
                     None => Ok(()),
                 }
             })),
@@ -230,18 +211,33 @@ impl Tape {
         ))
     }
 
+    /// Records an op computed outside the tape's own set (a model's fused kernel): `value` is
+    /// its output, and `backward` receives d loss / d value and sends gradients to the op's
+    /// inputs with [`Tape::send_grad`].
+    pub fn custom(&self, value: Tensor, backward: impl FnOnce(&Tape, Tensor) -> Result<()> + 'static) -> Var {
+        self.push(
+            value,
+            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| match dy {
+                Some(dy) => backward(tape, dy),
+                None => Ok(()),
+            })),
+        )
+    }
+
+    /// Records a loss root made by a fused loss kernel: `value` is the (weighted) loss and
+    /// `grad` its gradient w.r.t. `input`, already scaled by the weight.
+    pub fn custom_loss(&self, value: Tensor, input: Var, grad: Tensor) -> Var {
+        let var = self.push(value, Some(Box::new(move |tape: &Tape, _| tape.send_grad(input, &grad))));
+        self.nodes.borrow_mut()[var.0].is_loss = true;
+        var
+    }
+
     /// Records a loss root whose gradient w.r.t. `logits` the forward kernel already made.
     /// Its value is `weight · mean over rows` of the per-row losses.
     fn push_loss(&self, logits: Var, computed: loss::LossAndGrad, weight: f32) -> Result<Var> {
         let rows = computed.loss_rows.len();
         let value = reduce::sum_all(&self.gpu, &computed.loss_rows, weight / rows as f32)?;
-        let grad = computed.grad;
-        let var = self.push(
-            value,
-            Some(Box::new(move |tape: &Tape, _| tape.send_grad(logits, &grad))),
-        );
-        self.nodes.borrow_mut()[var.0].is_loss = true;
-        Ok(var)
+        Ok(self.custom_loss(value, logits, computed.grad))
     }
 
     /// Sigmoid binary cross-entropy with logits against targets in [0, 1], summed over
@@ -255,9 +251,46 @@ impl Tape {
     /// Softmax cross-entropy against u32 class targets, averaged over rows, times `weight`.
     pub fn softmax_cross_entropy(&self, logits: Var, targets: &Tensor, weight: f32) -> Result<Var> {
         let rows = self.value(logits).shape().as_matrix().0;
-        let computed =
-            loss::softmax_cross_entropy(&self.gpu, &self.value(logits), targets, weight / rows as f32)?;
+        let computed = loss::softmax_cross_entropy(&self.gpu, &self.value(logits), targets, weight / rows as f32)?;
         self.push_loss(logits, computed, weight)
+    }
+
+    /// The GAN discriminator's loss, one fused launch (see `kernels::gan`):
+    /// `mean BCE(real, real_label) + mean BCE(fake, 0)` over one logit per sample. Returns the
+    /// loss root and the kernel's stats `[d_loss, g_loss, D(real), D(fake)]`, left on the GPU.
+    pub fn gan_discriminator_loss(&self, real: Var, fake: Var, real_label: f32) -> Result<(Var, Tensor)> {
+        let real_value = self.value(real);
+        let rows = real_value.len();
+        let computed = crate::kernels::gan::discriminator_loss(
+            &self.gpu,
+            &real_value,
+            &self.value(fake),
+            real_label,
+            1.0 / rows as f32,
+        )?;
+        let value = Tensor::uninit(&self.gpu, [1])?;
+        self.gpu.copy_region(&computed.stats, 0, &value, 0, 1)?;
+        let (real_grad, fake_grad) = (computed.real_grad, computed.fake_grad);
+        let var = self.push(
+            value,
+            Some(Box::new(move |tape: &Tape, _| {
+                tape.send_grad(real, &real_grad)?;
+                tape.send_grad(fake, &fake_grad)
+            })),
+        );
+        self.nodes.borrow_mut()[var.0].is_loss = true;
+        Ok((var, computed.stats))
+    }
+
+    /// The generator's non-saturating loss `mean −log σ(fake)`, one fused launch. Returns the
+    /// loss root and the kernel's stats `[g_loss, D(fake)]`, left on the GPU.
+    pub fn gan_generator_loss(&self, fake: Var) -> Result<(Var, Tensor)> {
+        let fake_value = self.value(fake);
+        let rows = fake_value.len();
+        let computed = crate::kernels::gan::generator_loss(&self.gpu, &fake_value, 1.0 / rows as f32)?;
+        let value = Tensor::uninit(&self.gpu, [1])?;
+        self.gpu.copy_region(&computed.stats, 0, &value, 0, 1)?;
+        Ok((self.custom_loss(value, fake, computed.grad), computed.stats))
     }
 
     /// The loss roots recorded so far, in order; their values sum to the total loss.

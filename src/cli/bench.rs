@@ -56,12 +56,7 @@ fn matmul(gpu: &Gpu, sizes: &[usize], reps: usize) -> Result<()> {
         let seconds = start.elapsed().as_secs_f64() / reps as f64;
         let gflops = 2.0 * (n as f64).powi(3) / seconds / 1e9;
         println!("{:>6} {:>6} {:>12.3} {:>10.2}", n, reps, seconds * 1e3, gflops);
-        rows.push(Row {
-            n,
-            reps,
-            ms_per_matmul: seconds * 1e3,
-            gflops,
-        });
+        rows.push(Row { n, reps, ms_per_matmul: seconds * 1e3, gflops });
     }
     let json = serde_json::json!({
         "bench": "matmul",

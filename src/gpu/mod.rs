@@ -34,7 +34,13 @@ pub struct AdapterSummary {
 
 impl std::fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
+        // Browsers do not name their adapter (fingerprinting); say what it is instead.
+        let name = match (self.name.as_str(), self.backend.as_str()) {
+            ("", "BrowserWebGpu") => "WebGPU adapter",
+            ("", _) => "unnamed adapter",
+            (name, _) => name,
+        };
+        write!(f, "{name} ({}, {}", self.backend, self.device_type)?;
         if !self.driver.is_empty() {
             write!(f, ", {}", self.driver)?;
         }
@@ -136,10 +142,7 @@ impl Gpu {
             spec.bindings.len()
         );
         let pipeline = self.0.pipelines.borrow_mut().get(&self.0.device, spec);
-        self.0
-            .recorder
-            .borrow_mut()
-            .dispatch(pipeline, bytemuck::bytes_of(params), buffers, workgroups);
+        self.0.recorder.borrow_mut().dispatch(pipeline, bytemuck::bytes_of(params), buffers, workgroups);
     }
 
     /// Records a buffer-to-buffer copy of a whole tensor (same size) in launch order.
@@ -148,6 +151,23 @@ impl Gpu {
             return Err(Error::shape("copy", "sizes differ", src.shape(), dst.shape()));
         }
         self.0.recorder.borrow_mut().copy(src, dst);
+        Ok(())
+    }
+
+    /// Records a copy of `len` elements from `src[src_at..]` to `dst[dst_at..]` in launch
+    /// order: slices of a sequence, or scalars gathered into one small figures tensor.
+    pub fn copy_region(&self, src: &Tensor, src_at: usize, dst: &Tensor, dst_at: usize, len: usize) -> Result<()> {
+        if src_at + len > src.len() || dst_at + len > dst.len() || len == 0 {
+            return Err(Error::Invalid(format!(
+                "copy_region: {len} elements from {src_at} of a {} tensor to {dst_at} of a {} tensor do not fit",
+                src.shape(),
+                dst.shape()
+            )));
+        }
+        if src.same_buffer(dst) {
+            return Err(Error::Invalid("copy_region: source and destination share a buffer".into()));
+        }
+        self.0.recorder.borrow_mut().copy_region(src, dst, (4 * src_at as u64, 4 * dst_at as u64, 4 * len as u64));
         Ok(())
     }
 
@@ -191,10 +211,7 @@ impl Gpu {
     /// Blocks until all submitted work has finished (native only: the browser must never block).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn wait_idle(&self) {
-        let _ = self.0.device.poll(wgpu::PollType::Wait {
-            submission_index: None,
-            timeout: None,
-        });
+        let _ = self.0.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
     }
 
     /// Bytes held by the buffer pool: in use and free for reuse.

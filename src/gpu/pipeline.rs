@@ -82,19 +82,15 @@ impl PipelineCache {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: *access == Access::Read,
-                    },
+                    ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
                 count: None,
             });
         }
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(spec.entry),
-            entries: &entries,
-        });
+        let layout = device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(spec.entry), entries: &entries });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(spec.entry),
             bind_group_layouts: &[Some(&layout)],
@@ -113,14 +109,8 @@ impl PipelineCache {
             },
             cache: None,
         });
-        let pipeline = Rc::new(Pipeline {
-            id: self.pipelines.len() as u64 + 1,
-            spec,
-            raw,
-            layout,
-        });
-        self.pipelines
-            .insert((spec.shader, spec.entry), pipeline.clone());
+        let pipeline = Rc::new(Pipeline { id: self.pipelines.len() as u64 + 1, spec, raw, layout });
+        self.pipelines.insert((spec.shader, spec.entry), pipeline.clone());
         pipeline
     }
 

@@ -21,9 +21,8 @@ pub(crate) struct BufferPool {
 /// Free memory above this is released instead of pooled.
 const MAX_FREE_BYTES: u64 = 512 << 20;
 
-pub(crate) const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+pub(crate) const USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 /// Rounds a request up to a size class: at most 1/8 waste, and few distinct classes.
 pub(crate) fn size_class(bytes: u64) -> u64 {
@@ -67,19 +66,13 @@ impl BufferPool {
             mapped_at_creation: true,
         });
         {
-            let mut view = raw
-                .slice(..)
-                .get_mapped_range_mut()
-                .expect("buffers created mapped can be written");
+            let mut view = raw.slice(..).get_mapped_range_mut().expect("buffers created mapped can be written");
             let mut padded = data.to_vec();
             padded.resize(class as usize, 0);
             view.copy_from_slice(&padded);
         }
         raw.unmap();
-        PooledBuffer {
-            id: self.next_id,
-            raw,
-        }
+        PooledBuffer { id: self.next_id, raw }
     }
 
     pub(crate) fn give_back(&mut self, buffer: PooledBuffer) {

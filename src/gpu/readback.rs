@@ -22,26 +22,14 @@ pub(crate) fn schedule(gpu: &Gpu, tensor: &Tensor) -> Readback {
         mapped_at_creation: false,
     });
     let (done, mapped) = oneshot::channel();
-    gpu.0
-        .recorder
-        .borrow_mut()
-        .copy_to_staging(tensor, &staging, done);
-    Readback {
-        gpu: gpu.clone(),
-        staging,
-        len: tensor.len(),
-        mapped,
-    }
+    gpu.0.recorder.borrow_mut().copy_to_staging(tensor, &staging, done);
+    Readback { gpu: gpu.clone(), staging, len: tensor.len(), mapped }
 }
 
 impl Readback {
     fn take(&self) -> Vec<f32> {
         let values = {
-            let view = self
-                .staging
-                .slice(..)
-                .get_mapped_range()
-                .expect("buffer was mapped for reading");
+            let view = self.staging.slice(..).get_mapped_range().expect("buffer was mapped for reading");
             bytemuck::cast_slice::<u8, f32>(&view)[..self.len].to_vec()
         };
         self.staging.unmap();
@@ -56,9 +44,7 @@ impl Readback {
             Ok(Some(Ok(()))) => Some(Ok(self.take())),
             Ok(Some(Err(e))) => Some(Err(Error::Readback(e.to_string()))),
             Ok(None) => None,
-            Err(_) => Some(Err(Error::Readback(
-                "the readback was never submitted (call Gpu::submit)".into(),
-            ))),
+            Err(_) => Some(Err(Error::Readback("the readback was never submitted (call Gpu::submit)".into()))),
         }
     }
 
@@ -69,17 +55,12 @@ impl Readback {
         self.gpu.submit();
         #[cfg(not(target_arch = "wasm32"))]
         {
-            let _ = self.gpu.device().poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            });
+            let _ = self.gpu.device().poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
         }
         match (&mut self.mapped).await {
             Ok(Ok(())) => Ok(self.take()),
             Ok(Err(e)) => Err(Error::Readback(e.to_string())),
-            Err(_) => Err(Error::Readback(
-                "the readback was never submitted (call Gpu::submit)".into(),
-            )),
+            Err(_) => Err(Error::Readback("the readback was never submitted (call Gpu::submit)".into())),
         }
     }
 

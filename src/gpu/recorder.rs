@@ -20,11 +20,7 @@ struct Bound {
 
 impl Bound {
     fn of(tensor: &Tensor) -> Bound {
-        Bound {
-            raw: tensor.raw().clone(),
-            id: tensor.pooled().id,
-            bytes: tensor.bytes(),
-        }
+        Bound { raw: tensor.raw().clone(), id: tensor.pooled().id, bytes: tensor.bytes() }
     }
 }
 
@@ -38,6 +34,8 @@ enum Command {
     Copy {
         src: Bound,
         dst: Bound,
+        /// (source offset, destination offset, length) in bytes; whole buffers when None.
+        region: Option<(u64, u64, u64)>,
     },
     Clear(Bound),
     ToStaging {
@@ -87,10 +85,7 @@ impl Recorder {
         );
         let uniform_offset = self.uniforms.len() as u32;
         self.uniforms.extend_from_slice(params);
-        self.uniforms.resize(
-            uniform_offset as usize + self.uniform_align as usize,
-            0,
-        );
+        self.uniforms.resize(uniform_offset as usize + self.uniform_align as usize, 0);
         self.commands.push(Command::Dispatch {
             pipeline,
             uniform_offset,
@@ -101,10 +96,11 @@ impl Recorder {
     }
 
     pub(crate) fn copy(&mut self, src: &Tensor, dst: &Tensor) {
-        self.commands.push(Command::Copy {
-            src: Bound::of(src),
-            dst: Bound::of(dst),
-        });
+        self.commands.push(Command::Copy { src: Bound::of(src), dst: Bound::of(dst), region: None });
+    }
+
+    pub(crate) fn copy_region(&mut self, src: &Tensor, dst: &Tensor, region: (u64, u64, u64)) {
+        self.commands.push(Command::Copy { src: Bound::of(src), dst: Bound::of(dst), region: Some(region) });
     }
 
     pub(crate) fn clear(&mut self, tensor: &Tensor) {
@@ -112,10 +108,7 @@ impl Recorder {
     }
 
     pub(crate) fn copy_to_staging(&mut self, src: &Tensor, staging: &wgpu::Buffer, done: MapSender) {
-        self.commands.push(Command::ToStaging {
-            src: Bound::of(src),
-            staging: staging.clone(),
-        });
+        self.commands.push(Command::ToStaging { src: Bound::of(src), staging: staging.clone() });
         self.pending_maps.push((staging.clone(), done));
     }
 
@@ -127,12 +120,7 @@ impl Recorder {
         self.submissions
     }
 
-    pub(crate) fn submit(
-        &mut self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        pipelines: &mut PipelineCache,
-    ) {
+    pub(crate) fn submit(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, pipelines: &mut PipelineCache) {
         if self.commands.is_empty() && self.pending_maps.is_empty() {
             return;
         }
@@ -151,9 +139,7 @@ impl Recorder {
             queue.write_buffer(&uniform, 0, &self.uniforms);
         }
 
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("genlab step"),
-        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab step") });
         let commands = std::mem::take(&mut self.commands);
         let mut i = 0;
         while i < commands.len() {
@@ -164,12 +150,8 @@ impl Recorder {
                         label: Some("genlab kernels"),
                         timestamp_writes: None,
                     });
-                    while let Some(Command::Dispatch {
-                        pipeline,
-                        uniform_offset,
-                        buffers,
-                        workgroups,
-                    }) = commands.get(i)
+                    while let Some(Command::Dispatch { pipeline, uniform_offset, buffers, workgroups }) =
+                        commands.get(i)
                     {
                         let key = BindKey {
                             pipeline: pipeline.id,
@@ -184,8 +166,9 @@ impl Recorder {
                         i += 1;
                     }
                 }
-                Command::Copy { src, dst } => {
-                    encoder.copy_buffer_to_buffer(&src.raw, 0, &dst.raw, 0, src.bytes);
+                Command::Copy { src, dst, region } => {
+                    let (from, to, bytes) = region.unwrap_or((0, 0, src.bytes));
+                    encoder.copy_buffer_to_buffer(&src.raw, from, &dst.raw, to, bytes);
                     i += 1;
                 }
                 Command::Clear(target) => {

@@ -107,36 +107,19 @@ impl Tensor {
     }
 
     /// Uploads `data` (f32 or u32 words) into a fresh buffer.
-    pub fn from_slice<T: bytemuck::Pod>(
-        gpu: &Gpu,
-        shape: impl Into<Shape>,
-        data: &[T],
-    ) -> Result<Tensor> {
+    pub fn from_slice<T: bytemuck::Pod>(gpu: &Gpu, shape: impl Into<Shape>, data: &[T]) -> Result<Tensor> {
         let shape = shape.into();
         check_nonempty(&shape)?;
         assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit words");
         if data.len() != shape.numel() {
-            return Err(Error::DataLength {
-                shape,
-                len: data.len(),
-            });
+            return Err(Error::DataLength { shape, len: data.len() });
         }
-        let buffer = gpu
-            .0
-            .pool
-            .borrow_mut()
-            .create_init(gpu.device(), bytemuck::cast_slice(data));
+        let buffer = gpu.0.pool.borrow_mut().create_init(gpu.device(), bytemuck::cast_slice(data));
         Ok(Tensor::wrap(gpu, shape, buffer))
     }
 
     fn wrap(gpu: &Gpu, shape: Shape, buffer: PooledBuffer) -> Tensor {
-        Tensor {
-            shape,
-            storage: Rc::new(Storage {
-                buffer: Some(buffer),
-                gpu: gpu.clone(),
-            }),
-        }
+        Tensor { shape, storage: Rc::new(Storage { buffer: Some(buffer), gpu: gpu.clone() }) }
     }
 
     pub fn shape(&self) -> &Shape {
@@ -159,17 +142,9 @@ impl Tensor {
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
         if shape.numel() != self.len() {
-            return Err(Error::shape(
-                "reshape",
-                "element counts differ",
-                &self.shape,
-                &shape,
-            ));
+            return Err(Error::shape("reshape", "element counts differ", &self.shape, &shape));
         }
-        Ok(Tensor {
-            shape,
-            storage: self.storage.clone(),
-        })
+        Ok(Tensor { shape, storage: self.storage.clone() })
     }
 
     /// True when both tensors are views of one buffer.

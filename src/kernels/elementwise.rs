@@ -25,12 +25,8 @@ static AXPBY: KernelSpec = KernelSpec {
     entry: "axpby",
     bindings: &[Access::Read, Access::ReadWrite],
 };
-static FILL: KernelSpec = KernelSpec {
-    shader: "elementwise.wgsl",
-    sources: SOURCES,
-    entry: "fill",
-    bindings: &[Access::ReadWrite],
-};
+static FILL: KernelSpec =
+    KernelSpec { shader: "elementwise.wgsl", sources: SOURCES, entry: "fill", bindings: &[Access::ReadWrite] };
 
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -125,12 +121,7 @@ pub fn bias_act(gpu: &Gpu, x: &Tensor, bias: Option<&Tensor>, act: Activation) -
     let (_, cols) = x.shape().as_matrix();
     if let Some(bias) = bias {
         if bias.len() != cols {
-            return Err(Error::shape(
-                "bias_act",
-                "bias length must equal the columns of x",
-                bias.shape(),
-                x.shape(),
-            ));
+            return Err(Error::shape("bias_act", "bias length must equal the columns of x", bias.shape(), x.shape()));
         }
     }
     let y = Tensor::uninit(gpu, x.shape().clone())?;
@@ -159,13 +150,7 @@ pub fn activation_backward_into(
     check_same("activation_backward", dy, y)?;
     check_same("activation_backward", dy, dx)?;
     let (act_code, slope) = act.code();
-    let params = Params {
-        n: dy.len() as u32,
-        flags: accumulate as u32,
-        act: act_code,
-        slope,
-        ..Params::default()
-    };
+    let params = Params { n: dy.len() as u32, flags: accumulate as u32, act: act_code, slope, ..Params::default() };
     gpu.dispatch(&ACTIVATION_BACKWARD, &params, &[dy, y, dx], grid_1d(dy.len(), 256));
     Ok(())
 }
@@ -176,23 +161,14 @@ pub fn axpby(gpu: &Gpu, alpha: f32, x: &Tensor, beta: f32, y: &Tensor) -> Result
     if x.same_buffer(y) {
         return Err(Error::Invalid("axpby: x and y must be different buffers".into()));
     }
-    let params = Params {
-        n: x.len() as u32,
-        alpha,
-        beta,
-        ..Params::default()
-    };
+    let params = Params { n: x.len() as u32, alpha, beta, ..Params::default() };
     gpu.dispatch(&AXPBY, &params, &[x, y], grid_1d(x.len(), 256));
     Ok(())
 }
 
 /// Every element of `y` set to `value`.
 pub fn fill(gpu: &Gpu, y: &Tensor, value: f32) {
-    let params = Params {
-        n: y.len() as u32,
-        alpha: value,
-        ..Params::default()
-    };
+    let params = Params { n: y.len() as u32, alpha: value, ..Params::default() };
     gpu.dispatch(&FILL, &params, &[y], grid_1d(y.len(), 256));
 }
 
@@ -209,16 +185,10 @@ pub mod cpu {
     }
 
     pub fn bias_act(x: &[f32], cols: usize, bias: Option<&[f32]>, act: Activation) -> Vec<f32> {
-        x.iter()
-            .enumerate()
-            .map(|(i, &v)| act.apply(v + bias.map_or(0.0, |b| b[i % cols])))
-            .collect()
+        x.iter().enumerate().map(|(i, &v)| act.apply(v + bias.map_or(0.0, |b| b[i % cols]))).collect()
     }
 
     pub fn activation_backward(dy: &[f32], y: &[f32], act: Activation) -> Vec<f32> {
-        dy.iter()
-            .zip(y)
-            .map(|(&g, &y)| g * act.grad_from_output(y))
-            .collect()
+        dy.iter().zip(y).map(|(&g, &y)| g * act.grad_from_output(y)).collect()
     }
 }

@@ -35,11 +35,7 @@ pub fn gather_rows(gpu: &Gpu, source: &Tensor, index: &Tensor) -> Result<Tensor>
     let mut out_dims = dims.to_vec();
     out_dims[0] = index.len();
     let out = Tensor::uninit(gpu, Shape(out_dims))?;
-    let params = Params {
-        rows: index.len() as u32,
-        cols: cols as u32,
-        source_rows: source_rows as u32,
-    };
+    let params = Params { rows: index.len() as u32, cols: cols as u32, source_rows: source_rows as u32 };
     gpu.dispatch(&GATHER_ROWS, &params, &[source, index, &out], grid_1d(out.len(), 256));
     Ok(out)
 }

@@ -45,23 +45,14 @@ pub fn bce_with_logits(gpu: &Gpu, logits: &Tensor, targets: &Tensor, grad_scale:
     let (rows, cols) = logits.shape().as_matrix();
     let loss_rows = Tensor::uninit(gpu, [rows])?;
     let grad = Tensor::uninit(gpu, logits.shape().clone())?;
-    let params = Params {
-        rows: rows as u32,
-        cols: cols as u32,
-        grad_scale,
-    };
+    let params = Params { rows: rows as u32, cols: cols as u32, grad_scale };
     gpu.dispatch(&BCE, &params, &[logits, targets, &loss_rows, &grad], grid_1d(rows, 1));
     Ok(LossAndGrad { loss_rows, grad })
 }
 
 /// Softmax cross-entropy of `logits` [rows, classes] against `targets` (u32 class per row).
 /// Host-provided targets must be checked by the caller (see [`check_classes`]).
-pub fn softmax_cross_entropy(
-    gpu: &Gpu,
-    logits: &Tensor,
-    targets: &Tensor,
-    grad_scale: f32,
-) -> Result<LossAndGrad> {
+pub fn softmax_cross_entropy(gpu: &Gpu, logits: &Tensor, targets: &Tensor, grad_scale: f32) -> Result<LossAndGrad> {
     let (rows, classes) = logits.shape().as_matrix();
     if targets.len() != rows {
         return Err(Error::shape(
@@ -73,11 +64,7 @@ pub fn softmax_cross_entropy(
     }
     let loss_rows = Tensor::uninit(gpu, [rows])?;
     let grad = Tensor::uninit(gpu, logits.shape().clone())?;
-    let params = Params {
-        rows: rows as u32,
-        cols: classes as u32,
-        grad_scale,
-    };
+    let params = Params { rows: rows as u32, cols: classes as u32, grad_scale };
     gpu.dispatch(&SOFTMAX_XENT, &params, &[logits, targets, &loss_rows, &grad], grid_1d(rows, 256));
     Ok(LossAndGrad { loss_rows, grad })
 }
@@ -85,10 +72,9 @@ pub fn softmax_cross_entropy(
 /// Refuses class indices outside [0, classes) before they reach the GPU.
 pub fn check_classes(targets: &[u32], classes: usize) -> Result<()> {
     match targets.iter().position(|&t| t as usize >= classes) {
-        Some(i) => Err(Error::Invalid(format!(
-            "target {} at position {i} is not a class index in 0..{classes}",
-            targets[i]
-        ))),
+        Some(i) => {
+            Err(Error::Invalid(format!("target {} at position {i} is not a class index in 0..{classes}", targets[i])))
+        }
         None => Ok(()),
     }
 }
@@ -110,7 +96,12 @@ pub mod cpu {
         (loss, grad)
     }
 
-    pub fn softmax_cross_entropy(logits: &[f32], targets: &[u32], classes: usize, grad_scale: f32) -> (Vec<f32>, Vec<f32>) {
+    pub fn softmax_cross_entropy(
+        logits: &[f32],
+        targets: &[u32],
+        classes: usize,
+        grad_scale: f32,
+    ) -> (Vec<f32>, Vec<f32>) {
         let mut loss = Vec::new();
         let mut grad = Vec::with_capacity(logits.len());
         for (row, &t) in logits.chunks(classes).zip(targets) {

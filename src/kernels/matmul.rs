@@ -77,28 +77,16 @@ pub fn matmul_into(
 ) -> Result<()> {
     let (m, n, k) = logical_dims(a, b, transpose)?;
     if out.shape().as_matrix() != (m, n) {
-        return Err(Error::shape(
-            "matmul",
-            "output is not M×N",
-            out.shape(),
-            &[m, n].into(),
-        ));
+        return Err(Error::shape("matmul", "output is not M×N", out.shape(), &[m, n].into()));
     }
     if let Some(bias) = epilogue.bias {
         if bias.len() != n {
-            return Err(Error::shape(
-                "matmul",
-                "bias length must equal N",
-                bias.shape(),
-                &[m, n].into(),
-            ));
+            return Err(Error::shape("matmul", "bias length must equal N", bias.shape(), &[m, n].into()));
         }
     }
     for operand in [Some(a), Some(b), epilogue.bias].into_iter().flatten() {
         if operand.same_buffer(out) {
-            return Err(Error::Invalid(
-                "matmul: the output must not share a buffer with an input".into(),
-            ));
+            return Err(Error::Invalid("matmul: the output must not share a buffer with an input".into()));
         }
     }
     let (act, slope) = epilogue.activation.code();
@@ -106,33 +94,15 @@ pub fn matmul_into(
         | (transpose.b as u32) << 1
         | (epilogue.accumulate as u32) << 2
         | (epilogue.bias.is_some() as u32) << 3;
-    let params = Params {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        flags,
-        act,
-        slope,
-    };
+    let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, act, slope };
     // Without a bias the binding still needs a buffer; `out` is never read through it.
     let bias = epilogue.bias.unwrap_or(a);
-    gpu.dispatch(
-        &MATMUL,
-        &params,
-        &[a, b, bias, out],
-        [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1],
-    );
+    gpu.dispatch(&MATMUL, &params, &[a, b, bias, out], [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1]);
     Ok(())
 }
 
 /// `act(op(A)·op(B) + bias)` in a new M×N tensor.
-pub fn matmul(
-    gpu: &Gpu,
-    a: &Tensor,
-    b: &Tensor,
-    transpose: Transpose,
-    epilogue: Epilogue,
-) -> Result<Tensor> {
+pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, transpose: Transpose, epilogue: Epilogue) -> Result<Tensor> {
     let (m, n, _) = logical_dims(a, b, transpose)?;
     let out = Tensor::uninit(gpu, [m, n])?;
     matmul_into(gpu, a, b, transpose, epilogue, &out)?;

@@ -31,13 +31,7 @@ struct Params {
 const CHUNK: usize = 4096;
 
 fn launch_sum_rows(gpu: &Gpu, x: &Tensor, rows: usize, cols: usize, scale: f32, out: &Tensor) {
-    let params = Params {
-        rows: rows as u32,
-        cols: cols as u32,
-        len: x.len() as u32,
-        flags: 0,
-        scale,
-    };
+    let params = Params { rows: rows as u32, cols: cols as u32, len: x.len() as u32, flags: 0, scale };
     // One workgroup per row; grid_1d with size 1 folds the rows into two dimensions.
     gpu.dispatch(&SUM_ROWS, &params, &[x, out], grid_1d(rows, 1));
 }
@@ -60,20 +54,9 @@ pub fn mean_rows(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 pub fn sum_cols_into(gpu: &Gpu, x: &Tensor, scale: f32, out: &Tensor, accumulate: bool) -> Result<()> {
     let (rows, cols) = x.shape().as_matrix();
     if out.len() != cols {
-        return Err(Error::shape(
-            "sum_cols",
-            "output length must equal the columns of x",
-            out.shape(),
-            x.shape(),
-        ));
+        return Err(Error::shape("sum_cols", "output length must equal the columns of x", out.shape(), x.shape()));
     }
-    let params = Params {
-        rows: rows as u32,
-        cols: cols as u32,
-        len: x.len() as u32,
-        flags: accumulate as u32,
-        scale,
-    };
+    let params = Params { rows: rows as u32, cols: cols as u32, len: x.len() as u32, flags: accumulate as u32, scale };
     gpu.dispatch(&SUM_COLS, &params, &[x, out], [cols.div_ceil(64) as u32, 1, 1]);
     Ok(())
 }
@@ -108,9 +91,7 @@ pub fn mean_all(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 
 pub mod cpu {
     pub fn sum_rows(x: &[f32], cols: usize, scale: f32) -> Vec<f32> {
-        x.chunks(cols)
-            .map(|row| (row.iter().map(|&v| v as f64).sum::<f64>() * scale as f64) as f32)
-            .collect()
+        x.chunks(cols).map(|row| (row.iter().map(|&v| v as f64).sum::<f64>() * scale as f64) as f32).collect()
     }
 
     pub fn sum_cols(x: &[f32], cols: usize, scale: f32) -> Vec<f32> {

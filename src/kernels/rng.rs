@@ -8,30 +8,14 @@ use crate::kernels::source;
 
 const SOURCES: &[&str] = &[source::PHILOX, source::RNG];
 
-static UNIFORM: KernelSpec = KernelSpec {
-    shader: "rng.wgsl",
-    sources: SOURCES,
-    entry: "uniform_fill",
-    bindings: &[Access::ReadWrite],
-};
-static NORMAL: KernelSpec = KernelSpec {
-    shader: "rng.wgsl",
-    sources: SOURCES,
-    entry: "normal_fill",
-    bindings: &[Access::ReadWrite],
-};
-static WORDS: KernelSpec = KernelSpec {
-    shader: "rng.wgsl",
-    sources: SOURCES,
-    entry: "random_words",
-    bindings: &[Access::ReadWrite],
-};
-static INDEX: KernelSpec = KernelSpec {
-    shader: "rng.wgsl",
-    sources: SOURCES,
-    entry: "random_index",
-    bindings: &[Access::ReadWrite],
-};
+static UNIFORM: KernelSpec =
+    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "uniform_fill", bindings: &[Access::ReadWrite] };
+static NORMAL: KernelSpec =
+    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "normal_fill", bindings: &[Access::ReadWrite] };
+static WORDS: KernelSpec =
+    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "random_words", bindings: &[Access::ReadWrite] };
+static INDEX: KernelSpec =
+    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "random_index", bindings: &[Access::ReadWrite] };
 
 /// A position in the random stream of one seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,9 +151,7 @@ pub mod cpu {
     }
 
     pub fn uniform(stream: Stream, n: usize, low: f32, high: f32) -> Vec<f32> {
-        (0..n as u64)
-            .map(|i| low + (high - low) * word_to_unit(word(stream, i)))
-            .collect()
+        (0..n as u64).map(|i| low + (high - low) * word_to_unit(word(stream, i))).collect()
     }
 
     pub fn normal(stream: Stream, n: usize, mean: f32, std: f32) -> Vec<f32> {
@@ -180,19 +162,13 @@ pub mod cpu {
                 let pair = lane & 2;
                 let radius = (-2.0 * word_to_open_unit(b[pair]).ln()).sqrt();
                 let angle = std::f32::consts::TAU * word_to_unit(b[pair + 1]);
-                let z = if lane & 1 == 1 {
-                    radius * angle.sin()
-                } else {
-                    radius * angle.cos()
-                };
+                let z = if lane & 1 == 1 { radius * angle.sin() } else { radius * angle.cos() };
                 mean + std * z
             })
             .collect()
     }
 
     pub fn random_index(stream: Stream, n: usize, range: u32) -> Vec<u32> {
-        (0..n as u64)
-            .map(|i| mul_hi_lo(word(stream, i), range).0)
-            .collect()
+        (0..n as u64).map(|i| mul_hi_lo(word(stream, i), range).0).collect()
     }
 }

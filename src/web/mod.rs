@@ -23,15 +23,11 @@ pub fn start() {
 }
 
 fn document() -> Document {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .expect("a page has a document")
+    web_sys::window().and_then(|w| w.document()).expect("a page has a document")
 }
 
 fn by_id(id: &str) -> Result<Element, JsValue> {
-    document()
-        .get_element_by_id(id)
-        .ok_or_else(|| JsValue::from_str(&format!("index.html lacks #{id}")))
+    document().get_element_by_id(id).ok_or_else(|| JsValue::from_str(&format!("index.html lacks #{id}")))
 }
 
 fn show_error(message: &str) {
@@ -54,9 +50,7 @@ fn cell(row: &Element, tag: &str, text: &str, class: &str) -> Result<(), JsValue
 /// Lets the browser paint between kernel checks, so the table fills in live.
 async fn next_frame() {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = web_sys::window()
-            .expect("window")
-            .request_animation_frame(&resolve);
+        let _ = web_sys::window().expect("window").request_animation_frame(&resolve);
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
