@@ -3,10 +3,12 @@
 
 pub mod adam;
 pub mod elementwise;
+pub mod gan;
 pub mod gather;
 pub mod loss;
 pub mod matmul;
 pub mod reduce;
+pub mod reparam;
 pub mod rng;
 
 /// WGSL sources, compiled into the binary so the page needs no extra fetches.
@@ -20,6 +22,8 @@ pub(crate) mod source {
     pub const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
     pub const RNG: &str = include_str!("../../shaders/rng.wgsl");
     pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
+    pub const REPARAM: &str = include_str!("../../shaders/reparam.wgsl");
+    pub const GAN: &str = include_str!("../../shaders/gan.wgsl");
 }
 
 pub use elementwise::Activation;
