@@ -27,8 +27,9 @@ pub(crate) const USAGE: wgpu::BufferUsages =
 /// Rounds a request up to a size class: at most 1/8 waste, and few distinct classes.
 pub(crate) fn size_class(bytes: u64) -> u64 {
     let bytes = bytes.max(16);
-    let pow = bytes.next_power_of_two();
-    let step = (pow / 8).max(16);
+    // Steps of 1/8 of the power of two at or below the request: waste ≤ step ≤ bytes / 8.
+    let floor_pow = if bytes.is_power_of_two() { bytes } else { bytes.next_power_of_two() / 2 };
+    let step = (floor_pow / 8).max(16);
     bytes.div_ceil(step) * step
 }
 
