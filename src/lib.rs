@@ -5,9 +5,12 @@
 //! the optimiser), [`selftest`] (kernel checks shared by the tests, the CLI and the page).
 
 pub mod autodiff;
+pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod io;
 pub mod kernels;
+pub mod models;
 pub mod nn;
 pub mod selftest;
 

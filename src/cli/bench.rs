@@ -1,4 +1,5 @@
-//! `genlab bench matmul`: GFLOP/s of the tiled matmul, as a table and as JSON.
+//! `genlab bench matmul | vae`: GFLOP/s of the tiled matmul, and milliseconds per VAE
+//! training step, as a table and as JSON. Figures, not tests: machines are noisy.
 
 use std::time::Instant;
 
@@ -19,6 +20,19 @@ pub enum Bench {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// One VAE training step (forward, backward, Adam; one submission), the case the
+    /// in-browser peers are compared on: MLP 784-400-20, batch 64.
+    Vae {
+        #[arg(long, default_value_t = 400)]
+        hidden: usize,
+        #[arg(long, default_value_t = 20)]
+        latent: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timed steps (after 3 warm-up steps).
+        #[arg(long, default_value_t = 20)]
+        steps: u32,
+    },
 }
 
 #[derive(serde::Serialize)]
@@ -32,7 +46,42 @@ struct Row {
 pub fn run(gpu: &Gpu, bench: Bench) -> Result<()> {
     match bench {
         Bench::Matmul { sizes, reps } => matmul(gpu, &sizes, reps.max(1)),
+        Bench::Vae { hidden, latent, batch, steps } => vae(gpu, hidden, latent, batch, steps.max(1)),
     }
+}
+
+fn vae(gpu: &Gpu, hidden: usize, latent: usize, batch: usize, steps: u32) -> Result<()> {
+    use genlab::data::device::DeviceDataset;
+    use genlab::models::vae::{Vae, VaeConfig};
+    println!("adapter: {}", gpu.summary());
+    // 28×28 moons stand in for MNIST: the same 784 inputs.
+    let dataset = genlab::data::moons((batch * 4).max(64), 1, &genlab::data::MoonJitter::default())?;
+    let data = DeviceDataset::upload(gpu, &dataset)?;
+    let config = VaeConfig { hidden, latent, batch, ..VaeConfig::default() };
+    let mut model = Vae::new(gpu, config, dataset.image_len())?;
+    model.monitor.set_every(u32::MAX);
+    for _ in 0..3 {
+        model.train_step(gpu, &data)?;
+    }
+    gpu.wait_idle();
+    let submissions = gpu.submissions();
+    let start = Instant::now();
+    for _ in 0..steps {
+        model.train_step(gpu, &data)?;
+    }
+    gpu.wait_idle();
+    let ms = start.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let per_step = (gpu.submissions() - submissions) as f64 / steps as f64;
+    println!("VAE {}-{hidden}-{latent}, batch {batch}: {ms:.2} ms/step, {per_step} submission(s)/step", dataset.image_len());
+    let json = serde_json::json!({
+        "bench": "vae_step",
+        "adapter": gpu.summary(),
+        "hidden": hidden, "latent": latent, "batch": batch, "steps": steps,
+        "ms_per_step": ms,
+        "submissions_per_step": per_step,
+    });
+    println!("{json}");
+    Ok(())
 }
 
 fn matmul(gpu: &Gpu, sizes: &[usize], reps: usize) -> Result<()> {

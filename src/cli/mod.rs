@@ -1,6 +1,9 @@
-//! `genlab info | selftest | bench matmul`.
+//! `genlab info | selftest | bench | dataset | train | sample`.
 
 mod bench;
+mod data;
+mod progress;
+mod vae;
 
 use std::process::ExitCode;
 
@@ -29,11 +32,38 @@ enum Command {
         #[command(subcommand)]
         what: bench::Bench,
     },
+    /// Make a dataset and write sheet.png (a contact sheet) and data.safetensors.
+    Dataset(data::DatasetCommand),
+    /// Train a model; writes weights, pictures, and one JSON line of figures last.
+    Train {
+        #[command(subcommand)]
+        model: Train,
+    },
+    /// Draw samples from saved weights into a safetensors file.
+    Sample {
+        #[command(subcommand)]
+        model: Sample,
+    },
+}
+
+#[derive(Subcommand)]
+enum Train {
+    /// The variational autoencoder (or, with --ae, the plain autoencoder).
+    Vae(vae::TrainVae),
+}
+
+#[derive(Subcommand)]
+enum Sample {
+    Vae(vae::SampleVae),
 }
 
 pub fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
+    // Making a dataset needs no GPU.
+    if let Command::Dataset(cmd) = cli.command {
+        return report(data::dataset(cmd));
+    }
     let gpu = match block_on(Gpu::new()) {
         Ok(gpu) => gpu,
         Err(e) => {
@@ -48,7 +78,14 @@ pub fn main() -> ExitCode {
         }
         Command::Selftest { small } => selftest(&gpu, small),
         Command::Bench { what } => bench::run(&gpu, what),
+        Command::Dataset(_) => unreachable!("handled above"),
+        Command::Train { model: Train::Vae(args) } => vae::train(&gpu, args),
+        Command::Sample { model: Sample::Vae(args) } => vae::sample(&gpu, args),
     };
+    report(result)
+}
+
+fn report(result: genlab::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -70,4 +107,21 @@ fn selftest(gpu: &Gpu, small: bool) -> genlab::Result<()> {
         return Err(genlab::Error::Invalid(format!("{failed} kernel checks failed")));
     }
     Ok(())
+}
+
+/// Writes generated images as a safetensors file with one tensor `rgb`: u8 [N, H, W, C].
+pub fn write_rgb(
+    path: &std::path::Path,
+    pixels: &[f32],
+    count: usize,
+    height: usize,
+    width: usize,
+    channels: usize,
+) -> genlab::Result<()> {
+    let bytes: Vec<u8> = pixels.iter().map(|&v| genlab::data::to_u8(v)).collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![count, height, width, channels], &bytes)
+            .map_err(|e| genlab::Error::Tensors(e.to_string()))?;
+    let file = safetensors::serialize([("rgb", view)], None).map_err(|e| genlab::Error::Tensors(e.to_string()))?;
+    data::write(path, &file)
 }

@@ -1,5 +1,7 @@
 //! Layers built from kernels: parameters, dense layers, MLPs, and the Adam optimiser.
 
+pub mod checkpoint;
+
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -27,10 +29,7 @@ pub struct Param {
 pub enum Init {
     Zeros,
     /// N(0, std²) from the given stream.
-    Normal {
-        std: f32,
-        stream: Stream,
-    },
+    Normal { std: f32, stream: Stream },
 }
 
 impl Param {
@@ -92,7 +91,10 @@ impl Linear {
                 gpu,
                 &format!("{name}.weight"),
                 [inputs, outputs],
-                Init::Normal { std, stream: stream.take(inputs * outputs) },
+                Init::Normal {
+                    std,
+                    stream: stream.take(inputs * outputs),
+                },
             )?,
             bias: Param::new(gpu, &format!("{name}.bias"), [outputs], Init::Zeros)?,
             activation,
@@ -143,7 +145,9 @@ impl Mlp {
     }
 
     pub fn forward(&self, tape: &Tape, x: Var) -> Result<Var> {
-        self.layers.iter().try_fold(x, |h, layer| layer.forward(tape, h))
+        self.layers
+            .iter()
+            .try_fold(x, |h, layer| layer.forward(tape, h))
     }
 
     pub fn params(&self) -> Vec<Rc<Param>> {
@@ -173,7 +177,15 @@ impl Adam {
         self.step += 1;
         for param in params {
             if param.grad_fresh.replace(false) {
-                adam::adam_step(gpu, &self.config, self.step, &param.grad, &param.value, &param.m, &param.v)?;
+                adam::adam_step(
+                    gpu,
+                    &self.config,
+                    self.step,
+                    &param.grad,
+                    &param.value,
+                    &param.m,
+                    &param.v,
+                )?;
             }
         }
         Ok(())

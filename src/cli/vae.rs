@@ -1,0 +1,259 @@
+//! `genlab train vae` and `genlab sample vae`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use genlab::data::device::DeviceDataset;
+use genlab::data::{Dataset, DatasetKind, MoonManifold};
+use genlab::gpu::{block_on, Gpu};
+use genlab::models::vae::{latent_grid, lerp_codes, Vae, VaeConfig, VaeHeader};
+use genlab::models::{stream, Purpose};
+use genlab::{Error, Result, Tensor};
+
+use super::data::{create_dir, sheet_png, write, DataArgs};
+use super::progress::Progress;
+
+#[derive(Args, Debug)]
+pub struct TrainVae {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, default_value_t = 3000)]
+    pub steps: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Train the plain autoencoder baseline: no noise, no KL.
+    #[arg(long)]
+    pub ae: bool,
+    #[arg(long, default_value_t = VaeConfig::default().latent)]
+    pub latent: usize,
+    #[arg(long, default_value_t = VaeConfig::default().hidden)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = VaeConfig::default().batch)]
+    pub batch: usize,
+    #[arg(long, default_value_t = VaeConfig::default().learning_rate)]
+    pub lr: f32,
+    /// Weight of the KL term.
+    #[arg(long, default_value_t = VaeConfig::default().beta)]
+    pub beta: f32,
+    /// Steps over which the KL weight ramps up from 0.
+    #[arg(long, default_value_t = VaeConfig::default().kl_warmup)]
+    pub kl_warmup: u32,
+    /// Importance samples per held-out image for the −log p(x) estimate.
+    #[arg(long, default_value_t = 64)]
+    pub iw_samples: usize,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(serde::Serialize)]
+struct Summary {
+    model: &'static str,
+    data: String,
+    steps: u32,
+    steps_per_sec: f64,
+    train_loss: Option<f32>,
+    #[serde(flatten)]
+    evaluation: genlab::models::vae::Evaluation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interp_manifold_dist: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heldout_manifold_dist: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pixel_blend_manifold_dist: Option<f64>,
+    latent: usize,
+    hidden: usize,
+    batch: usize,
+    adapter: String,
+}
+
+pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
+    let dataset = args.data.load()?;
+    let config = VaeConfig {
+        hidden: args.hidden,
+        latent: args.latent,
+        beta: args.beta,
+        kl_warmup: args.kl_warmup,
+        autoencoder: args.ae,
+        batch: args.batch,
+        learning_rate: args.lr,
+        seed: args.seed,
+    };
+    let data = DeviceDataset::upload(gpu, &dataset)?;
+    genlab::models::check_batch(config.batch, data.train.count)?;
+    let mut vae = Vae::new(gpu, config, dataset.image_len())?;
+    create_dir(&args.out)?;
+    let name = if args.ae { "autoencoder" } else { "vae" };
+
+    let progress = Progress::new(args.steps as u64, name);
+    let started = Instant::now();
+    for _ in 0..args.steps {
+        vae.train_step(gpu, &data)?;
+        if let Some(loss) = vae.monitor.latest_value("loss") {
+            progress.set_message(format!("loss {loss:.2} nats/image"));
+        }
+        progress.inc();
+    }
+    block_on(vae.monitor.flush())?;
+    gpu.wait_idle();
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish();
+
+    let evaluation = block_on(vae.evaluate(gpu, &data.heldout, if args.ae { 0 } else { args.iw_samples }, 512))?;
+    let header = VaeHeader {
+        config: vae.config.clone(),
+        height: dataset.height,
+        width: dataset.width,
+        channels: dataset.channels,
+        dataset: dataset.kind.to_string(),
+        steps: vae.steps(),
+    };
+    write(&args.out.join("weights.safetensors"), &block_on(vae.save(gpu, &header))?)?;
+
+    let heldout = dataset.heldout();
+    let strips = block_on(interpolation_strips(gpu, &vae, &data, &heldout, 8, 10))?;
+    write(&args.out.join("interp.png"), &sheet_png(&strips, dataset.height, dataset.width, dataset.channels, 10)?)?;
+    let samples = vae.sample(gpu, stream(args.seed, Purpose::Sampling), 64)?;
+    let samples = block_on(samples.to_vec(gpu))?;
+    write(&args.out.join("samples.png"), &sheet_png(&samples, dataset.height, dataset.width, dataset.channels, 8)?)?;
+    if vae.config.latent == 2 {
+        let map = block_on(latent_map(gpu, &vae, &data, 16))?;
+        write(
+            &args.out.join("latent_map.png"),
+            &sheet_png(&map, dataset.height, dataset.width, dataset.channels, 16)?,
+        )?;
+    }
+
+    let manifold = if dataset.kind == DatasetKind::Moons {
+        Some(block_on(manifold_distances(gpu, &vae, &data, &heldout, 200, args.seed))?)
+    } else {
+        None
+    };
+    let summary = Summary {
+        model: name,
+        data: dataset.kind.to_string(),
+        steps: vae.steps(),
+        steps_per_sec: args.steps as f64 / seconds,
+        train_loss: vae.monitor.recent_mean("loss", 10),
+        evaluation,
+        interp_manifold_dist: manifold.map(|m| m.0),
+        heldout_manifold_dist: manifold.map(|m| m.1),
+        pixel_blend_manifold_dist: manifold.map(|m| m.2),
+        latent: vae.config.latent,
+        hidden: vae.config.hidden,
+        batch: vae.config.batch,
+        adapter: gpu.summary().to_string(),
+    };
+    println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);
+    Ok(())
+}
+
+/// `rows` interpolation strips of `steps` images between held-out pairs. On moons the first
+/// strip goes from the fullest held-out moon to the thinnest crescent, as in the lecture.
+async fn interpolation_strips(
+    gpu: &Gpu,
+    vae: &Vae,
+    data: &DeviceDataset,
+    heldout: &Dataset,
+    rows: usize,
+    steps: usize,
+) -> Result<Vec<f32>> {
+    let pairs = pick_pairs(heldout, rows);
+    let mut out = Vec::new();
+    for (a, b) in pairs {
+        let pair = data.heldout.select(gpu, &[a as u32, b as u32])?.reshape([2, vae.image_len])?;
+        out.extend(vae.interpolate(gpu, &pair, steps).await?.to_vec(gpu).await?);
+    }
+    Ok(out)
+}
+
+fn pick_pairs(heldout: &Dataset, rows: usize) -> Vec<(usize, usize)> {
+    let n = heldout.count;
+    let mut pairs: Vec<(usize, usize)> = (0..rows).map(|r| ((r * 7919) % n, (r * 104_729 + n / 2) % n)).collect();
+    if let Some(phase) = &heldout.phase {
+        // Fullest moon (phase nearest 0.5) and a thin waxing crescent (phase nearest 0.12).
+        let nearest = |target: f32| {
+            (0..n).min_by(|&i, &j| (phase[i] - target).abs().total_cmp(&(phase[j] - target).abs())).unwrap_or(0)
+        };
+        pairs[0] = (nearest(0.5), nearest(0.12));
+    }
+    pairs
+}
+
+/// The latent map: decoded codes on a grid over [−3, 3]² (the prior's bulk) for the VAE, and
+/// over the range of the held-out codes for the autoencoder.
+async fn latent_map(gpu: &Gpu, vae: &Vae, data: &DeviceDataset, n: usize) -> Result<Vec<f32>> {
+    let extent = if vae.config.autoencoder {
+        let x = data.heldout.range(gpu, 0, 256)?;
+        let rows = x.shape().dims()[0];
+        let codes = vae.encode(gpu, &x.reshape([rows, vae.image_len])?).await?;
+        codes.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs()))
+    } else {
+        3.0
+    };
+    vae.decode_codes(gpu, &latent_grid(n, extent))?.to_vec(gpu).await
+}
+
+/// Mean distance to the nearest true moon of (decoded midpoints between the codes of random
+/// held-out pairs, the held-out moons themselves, and the pixel-space average of each pair).
+async fn manifold_distances(
+    gpu: &Gpu,
+    vae: &Vae,
+    data: &DeviceDataset,
+    heldout: &Dataset,
+    pairs: usize,
+    seed: u64,
+) -> Result<(f64, f64, f64)> {
+    let manifold = MoonManifold::new(genlab::data::MoonJitter::default())?;
+    let n = heldout.count;
+    let mut pick = stream(seed, Purpose::Evaluation);
+    let ids = genlab::kernels::rng::cpu::random_index(pick.take(2 * pairs), 2 * pairs, n as u32);
+    let x = data.heldout.select(gpu, &ids)?.reshape([2 * pairs, vae.image_len])?;
+    let codes = vae.encode(gpu, &x).await?;
+    let midpoints: Vec<Vec<f32>> = codes.chunks(2).map(|ab| lerp_codes(&ab[0], &ab[1], 3).swap_remove(1)).collect();
+    let decoded = vae.decode_codes(gpu, &midpoints)?.to_vec(gpu).await?;
+    let mean = |images: &mut dyn Iterator<Item = Vec<f32>>| -> Result<f64> {
+        let mut total = 0.0;
+        let mut count = 0;
+        for image in images {
+            total += manifold.distance(&image)? as f64;
+            count += 1;
+        }
+        Ok(total / count as f64)
+    };
+    let interp = mean(&mut decoded.chunks(vae.image_len).map(<[f32]>::to_vec))?;
+    let real = mean(&mut ids.iter().take(pairs).map(|&i| heldout.image(i as usize).to_vec()))?;
+    let blend = mean(&mut ids.chunks(2).map(|ab| {
+        let (a, b) = (heldout.image(ab[0] as usize), heldout.image(ab[1] as usize));
+        a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect()
+    }))?;
+    Ok((interp, real, blend))
+}
+
+#[derive(Args, Debug)]
+pub struct SampleVae {
+    /// weights.safetensors written by `genlab train vae`.
+    #[arg(long)]
+    pub weights: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub count: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output safetensors file with `rgb` (u8 [N, H, W, C]).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn sample(gpu: &Gpu, args: SampleVae) -> Result<()> {
+    let bytes = std::fs::read(&args.weights)
+        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", args.weights.display())))?;
+    let (vae, header) = Vae::load(gpu, &bytes)?;
+    if args.count == 0 {
+        return Err(Error::Invalid("--count must be at least 1".into()));
+    }
+    let images: Tensor = vae.sample(gpu, stream(args.seed, Purpose::Sampling), args.count)?;
+    let pixels = block_on(images.to_vec(gpu))?;
+    super::write_rgb(&args.out, &pixels, args.count, header.height, header.width, header.channels)?;
+    eprintln!("{} VAE samples → {}", args.count, args.out.display());
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Training figures without stalls: a model writes each step's figures (losses, D(x) …)
+//! into a tiny tensor; every few steps the monitor records a copy of it into the step's own
+//! submission and collects the values whenever the GPU delivers them.
+
+use std::collections::VecDeque;
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Readback, Tensor};
+
+/// One row of figures, as the model named them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub step: u32,
+    pub values: Vec<f32>,
+}
+
+pub struct Monitor {
+    pub names: &'static [&'static str],
+    every: u32,
+    pending: VecDeque<(u32, Readback)>,
+    pub history: Vec<Record>,
+}
+
+impl Monitor {
+    /// Figures named `names`, read back every `every` steps (at least 1).
+    pub fn new(names: &'static [&'static str], every: u32) -> Monitor {
+        Monitor { names, every: every.max(1), pending: VecDeque::new(), history: Vec::new() }
+    }
+
+    pub fn set_every(&mut self, every: u32) {
+        self.every = every.max(1);
+    }
+
+    /// Whether step `step` (1-based) should be read back.
+    pub fn wants(&self, step: u32) -> bool {
+        step % self.every == 0 || step == 1
+    }
+
+    /// Records a readback of `figures` for `step`; call before the step is submitted.
+    pub fn schedule(&mut self, gpu: &Gpu, step: u32, figures: &Tensor) {
+        self.pending.push_back((step, gpu.read_later(figures)));
+    }
+
+    /// Collects every readback that has arrived, in order, without waiting. A figure that
+    /// is not finite means training diverged: that is reported, with what to change.
+    pub fn poll(&mut self) -> Result<()> {
+        while let Some((step, readback)) = self.pending.front_mut() {
+            let step = *step;
+            match readback.try_take() {
+                None => break,
+                Some(values) => {
+                    self.pending.pop_front();
+                    self.accept(step, values?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every scheduled readback (end of a run, evaluation).
+    pub async fn flush(&mut self) -> Result<()> {
+        while let Some((step, readback)) = self.pending.pop_front() {
+            let values = readback.wait().await?;
+            self.accept(step, values)?;
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, step: u32, values: Vec<f32>) -> Result<()> {
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            self.pending.clear();
+            return Err(Error::Diverged { step, figure: self.names.get(i).copied().unwrap_or("a figure"), value: values[i] });
+        }
+        self.history.push(Record { step, values });
+        Ok(())
+    }
+
+    pub fn latest(&self) -> Option<&Record> {
+        self.history.last()
+    }
+
+    /// The latest value of the figure called `name`.
+    pub fn latest_value(&self, name: &str) -> Option<f32> {
+        let i = self.names.iter().position(|n| *n == name)?;
+        self.latest().map(|r| r.values[i])
+    }
+
+    /// Mean of figure `name` over the last `n` records (smooths a noisy minibatch loss).
+    pub fn recent_mean(&self, name: &str, n: usize) -> Option<f32> {
+        let i = self.names.iter().position(|x| *x == name)?;
+        let tail = &self.history[self.history.len().saturating_sub(n)..];
+        (!tail.is_empty()).then(|| tail.iter().map(|r| r.values[i]).sum::<f32>() / tail.len() as f32)
+    }
+}

@@ -1,0 +1,424 @@
+//! The variational autoencoder, as the lecture tells it.
+//!
+//! An autoencoder maps an image to one code and back; nothing shapes the space between two
+//! codes, so decoding the point halfway between a full moon and a crescent gives whatever
+//! the decoder happens to do there. The VAE's encoder instead outputs a Gaussian — a mean m
+//! and a log-variance σ per latent dimension — and the decoder sees a sample of it,
+//!
+//!   z = m + exp(σ/2) · e,   e ~ N(0, I)          (the reparameterisation trick),
+//!
+//! while the loss adds to the reconstruction error the KL divergence of that Gaussian from
+//! N(0, I):  KL = Σ (exp(σ) − (1 + σ) + m²) / 2.
+//! Codes are blurred into overlapping clouds pulled towards the origin, so every point
+//! between two codes has been decoded during training, and decodes to something real.
+//!
+//! With `autoencoder: true` the same network runs with no noise and no KL: the baseline.
+
+use std::rc::Rc;
+
+use crate::autodiff::Tape;
+use crate::data::device::{DeviceDataset, DeviceRows};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Tensor};
+use crate::kernels::adam::AdamConfig;
+use crate::kernels::elementwise::{self, Activation};
+use crate::kernels::reduce;
+use crate::kernels::reparam;
+use crate::kernels::rng::{self, Stream};
+use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monitor, Purpose};
+use crate::nn::{Adam, Mlp, Param};
+
+/// Figures the VAE reports each monitored step, in this order.
+pub const FIGURES: &[&str] = &["loss", "reconstruction", "kl"];
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VaeConfig {
+    /// Width of the encoder's and the decoder's hidden layer.
+    pub hidden: usize,
+    /// Latent dimensions D (2 gives a latent map).
+    pub latent: usize,
+    /// Weight of the KL term (1 = the true ELBO).
+    pub beta: f32,
+    /// Steps over which the KL weight ramps from 0 up to `beta` (0 = no warm-up).
+    pub kl_warmup: u32,
+    /// The baseline: no noise, no KL.
+    pub autoencoder: bool,
+    pub batch: usize,
+    pub learning_rate: f32,
+    pub seed: u64,
+}
+
+impl Default for VaeConfig {
+    fn default() -> VaeConfig {
+        VaeConfig {
+            hidden: 256,
+            latent: 8,
+            beta: 1.0,
+            kl_warmup: 500,
+            autoencoder: false,
+            batch: 64,
+            learning_rate: 1e-3,
+            seed: 1,
+        }
+    }
+}
+
+impl VaeConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.latent == 0 || self.latent > 256 {
+            return Err(Error::Invalid(format!("latent size {} is outside 1..=256; try 2 or 8", self.latent)));
+        }
+        if self.hidden == 0 || self.hidden > 4096 {
+            return Err(Error::Invalid(format!("hidden size {} is outside 1..=4096; try 256", self.hidden)));
+        }
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return Err(Error::Invalid(format!("KL weight β = {} must be a number ≥ 0; 1 is the ELBO", self.beta)));
+        }
+        check_learning_rate(self.learning_rate)
+    }
+
+    /// The KL weight at step `step` (1-based) under the warm-up.
+    pub fn kl_weight(&self, step: u32) -> f32 {
+        if self.autoencoder {
+            0.0
+        } else if self.kl_warmup == 0 {
+            self.beta
+        } else {
+            self.beta * (step as f32 / self.kl_warmup as f32).min(1.0)
+        }
+    }
+}
+
+/// Held-out figures, in nats per image.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Evaluation {
+    /// Reconstruction term alone (Bernoulli likelihood of the pixels, continuous targets).
+    pub heldout_reconstruction_nats: f64,
+    /// −ELBO with one posterior sample per image (None for the autoencoder: no posterior).
+    pub heldout_neg_elbo_nats: Option<f64>,
+    /// Importance-weighted estimate of −log p(x) with k posterior samples.
+    pub heldout_nll_iw_nats: Option<f64>,
+}
+
+pub struct Vae {
+    pub config: VaeConfig,
+    /// x → hidden → (m, σ) — or, for the autoencoder, x → hidden → z.
+    pub encoder: Mlp,
+    /// z → hidden → pixel logits.
+    pub decoder: Mlp,
+    pub image_len: usize,
+    optimizer: Adam,
+    batches: Stream,
+    noise: Stream,
+    pub monitor: Monitor,
+}
+
+impl Vae {
+    pub fn new(gpu: &Gpu, config: VaeConfig, image_len: usize) -> Result<Vae> {
+        config.validate()?;
+        let mut init = stream(config.seed, Purpose::Init);
+        let code = if config.autoencoder { config.latent } else { 2 * config.latent };
+        let encoder =
+            Mlp::new(gpu, "encoder", &[image_len, config.hidden, code], Activation::Relu, Activation::Identity, &mut init)?;
+        let decoder = Mlp::new(
+            gpu,
+            "decoder",
+            &[config.latent, config.hidden, image_len],
+            Activation::Relu,
+            Activation::Identity,
+            &mut init,
+        )?;
+        let optimizer = Adam::new(AdamConfig { lr: config.learning_rate, ..AdamConfig::default() })?;
+        Ok(Vae {
+            batches: stream(config.seed, Purpose::Batches),
+            noise: stream(config.seed, Purpose::Noise),
+            config,
+            encoder,
+            decoder,
+            image_len,
+            optimizer,
+            monitor: Monitor::new(FIGURES, 10),
+        })
+    }
+
+    pub fn params(&self) -> Vec<Rc<Param>> {
+        let mut params = self.encoder.params();
+        params.extend(self.decoder.params());
+        params
+    }
+
+    /// Training steps taken so far.
+    pub fn steps(&self) -> u32 {
+        self.optimizer.steps_taken()
+    }
+
+    /// One step of Adam on a minibatch drawn on the GPU: forward, backward and update,
+    /// recorded and submitted as one command buffer. Figures reach `self.monitor` later.
+    pub fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {
+        check_batch(self.config.batch, data.train.count)?;
+        if data.image_len() != self.image_len {
+            return Err(Error::Invalid(format!(
+                "this VAE was made for images of {} values, the dataset has {}",
+                self.image_len,
+                data.image_len()
+            )));
+        }
+        let step = self.steps() + 1;
+        let batch = self.config.batch;
+        let x = data.train.sample(gpu, &mut self.batches, batch)?.reshape([batch, self.image_len])?;
+
+        let tape = Tape::new(gpu);
+        let input = tape.constant(&x);
+        let code = self.encoder.forward(&tape, input)?;
+        let kl_weight = self.config.kl_weight(step);
+        let (z, kl_rows) = if self.config.autoencoder {
+            (code, None)
+        } else {
+            let stats = tape.value(code);
+            let sampled = reparam::reparameterize(gpu, &stats, Some(self.noise.take(batch * self.config.latent)))?;
+            let noise = sampled.noise;
+            // d(β · mean KL)/d stats is fused into the same backward launch as dz's path.
+            let kl_scale = kl_weight / batch as f32;
+            let z = tape.custom(sampled.z, move |tape, dz| {
+                let dstats = reparam::reparameterize_backward(tape.gpu(), &stats, &noise, Some(&dz), kl_scale)?;
+                tape.send_grad(code, &dstats)
+            });
+            (z, Some(sampled.kl_rows))
+        };
+        let logits = self.decoder.forward(&tape, z)?;
+        let reconstruction = tape.bce_with_logits(logits, &x, 1.0)?;
+        tape.backward()?;
+        self.optimizer.step(gpu, &self.params())?;
+
+        if self.monitor.wants(step) {
+            let figures = Tensor::zeros(gpu, [FIGURES.len()])?;
+            gpu.copy_region(&tape.value(reconstruction), 0, &figures, 1, 1)?;
+            if let Some(kl_rows) = &kl_rows {
+                let kl = reduce::sum_all(gpu, kl_rows, 1.0 / batch as f32)?;
+                gpu.copy_region(&kl, 0, &figures, 2, 1)?;
+                // loss = reconstruction + β_t · KL, the objective this step minimised.
+                let loss = Tensor::zeros(gpu, [1])?;
+                gpu.copy(&tape.value(reconstruction), &loss)?;
+                elementwise::axpby(gpu, kl_weight, &kl, 1.0, &loss)?;
+                gpu.copy_region(&loss, 0, &figures, 0, 1)?;
+            } else {
+                gpu.copy_region(&tape.value(reconstruction), 0, &figures, 0, 1)?;
+            }
+            self.monitor.schedule(gpu, step, &figures);
+        }
+        gpu.submit();
+        self.monitor.poll()
+    }
+
+    /// The encoder's output for `x [n, image_len]`: `[n, 2D]` (means, then log-variances)
+    /// for the VAE, `[n, D]` codes for the autoencoder.
+    pub fn encode_stats(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+        let tape = Tape::new(gpu);
+        let input = tape.constant(x);
+        Ok(tape.value(self.encoder.forward(&tape, input)?))
+    }
+
+    /// The code of each image: the posterior mean m (VAE) or the code (autoencoder).
+    pub async fn encode(&self, gpu: &Gpu, x: &Tensor) -> Result<Vec<Vec<f32>>> {
+        let stats = self.encode_stats(gpu, x)?;
+        let width = stats.shape().as_matrix().1;
+        let values = stats.to_vec(gpu).await?;
+        Ok(values.chunks(width).map(|row| row[..self.config.latent].to_vec()).collect())
+    }
+
+    /// Pixel probabilities `[n, image_len]` for codes `z [n, D]`, left on the GPU.
+    pub fn decode(&self, gpu: &Gpu, z: &Tensor) -> Result<Tensor> {
+        if z.shape().as_matrix().1 != self.config.latent {
+            return Err(Error::BadShape {
+                op: "decode",
+                why: format!("codes must have {} columns", self.config.latent),
+                shape: z.shape().clone(),
+            });
+        }
+        let tape = Tape::new(gpu);
+        let code = tape.constant(z);
+        let logits = tape.value(self.decoder.forward(&tape, code)?);
+        elementwise::bias_act(gpu, &logits, None, Activation::Sigmoid)
+    }
+
+    /// Decodes host-side codes (rows of D values).
+    pub fn decode_codes(&self, gpu: &Gpu, codes: &[Vec<f32>]) -> Result<Tensor> {
+        let flat: Vec<f32> = codes.iter().flatten().copied().collect();
+        if codes.is_empty() || flat.len() != codes.len() * self.config.latent {
+            return Err(Error::Invalid(format!("decode: need codes of {} values each", self.config.latent)));
+        }
+        let z = Tensor::from_slice(gpu, [codes.len(), self.config.latent], &flat)?;
+        self.decode(gpu, &z)
+    }
+
+    /// `steps` points on the segment between the codes of `a` and `b` (both `[1, image_len]`
+    /// or one `[2, image_len]` tensor), decoded: `[steps, image_len]` on the GPU.
+    pub async fn interpolate(&self, gpu: &Gpu, pair: &Tensor, steps: usize) -> Result<Tensor> {
+        if pair.shape().as_matrix().0 != 2 || steps < 2 {
+            return Err(Error::Invalid("interpolate: give two images and at least 2 steps".into()));
+        }
+        let codes = self.encode(gpu, pair).await?;
+        self.decode_codes(gpu, &lerp_codes(&codes[0], &codes[1], steps))
+    }
+
+    /// `count` images decoded from z ~ N(0, I).
+    pub fn sample(&self, gpu: &Gpu, stream: Stream, count: usize) -> Result<Tensor> {
+        let z = rng::normal(gpu, stream, [count, self.config.latent], 0.0, 1.0)?;
+        self.decode(gpu, &z)
+    }
+
+    /// Held-out reconstruction, −ELBO and the importance-weighted −log p(x) with `k`
+    /// samples (Burda et al. 2016):  log p(x) ≈ log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x).
+    pub async fn evaluate(&self, gpu: &Gpu, heldout: &DeviceRows, k: usize, max_images: usize) -> Result<Evaluation> {
+        let images = heldout.count.min(max_images.max(1));
+        let seed = stream(self.config.seed, Purpose::Evaluation);
+        let mut eval_stream = seed;
+        let (mut recon_total, mut elbo_total, mut iw_total) = (0.0f64, 0.0f64, 0.0f64);
+        let chunk = 64usize;
+        for start in (0..images).step_by(chunk) {
+            let n = chunk.min(images - start);
+            let x = heldout.range(gpu, start, n)?.reshape([n, self.image_len])?;
+            // One posterior sample: −ELBO = reconstruction + KL.
+            let (recon, kl) = self.reconstruction_rows(gpu, &x, Some(eval_stream.take(n * self.config.latent)))?;
+            let recon = recon.to_vec(gpu).await?;
+            recon_total += recon.iter().map(|&v| v as f64).sum::<f64>();
+            if let Some(kl) = kl {
+                let kl = kl.to_vec(gpu).await?;
+                elbo_total += recon.iter().zip(&kl).map(|(&r, &q)| (r + q) as f64).sum::<f64>();
+            }
+            if !self.config.autoencoder && k > 0 {
+                iw_total += self.importance_weighted(gpu, heldout, start, n, k, &mut eval_stream).await?;
+            }
+        }
+        let per = |total: f64| total / images as f64;
+        let vae = !self.config.autoencoder;
+        Ok(Evaluation {
+            heldout_reconstruction_nats: per(recon_total),
+            heldout_neg_elbo_nats: vae.then(|| per(elbo_total)),
+            heldout_nll_iw_nats: (vae && k > 0).then(|| per(iw_total)),
+        })
+    }
+
+    /// Per-row reconstruction loss (nats) and, for the VAE, per-row KL, for `x` coded with
+    /// `noise` (None: decode the mean).
+    fn reconstruction_rows(&self, gpu: &Gpu, x: &Tensor, noise: Option<Stream>) -> Result<(Tensor, Option<Tensor>)> {
+        let stats = self.encode_stats(gpu, x)?;
+        let (z, kl) = if self.config.autoencoder {
+            (stats, None)
+        } else {
+            let sampled = reparam::reparameterize(gpu, &stats, noise)?;
+            (sampled.z, Some(sampled.kl_rows))
+        };
+        let tape = Tape::new(gpu);
+        let code = tape.constant(&z);
+        let logits = tape.value(self.decoder.forward(&tape, code)?);
+        let loss = crate::kernels::loss::bce_with_logits(gpu, &logits, x, 0.0)?;
+        Ok((loss.loss_rows, kl))
+    }
+
+    /// Σ over held-out rows `start..start+n` of −log p̂(x) from `k` importance samples each.
+    async fn importance_weighted(
+        &self,
+        gpu: &Gpu,
+        heldout: &DeviceRows,
+        start: usize,
+        n: usize,
+        k: usize,
+        noise: &mut Stream,
+    ) -> Result<f64> {
+        let d = self.config.latent;
+        // Each image repeated k times, so one pass scores all k samples of it.
+        let ids: Vec<u32> = (start..start + n).flat_map(|i| std::iter::repeat_n(i as u32, k)).collect();
+        let x = heldout.select(gpu, &ids)?.reshape([n * k, self.image_len])?;
+        let stats = self.encode_stats(gpu, &x)?;
+        let sampled = reparam::reparameterize(gpu, &stats, Some(noise.take(n * k * d)))?;
+        let tape = Tape::new(gpu);
+        let code = tape.constant(&sampled.z);
+        let logits = tape.value(self.decoder.forward(&tape, code)?);
+        let recon = crate::kernels::loss::bce_with_logits(gpu, &logits, &x, 0.0)?.loss_rows;
+        let (recon, stats, z, e) = (
+            recon.to_vec(gpu).await?,
+            stats.to_vec(gpu).await?,
+            sampled.z.to_vec(gpu).await?,
+            sampled.noise.to_vec(gpu).await?,
+        );
+        let mut total = 0.0;
+        for image in 0..n {
+            let log_w: Vec<f64> = (0..k)
+                .map(|s| {
+                    let row = image * k + s;
+                    let logvar = &stats[row * 2 * d + d..(row + 1) * 2 * d];
+                    // log p(z) − log q(z|x); the 2π terms cancel.
+                    let prior: f64 = z[row * d..(row + 1) * d].iter().map(|&v| -0.5 * (v as f64).powi(2)).sum();
+                    let posterior: f64 = e[row * d..(row + 1) * d]
+                        .iter()
+                        .zip(logvar)
+                        .map(|(&e, &s)| {
+                            let s = (s as f64).clamp(reparam::LOGVAR_MIN as f64, reparam::LOGVAR_MAX as f64);
+                            -0.5 * ((e as f64).powi(2) + s)
+                        })
+                        .sum();
+                    -(recon[row] as f64) + prior - posterior
+                })
+                .collect();
+            total -= log_sum_exp(&log_w) - (k as f64).ln();
+        }
+        Ok(total)
+    }
+}
+
+/// `steps` codes evenly spaced from `a` to `b`, both ends included.
+pub fn lerp_codes(a: &[f32], b: &[f32], steps: usize) -> Vec<Vec<f32>> {
+    (0..steps)
+        .map(|i| {
+            let t = i as f32 / (steps - 1).max(1) as f32;
+            a.iter().zip(b).map(|(&x, &y)| x + t * (y - x)).collect()
+        })
+        .collect()
+}
+
+/// Codes on an n×n grid over [−extent, extent]² (2-D latents): the latent map, row-major
+/// with the second dimension growing to the right and the first growing downwards.
+pub fn latent_grid(n: usize, extent: f32) -> Vec<Vec<f32>> {
+    let at = |i: usize| -extent + 2.0 * extent * i as f32 / (n - 1).max(1) as f32;
+    (0..n).flat_map(|r| (0..n).map(move |c| vec![at(r), at(c)])).collect()
+}
+
+/// What a saved VAE needs besides its tensors: the config and the image geometry.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VaeHeader {
+    pub config: VaeConfig,
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    /// The dataset it was trained on (sprites, moons, sheet).
+    pub dataset: String,
+    pub steps: u32,
+}
+
+impl Vae {
+    /// A safetensors file: `encoder.{0,1}.{weight,bias}`, `decoder.{0,1}.{weight,bias}`, and
+    /// metadata `model` = `vae` and `header` = the [`VaeHeader`] as JSON.
+    pub async fn save(&self, gpu: &Gpu, header: &VaeHeader) -> Result<Vec<u8>> {
+        let json = serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))?;
+        crate::nn::checkpoint::save(gpu, &self.params(), &[("model", "vae"), ("header", &json)]).await
+    }
+
+    /// A VAE rebuilt from a file written by [`Vae::save`], with fresh optimiser state.
+    pub fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Vae, VaeHeader)> {
+        let meta = crate::nn::checkpoint::metadata(bytes)?;
+        if meta.get("model").map(String::as_str) != Some("vae") {
+            return Err(Error::Tensors(format!(
+                "this file holds {} weights, not a VAE's",
+                meta.get("model").map(|m| format!("{m:?}")).unwrap_or_else(|| "unlabelled".into())
+            )));
+        }
+        let header: VaeHeader = meta
+            .get("header")
+            .and_then(|h| serde_json::from_str(h).ok())
+            .ok_or_else(|| Error::Tensors("the VAE file's header is missing or unreadable".into()))?;
+        let vae = Vae::new(gpu, header.config.clone(), header.height * header.width * header.channels)?;
+        crate::nn::checkpoint::load(gpu, &vae.params(), bytes)?;
+        Ok((vae, header))
+    }
+}

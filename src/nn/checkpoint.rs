@@ -1,0 +1,68 @@
+//! A model's parameters to and from safetensors: one f32 tensor per parameter, named by the
+//! parameter (`encoder.0.weight` …), and string metadata saying which model and config.
+//! Loading checks every name and shape before touching anything, so a wrong or broken file
+//! leaves the model exactly as it was.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Tensor};
+use crate::io::safetensors::{load_tensors, save_tensors};
+use crate::nn::Param;
+
+/// Reads every parameter back and writes a safetensors file with `metadata`.
+pub async fn save(gpu: &Gpu, params: &[Rc<Param>], metadata: &[(&str, &str)]) -> Result<Vec<u8>> {
+    let mut values = Vec::with_capacity(params.len());
+    for p in params {
+        values.push(p.value.to_vec(gpu).await?);
+    }
+    let tensors: Vec<(&str, &[usize], &[f32])> =
+        params.iter().zip(&values).map(|(p, v)| (p.name.as_str(), p.value.shape().dims(), v.as_slice())).collect();
+    save_tensors(&tensors, metadata)
+}
+
+/// The metadata of a weights file, without loading its tensors onto the GPU.
+pub fn metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    Ok(load_tensors(bytes)?.metadata)
+}
+
+/// Overwrites every parameter with the tensor of the same name in `bytes`. All names and
+/// shapes are checked first; any mismatch is reported and nothing is changed.
+pub fn load(gpu: &Gpu, params: &[Rc<Param>], bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let file = load_tensors(bytes)?;
+    let mut staged = Vec::with_capacity(params.len());
+    for p in params {
+        let Some(t) = file.get(&p.name) else {
+            return Err(Error::Tensors(format!(
+                "the file has no tensor {:?}: it was saved by another model or another configuration",
+                p.name
+            )));
+        };
+        if t.shape != p.value.shape().dims() {
+            return Err(Error::Tensors(format!(
+                "tensor {:?} has shape {:?} in the file but {} in this model: \
+                 make the model with the configuration the file was saved with",
+                p.name,
+                t.shape,
+                p.value.shape()
+            )));
+        }
+        if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Tensors(format!("tensor {:?} holds {} at position {i}", p.name, t.data[i])));
+        }
+        staged.push(Tensor::from_slice(gpu, p.value.shape().clone(), &t.data)?);
+    }
+    let expected: std::collections::HashSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    if let Some(extra) = file.tensors.iter().find(|t| !expected.contains(t.name.as_str())) {
+        return Err(Error::Tensors(format!(
+            "the file has a tensor {:?} this model does not: it was saved by another model",
+            extra.name
+        )));
+    }
+    for (p, value) in params.iter().zip(&staged) {
+        gpu.copy(value, &p.value)?;
+    }
+    gpu.submit();
+    Ok(file.metadata)
+}
