@@ -72,7 +72,10 @@ fn vae(gpu: &Gpu, hidden: usize, latent: usize, batch: usize, steps: u32) -> Res
     gpu.wait_idle();
     let ms = start.elapsed().as_secs_f64() * 1e3 / steps as f64;
     let per_step = (gpu.submissions() - submissions) as f64 / steps as f64;
-    println!("VAE {}-{hidden}-{latent}, batch {batch}: {ms:.2} ms/step, {per_step} submission(s)/step", dataset.image_len());
+    println!(
+        "VAE {}-{hidden}-{latent}, batch {batch}: {ms:.2} ms/step, {per_step} submission(s)/step",
+        dataset.image_len()
+    );
     let json = serde_json::json!({
         "bench": "vae_step",
         "adapter": gpu.summary(),

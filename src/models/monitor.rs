@@ -69,7 +69,11 @@ impl Monitor {
     fn accept(&mut self, step: u32, values: Vec<f32>) -> Result<()> {
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             self.pending.clear();
-            return Err(Error::Diverged { step, figure: self.names.get(i).copied().unwrap_or("a figure"), value: values[i] });
+            return Err(Error::Diverged {
+                step,
+                figure: self.names.get(i).copied().unwrap_or("a figure"),
+                value: values[i],
+            });
         }
         self.history.push(Record { step, values });
         Ok(())

@@ -118,8 +118,14 @@ impl Vae {
         config.validate()?;
         let mut init = stream(config.seed, Purpose::Init);
         let code = if config.autoencoder { config.latent } else { 2 * config.latent };
-        let encoder =
-            Mlp::new(gpu, "encoder", &[image_len, config.hidden, code], Activation::Relu, Activation::Identity, &mut init)?;
+        let encoder = Mlp::new(
+            gpu,
+            "encoder",
+            &[image_len, config.hidden, code],
+            Activation::Relu,
+            Activation::Identity,
+            &mut init,
+        )?;
         let decoder = Mlp::new(
             gpu,
             "decoder",

@@ -29,7 +29,10 @@ pub struct Param {
 pub enum Init {
     Zeros,
     /// N(0, std²) from the given stream.
-    Normal { std: f32, stream: Stream },
+    Normal {
+        std: f32,
+        stream: Stream,
+    },
 }
 
 impl Param {
@@ -91,10 +94,7 @@ impl Linear {
                 gpu,
                 &format!("{name}.weight"),
                 [inputs, outputs],
-                Init::Normal {
-                    std,
-                    stream: stream.take(inputs * outputs),
-                },
+                Init::Normal { std, stream: stream.take(inputs * outputs) },
             )?,
             bias: Param::new(gpu, &format!("{name}.bias"), [outputs], Init::Zeros)?,
             activation,
@@ -145,9 +145,7 @@ impl Mlp {
     }
 
     pub fn forward(&self, tape: &Tape, x: Var) -> Result<Var> {
-        self.layers
-            .iter()
-            .try_fold(x, |h, layer| layer.forward(tape, h))
+        self.layers.iter().try_fold(x, |h, layer| layer.forward(tape, h))
     }
 
     pub fn params(&self) -> Vec<Rc<Param>> {
@@ -177,15 +175,7 @@ impl Adam {
         self.step += 1;
         for param in params {
             if param.grad_fresh.replace(false) {
-                adam::adam_step(
-                    gpu,
-                    &self.config,
-                    self.step,
-                    &param.grad,
-                    &param.value,
-                    &param.m,
-                    &param.v,
-                )?;
+                adam::adam_step(gpu, &self.config, self.step, &param.grad, &param.value, &param.m, &param.v)?;
             }
         }
         Ok(())
