@@ -5,11 +5,12 @@
 //! result (pure per-element relative error is meaningless near zero).
 
 use crate::error::Result;
-use crate::gpu::{Gpu, Tensor};
+use crate::gpu::{Gpu, Shape, Tensor};
 use crate::kernels::adam::{self, AdamConfig};
+use crate::kernels::lstm::{self, LstmDims, LstmStates};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::rng::{self, Stream};
-use crate::kernels::{elementwise, gather, loss, reduce, Activation};
+use crate::kernels::{elementwise, gan, gather, loss, reduce, reparam, Activation};
 
 /// One case of the self-test.
 #[derive(Clone, Debug)]
@@ -71,6 +72,42 @@ pub enum Case {
         cols: usize,
         rows: usize,
     },
+    /// z and the KL rows from `stats [rows, 2·latent]` (log-variances in ±`logvar_scale`;
+    /// past ±20 they are clamped).
+    ReparamForward {
+        rows: usize,
+        latent: usize,
+        logvar_scale: f32,
+    },
+    /// d stats, with a dz or from the KL term alone, written or accumulated.
+    ReparamBackward {
+        rows: usize,
+        latent: usize,
+        dz: bool,
+        accumulate: bool,
+    },
+    /// Logits in ±`logit_scale`, the extremes ±`logit_scale` and 0 among them.
+    GanDiscriminator {
+        batch: usize,
+        logit_scale: f32,
+        real_label: f32,
+    },
+    GanGenerator {
+        batch: usize,
+        logit_scale: f32,
+    },
+    /// Two cell launches (the first from c0, the second from the first's c).
+    LstmCell {
+        batch: usize,
+        hidden: usize,
+    },
+    /// The recurrence forward and backward through time; `initial`: with h0 and c0.
+    LstmSequence {
+        steps: usize,
+        batch: usize,
+        hidden: usize,
+        initial: bool,
+    },
 }
 
 /// The outcome of one case, as the page's table shows it.
@@ -130,6 +167,32 @@ pub fn test_data(seed: u64, n: usize, scale: f32) -> Vec<f32> {
 
 fn check(kernel: String, shape: String, max_error: f64, tolerance: f64) -> Check {
     Check { kernel, shape, max_error, tolerance, passed: max_error <= tolerance }
+}
+
+/// The worst [`max_error`] over several outputs, each measured against its own magnitude
+/// (a KL of 1e8 or a loss of 80 must not hide the errors of a gradient of order 1/B).
+fn worst(parts: &[(&[f32], &[f32])]) -> f64 {
+    parts.iter().map(|(got, want)| max_error(got, want)).fold(0.0, f64::max)
+}
+
+/// Logits in [−scale, scale) with the extremes ±scale and 0 at the front.
+fn logits(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    let mut x = test_data(seed, n, scale);
+    for (slot, v) in x.iter_mut().zip([scale, -scale, 0.0]) {
+        *slot = v;
+    }
+    x
+}
+
+/// `stats [rows, 2·latent]`: means in [−2, 2), log-variances in [−logvar_scale, logvar_scale).
+fn vae_stats(seed: u64, rows: usize, latent: usize, logvar_scale: f32) -> Vec<f32> {
+    let n = rows * latent;
+    let (means, logvars) = (test_data(seed, n, 2.0), test_data(seed + 1, n, logvar_scale));
+    means.chunks(latent).zip(logvars.chunks(latent)).flat_map(|(m, s)| m.iter().chain(s).copied()).collect()
+}
+
+fn f64s(seed: u64, n: usize, scale: f32) -> Vec<f64> {
+    lstm::cpu::to_f64(&test_data(seed, n, scale))
 }
 
 fn transpose_name(t: Transpose) -> &'static str {
@@ -308,6 +371,155 @@ impl Case {
                 let want = gather::cpu::gather_rows(&source, cols, &index);
                 Ok(check("gather rows".into(), format!("{rows} of {source_rows}×{cols}"), max_error(&got, &want), 0.0))
             }
+            Case::ReparamForward { rows, latent, logvar_scale } => {
+                let stats = vae_stats(20, rows, latent, logvar_scale);
+                let st = Tensor::from_slice(gpu, [rows, 2 * latent], &stats)?;
+                // An offset off the Philox block boundary checks the counter arithmetic too.
+                let stream = Stream { seed: 0x5eed_0f2a_e5e5, offset: 6 };
+                let out = reparam::reparameterize(gpu, &st, Some(stream))?;
+                let (z, kl) = (gpu.read(&out.z).await?, gpu.read(&out.kl_rows).await?);
+                let noise = gpu.read(&out.noise).await?;
+                // z and KL against the twin fed the GPU's own noise; the noise itself must be
+                // the stream's normals, to the accuracy of "philox normal" (a wrong stream or
+                // offset is off by order one, and is reported as the error instead).
+                let noise_error = max_error(&noise, &reparam::cpu::noise(Some(stream), rows * latent));
+                let (z_cpu, kl_cpu) = reparam::cpu::forward(&stats, latent, &noise);
+                let mut error = worst(&[(&z, &z_cpu), (&kl, &kl_cpu)]);
+                if noise_error > NORMAL_TOLERANCE {
+                    error = error.max(noise_error);
+                }
+                Ok(check(
+                    "reparam fwd (z, KL rows)".into(),
+                    format!("{rows}×{latent}, |logvar|≤{logvar_scale}"),
+                    error,
+                    TOLERANCE,
+                ))
+            }
+            Case::ReparamBackward { rows, latent, dz, accumulate } => {
+                let stats = vae_stats(22, rows, latent, 3.0);
+                let noise = reparam::cpu::noise(Some(Stream::new(24)), rows * latent);
+                let dz_data = test_data(25, rows * latent, 1.0);
+                let prior = if accumulate { test_data(26, stats.len(), 1.0) } else { vec![0.0; stats.len()] };
+                let kl_scale = 0.7 / rows as f32;
+                let st = Tensor::from_slice(gpu, [rows, 2 * latent], &stats)?;
+                let nt = Tensor::from_slice(gpu, [rows, latent], &noise)?;
+                let dzt = if dz { Some(Tensor::from_slice(gpu, [rows, latent], &dz_data)?) } else { None };
+                let dstats = if accumulate {
+                    Tensor::from_slice(gpu, [rows, 2 * latent], &prior)?
+                } else {
+                    Tensor::uninit(gpu, [rows, 2 * latent])?
+                };
+                reparam::reparameterize_backward_into(gpu, &st, &nt, dzt.as_ref(), kl_scale, &dstats, accumulate)?;
+                let got = gpu.read(&dstats).await?;
+                let grad = reparam::cpu::backward(&stats, latent, &noise, dz.then_some(&dz_data[..]), kl_scale);
+                let want: Vec<f32> = grad.iter().zip(&prior).map(|(g, p)| g + p).collect();
+                let name = match (dz, accumulate) {
+                    (true, false) => "reparam bwd",
+                    (true, true) => "reparam bwd +=",
+                    (false, false) => "reparam bwd, KL only",
+                    (false, true) => "reparam bwd, KL only +=",
+                };
+                Ok(check(name.into(), format!("{rows}×{latent}"), max_error(&got, &want), TOLERANCE))
+            }
+            Case::GanDiscriminator { batch, logit_scale, real_label } => {
+                let real = logits(27, batch, logit_scale);
+                let fake = logits(28, batch, logit_scale);
+                let grad_scale = 1.0 / batch as f32;
+                let rt = Tensor::from_slice(gpu, [batch, 1], &real)?;
+                let ft = Tensor::from_slice(gpu, [batch, 1], &fake)?;
+                let out = gan::discriminator_loss(gpu, &rt, &ft, real_label, grad_scale)?;
+                let real_grad = gpu.read(&out.real_grad).await?;
+                let fake_grad = gpu.read(&out.fake_grad).await?;
+                let stats = gpu.read(&out.stats).await?;
+                let (rg, fg, st) = gan::cpu::discriminator_loss(&real, &fake, real_label, grad_scale);
+                Ok(check(
+                    "gan D loss (+grads)".into(),
+                    format!("B={batch}, |x|≤{logit_scale}, y={real_label}"),
+                    worst(&[(&real_grad, &rg), (&fake_grad, &fg), (&stats, &st)]),
+                    TOLERANCE,
+                ))
+            }
+            Case::GanGenerator { batch, logit_scale } => {
+                let fake = logits(29, batch, logit_scale);
+                let grad_scale = 1.0 / batch as f32;
+                let out = gan::generator_loss(gpu, &Tensor::from_slice(gpu, [batch, 1], &fake)?, grad_scale)?;
+                let (grad, stats) = (gpu.read(&out.grad).await?, gpu.read(&out.stats).await?);
+                let (g, st) = gan::cpu::generator_loss(&fake, grad_scale);
+                Ok(check(
+                    "gan G loss (+grad)".into(),
+                    format!("B={batch}, |x|≤{logit_scale}"),
+                    worst(&[(&grad, &g), (&stats, &st)]),
+                    TOLERANCE,
+                ))
+            }
+            Case::LstmCell { batch, hidden } => {
+                let dims = LstmDims { steps: 2, batch, hidden };
+                let (g4, plane) = (lstm::GATES * hidden, batch * hidden);
+                let c0 = f64s(30, plane, 1.0);
+                let pre = [f64s(31, batch * g4, 2.0), f64s(32, batch * g4, 2.0)];
+                let c0_t = Tensor::from_slice(gpu, [batch, hidden], &lstm::cpu::to_f32(&c0))?;
+                let states = LstmStates::new(gpu, dims, None, Some(&c0_t))?;
+                for (t, pre) in pre.iter().enumerate() {
+                    let pre_t = Tensor::from_slice(gpu, [batch, g4], &lstm::cpu::to_f32(pre))?;
+                    lstm::cell_forward(gpu, &pre_t, &states, t)?;
+                }
+                let step0 = lstm::cpu::cell_forward(&pre[0], &c0, batch, hidden);
+                let step1 = lstm::cpu::cell_forward(&pre[1], &step0.c, batch, hidden);
+                let both = |a: &[f64], b: &[f64]| lstm::cpu::to_f32(&[a, b].concat());
+                let (gates, c, h) =
+                    (both(&step0.gates, &step1.gates), both(&step0.c, &step1.c), both(&step0.h, &step1.h));
+                let got = [gpu.read(&states.gates).await?, gpu.read(&states.c).await?, gpu.read(&states.h).await?];
+                Ok(check(
+                    "lstm cell fwd ×2".into(),
+                    format!("B={batch} H={hidden}"),
+                    worst(&[(&got[0], &gates), (&got[1], &c), (&got[2], &h)]),
+                    TOLERANCE,
+                ))
+            }
+            Case::LstmSequence { steps, batch, hidden, initial } => {
+                let dims = LstmDims { steps, batch, hidden };
+                let (g4, plane) = (lstm::GATES * hidden, batch * hidden);
+                // Pre-activations of order one whatever H is.
+                let x_proj = f64s(33, steps * batch * g4, 1.0);
+                let w_h = f64s(34, hidden * g4, 1.5 / (hidden as f32).sqrt());
+                let h0 = initial.then(|| f64s(35, plane, 1.0));
+                let c0 = initial.then(|| f64s(36, plane, 1.0));
+                let dh = f64s(37, steps * plane, 1.0);
+                let upload = |shape: Shape, v: &[f64]| Tensor::from_slice(gpu, shape, &lstm::cpu::to_f32(v));
+                let h0_t = h0.as_deref().map(|v| upload(dims.state_shape(), v)).transpose()?;
+                let c0_t = c0.as_deref().map(|v| upload(dims.state_shape(), v)).transpose()?;
+                let w_h_t = upload(dims.w_h_shape(), &w_h)?;
+                let states = lstm::lstm_forward(
+                    gpu,
+                    &upload(dims.gates_shape(), &x_proj)?,
+                    &w_h_t,
+                    h0_t.as_ref(),
+                    c0_t.as_ref(),
+                )?;
+                let grads = lstm::lstm_backward(gpu, &states, &w_h_t, &upload(dims.seq_shape(), &dh)?)?;
+
+                let want = lstm::cpu::lstm_forward(&x_proj, &w_h, h0.as_deref(), c0.as_deref(), dims);
+                let want_grads = lstm::cpu::lstm_backward(&want, &w_h, &dh);
+                let mut outputs = vec![
+                    (&states.h, want.h),
+                    (&states.c, want.c),
+                    (&states.gates, want.gates),
+                    (&grads.dgates, want_grads.dgates),
+                    (&grads.dw_h, want_grads.dw_h),
+                ];
+                outputs.extend(grads.dh0.as_ref().map(|t| (t, want_grads.dh0)));
+                outputs.extend(grads.dc0.as_ref().map(|t| (t, want_grads.dc0)));
+                let mut error = if outputs.len() == 5 + 2 * initial as usize { 0.0 } else { f64::INFINITY };
+                for (tensor, want) in outputs {
+                    error = error.max(max_error(&gpu.read(tensor).await?, &lstm::cpu::to_f32(&want)));
+                }
+                Ok(check(
+                    "lstm seq fwd+bwd".into(),
+                    format!("T={steps} B={batch} H={hidden}{}", if initial { ", h0 c0" } else { "" }),
+                    error,
+                    TOLERANCE,
+                ))
+            }
         }
     }
 }
@@ -358,7 +570,35 @@ pub fn other_cases(small: bool) -> Vec<Case> {
         Case::RngUniform { n: 4099 },
         Case::RngNormal { n: 4099 },
         Case::Gather { source_rows: 50, cols: 9, rows: 31 },
+        Case::ReparamForward { rows: 7, latent: 3, logvar_scale: 3.0 },
+        // Log-variances past the ±20 clamp.
+        Case::ReparamForward { rows: 5, latent: 4, logvar_scale: 30.0 },
+        Case::ReparamBackward { rows: 7, latent: 3, dz: true, accumulate: false },
+        Case::ReparamBackward { rows: 7, latent: 3, dz: false, accumulate: true },
+        Case::GanDiscriminator { batch: 7, logit_scale: 80.0, real_label: 1.0 },
+        Case::GanDiscriminator { batch: 257, logit_scale: 80.0, real_label: 0.9 },
+        Case::GanDiscriminator { batch: 64, logit_scale: 3.0, real_label: 1.0 },
+        Case::GanGenerator { batch: 7, logit_scale: 80.0 },
+        Case::GanGenerator { batch: 257, logit_scale: 3.0 },
+        Case::LstmCell { batch: 3, hidden: 7 },
+        Case::LstmSequence { steps: 3, batch: 2, hidden: 5, initial: true },
     ]);
+    if !small {
+        cases.extend([
+            Case::ReparamForward { rows: 256, latent: 32, logvar_scale: 3.0 },
+            Case::ReparamForward { rows: 65, latent: 33, logvar_scale: 3.0 },
+            Case::ReparamBackward { rows: 65, latent: 33, dz: true, accumulate: true },
+            Case::ReparamBackward { rows: 256, latent: 32, dz: false, accumulate: false },
+            Case::GanDiscriminator { batch: 1000, logit_scale: 80.0, real_label: 1.0 },
+            Case::GanGenerator { batch: 1000, logit_scale: 80.0 },
+            Case::LstmCell { batch: 5, hidden: 65 },
+            Case::LstmCell { batch: 32, hidden: 128 },
+            Case::LstmSequence { steps: 1, batch: 3, hidden: 7, initial: false },
+            Case::LstmSequence { steps: 17, batch: 4, hidden: 33, initial: true },
+            Case::LstmSequence { steps: 5, batch: 32, hidden: 128, initial: false },
+            Case::LstmSequence { steps: 3, batch: 6, hidden: 300, initial: true },
+        ]);
+    }
     cases
 }
 

@@ -6,6 +6,7 @@ pub mod elementwise;
 pub mod gan;
 pub mod gather;
 pub mod loss;
+pub mod lstm;
 pub mod matmul;
 pub mod reduce;
 pub mod reparam;
@@ -24,6 +25,7 @@ pub(crate) mod source {
     pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
     pub const REPARAM: &str = include_str!("../../shaders/reparam.wgsl");
     pub const GAN: &str = include_str!("../../shaders/gan.wgsl");
+    pub const LSTM: &str = include_str!("../../shaders/lstm.wgsl");
 }
 
 pub use elementwise::Activation;

@@ -33,7 +33,7 @@ impl Monitor {
 
     /// Whether step `step` (1-based) should be read back.
     pub fn wants(&self, step: u32) -> bool {
-        step % self.every == 0 || step == 1
+        step.is_multiple_of(self.every) || step == 1
     }
 
     /// Records a readback of `figures` for `step`; call before the step is submitted.
