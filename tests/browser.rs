@@ -3,9 +3,13 @@
 #![cfg(target_arch = "wasm32")]
 
 use genlab::autodiff::Tape;
+use genlab::data::device::DeviceDataset;
+use genlab::data::{moons, MoonJitter};
+use genlab::io::safetensors::load_tensors;
 use genlab::kernels::adam::AdamConfig;
 use genlab::kernels::rng::{self, Stream};
 use genlab::kernels::Activation;
+use genlab::models::vae::{Vae, VaeConfig, VaeHeader};
 use genlab::nn::{Adam, Mlp};
 use genlab::selftest::{self, test_data};
 use genlab::{Gpu, Tensor};
@@ -69,4 +73,65 @@ async fn a_small_mlp_trains_with_one_submission_per_step() {
         losses.push(readback.wait().await.unwrap()[0]);
     }
     assert!(losses[19] < 0.9 * losses[0], "loss fell: {losses:?}");
+}
+
+/// A tiny VAE on a few moons: the page's model, trained a few steps in the browser.
+async fn tiny_vae(gpu: &Gpu, seed: u64) -> (Vae, DeviceDataset) {
+    let ds = moons(40, 1, &MoonJitter::default()).unwrap();
+    let data = DeviceDataset::upload(gpu, &ds).unwrap();
+    let config =
+        VaeConfig { hidden: 16, latent: 2, batch: 8, kl_warmup: 0, learning_rate: 5e-3, seed, ..VaeConfig::default() };
+    let mut vae = Vae::new(gpu, config, ds.image_len()).unwrap();
+    vae.monitor.set_every(1);
+    (vae, data)
+}
+
+#[wasm_bindgen_test]
+async fn the_vae_trains_in_the_browser_and_its_loss_falls() {
+    let gpu = gpu().await;
+    let (mut vae, data) = tiny_vae(&gpu, 3).await;
+    let started = js_sys::Date::now();
+    for _ in 0..30 {
+        vae.train_step(&gpu, &data).unwrap();
+    }
+    vae.monitor.flush().await.unwrap();
+    let ms = js_sys::Date::now() - started;
+    web_sys::console::log_1(&format!("30 tiny VAE steps: {ms:.0} ms").into());
+    let losses: Vec<f32> = vae.monitor.history.iter().map(|r| r.values[0]).collect();
+    assert_eq!(losses.len(), 30);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    let first: f32 = losses[..5].iter().sum::<f32>() / 5.0;
+    let last: f32 = losses[25..].iter().sum::<f32>() / 5.0;
+    assert!(last < first, "loss fell: {first} → {last} ({losses:?})");
+}
+
+#[wasm_bindgen_test]
+async fn the_same_seed_trains_the_same_vae_in_the_browser() {
+    let gpu = gpu().await;
+    let mut weights = Vec::new();
+    for _ in 0..2 {
+        let (mut vae, data) = tiny_vae(&gpu, 11).await;
+        for _ in 0..5 {
+            vae.train_step(&gpu, &data).unwrap();
+        }
+        let header = VaeHeader {
+            config: vae.config.clone(),
+            height: data.height,
+            width: data.width,
+            channels: data.channels,
+            dataset: "moons".into(),
+            steps: vae.steps(),
+        };
+        weights.push(vae.save(&gpu, &header).await.unwrap());
+    }
+    // Two runs from one seed (what a link replays) give identical weights and metadata.
+    let (a, b) = (load_tensors(&weights[0]).unwrap(), load_tensors(&weights[1]).unwrap());
+    assert_eq!(a.metadata, b.metadata);
+    assert_eq!(a.tensors.len(), 8);
+    for (x, y) in a.tensors.iter().zip(&b.tensors) {
+        assert_eq!(x.name, y.name);
+        assert!(x.data.iter().zip(&y.data).all(|(p, q)| p.to_bits() == q.to_bits()), "{} differs", x.name);
+    }
+    let (vae, _) = Vae::load(&gpu, &weights[0]).unwrap();
+    assert_eq!(vae.config.seed, 11);
 }

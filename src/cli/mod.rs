@@ -2,6 +2,8 @@
 
 mod bench;
 mod data;
+mod gan;
+mod pixel_rnn;
 mod progress;
 mod vae;
 
@@ -50,11 +52,20 @@ enum Command {
 enum Train {
     /// The variational autoencoder (or, with --ae, the plain autoencoder).
     Vae(vae::TrainVae),
+    /// The generative adversarial network (MLP generator and discriminator).
+    Gan(gan::TrainGan),
+    /// The PixelRNN: an LSTM that paints sprites pixel by pixel in a palette.
+    #[command(name = "pixelrnn")]
+    PixelRnn(pixel_rnn::TrainPixelRnn),
 }
 
 #[derive(Subcommand)]
 enum Sample {
     Vae(vae::SampleVae),
+    Gan(gan::SampleGan),
+    /// New sprites, or completions of a dataset's held-out sprites (--complete).
+    #[command(name = "pixelrnn")]
+    PixelRnn(pixel_rnn::SamplePixelRnn),
 }
 
 pub fn main() -> ExitCode {
@@ -81,6 +92,10 @@ pub fn main() -> ExitCode {
         Command::Dataset(_) => unreachable!("handled above"),
         Command::Train { model: Train::Vae(args) } => vae::train(&gpu, args),
         Command::Sample { model: Sample::Vae(args) } => vae::sample(&gpu, args),
+        Command::Train { model: Train::Gan(args) } => gan::train(&gpu, args),
+        Command::Sample { model: Sample::Gan(args) } => gan::sample(&gpu, args),
+        Command::Train { model: Train::PixelRnn(args) } => pixel_rnn::train(&gpu, args),
+        Command::Sample { model: Sample::PixelRnn(args) } => pixel_rnn::sample(&gpu, args),
     };
     report(result)
 }

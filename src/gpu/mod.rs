@@ -49,6 +49,11 @@ impl std::fmt::Display for AdapterSummary {
 }
 
 pub(crate) struct GpuInner {
+    /// Kept so that the page can make canvas surfaces on the same instance as the device.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) instance: wgpu::Instance,
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) adapter: wgpu::Adapter,
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub(crate) summary: AdapterSummary,
@@ -110,6 +115,8 @@ impl Gpu {
             pipelines: RefCell::new(PipelineCache::default()),
             recorder: RefCell::new(Recorder::new(uniform_align)),
             pool: RefCell::new(BufferPool::default()),
+            instance,
+            adapter,
             device,
             queue,
             summary,
@@ -122,6 +129,27 @@ impl Gpu {
 
     pub(crate) fn device(&self) -> &wgpu::Device {
         &self.0.device
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn queue(&self) -> &wgpu::Queue {
+        &self.0.queue
+    }
+
+    /// A surface that presents into `canvas` (the page draws images straight from GPU
+    /// buffers into it), made on the device's own instance, with the formats it supports.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn canvas_surface(
+        &self,
+        canvas: web_sys::HtmlCanvasElement,
+    ) -> Result<(wgpu::Surface<'static>, wgpu::SurfaceCapabilities)> {
+        let surface = self
+            .0
+            .instance
+            .create_surface(wgpu::SurfaceTarget::Canvas(canvas))
+            .map_err(|e| Error::Device(format!("cannot draw into the canvas: {e}")))?;
+        let caps = surface.get_capabilities(&self.0.adapter);
+        Ok((surface, caps))
     }
 
     /// Records one kernel launch into the pending command buffer. Nothing runs until

@@ -3,5 +3,6 @@
 //! ([`link`]). Everything works on byte buffers and strings, so the same code serves the
 //! native CLI and the browser.
 
+pub mod link;
 pub mod png;
 pub mod safetensors;

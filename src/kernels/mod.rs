@@ -8,6 +8,7 @@ pub mod gather;
 pub mod loss;
 pub mod lstm;
 pub mod matmul;
+pub mod pixel_rnn;
 pub mod reduce;
 pub mod reparam;
 pub mod rng;
@@ -26,6 +27,7 @@ pub(crate) mod source {
     pub const REPARAM: &str = include_str!("../../shaders/reparam.wgsl");
     pub const GAN: &str = include_str!("../../shaders/gan.wgsl");
     pub const LSTM: &str = include_str!("../../shaders/lstm.wgsl");
+    pub const PIXEL_RNN: &str = include_str!("../../shaders/pixel_rnn.wgsl");
 }
 
 pub use elementwise::Activation;

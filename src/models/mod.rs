@@ -2,7 +2,10 @@
 //! them touches a bind group. Each trains with one submission per step and reports its
 //! figures through a [`Monitor`] that never waits for the GPU.
 
+pub mod gan;
+pub mod metrics;
 pub mod monitor;
+pub mod pixel_rnn;
 pub mod vae;
 
 pub use monitor::{Monitor, Record};

@@ -1,6 +1,8 @@
 // Serves dist/ on loopback and opens it in Debian's Chromium with a real WebGPU adapter
 // (SwiftShader). Flags: see the README's "Toolchain notes".
 import { spawn } from 'node:child_process';
+import { mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,12 +39,23 @@ async function waitForServer(url, tries = 100) {
   throw new Error(`static server at ${url} never answered`);
 }
 
-/** Starts the server and the browser; returns { page, url, consoleErrors, close }. */
-export async function openPage(path = '') {
+/**
+ * Starts the server and the browser; returns { page, url, consoleErrors, close }.
+ * `flags` replaces the browser's command-line flags (e.g. to take WebGPU away); `subpath`
+ * serves the page under /<subpath>/ instead of the root.
+ */
+export async function openPage(path = '', { flags = CHROMIUM_FLAGS, subpath = '' } = {}) {
   const port = await freePort();
+  // With a sub-path, dist/ is served as /<subpath>/, as GitHub Pages serves a project.
+  let served = join(root, 'dist');
+  if (subpath) {
+    const dir = mkdtempSync(join(tmpdir(), 'genlab-pages-'));
+    symlinkSync(served, join(dir, subpath));
+    served = dir;
+  }
   const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1',
-    '--directory', join(root, 'dist')], { stdio: 'ignore' });
-  const base = `http://127.0.0.1:${port}/`;
+    '--directory', served], { stdio: 'ignore' });
+  const base = `http://127.0.0.1:${port}/${subpath ? `${subpath}/` : ''}`;
   let browser;
   try {
     await waitForServer(base);
@@ -50,13 +63,13 @@ export async function openPage(path = '') {
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
       headless: true,
-      args: CHROMIUM_FLAGS,
+      args: flags,
     });
   } catch (e) {
     server.kill();
     throw e;
   }
-  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -70,4 +83,53 @@ export async function openPage(path = '') {
       server.kill();
     },
   };
+}
+
+/**
+ * What a canvas shows, from a screenshot of its element (so it is what the user sees,
+ * whatever the canvas's context): the number of distinct colours, and the spread of
+ * brightness. A blank or single-colour canvas has 1 colour and spread 0.
+ */
+export async function canvasStats(page, selector) {
+  const png = await page.locator(selector).screenshot();
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width;
+    c.height = img.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const { data } = ctx.getImageData(0, 0, c.width, c.height);
+    const colours = new Set();
+    let sum = 0;
+    let sumSq = 0;
+    const n = data.length / 4;
+    for (let i = 0; i < data.length; i += 4) {
+      colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+      const y = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+      sum += y;
+      sumSq += y * y;
+    }
+    const mean = sum / n;
+    return { width: c.width, height: c.height, colours: colours.size, mean, spread: Math.sqrt(Math.max(0, sumSq / n - mean * mean)) };
+  }, png.toString('base64'));
+}
+
+/** Waits until the lab's step counter reaches `steps`. */
+export async function waitForSteps(page, lab, steps, timeout = 90_000) {
+  await page.waitForFunction(
+    ([lab, steps]) => Number(document.getElementById(`lab-${lab}`).dataset.steps || 0) >= steps,
+    [lab, steps],
+    { timeout },
+  );
+}
+
+/** Saves a screenshot of the page to $SCREENSHOTS/<name>.png when SCREENSHOTS is set. */
+export async function saveScreenshot(page, name, options = {}) {
+  if (!process.env.SCREENSHOTS) return;
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(process.env.SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: `${process.env.SCREENSHOTS}/${name}.png`, ...options });
 }

@@ -1,12 +1,13 @@
-// The served page finds the WebGPU adapter and shows an all-green kernel self-test.
+// The Kernels tab: opening it runs every kernel against its CPU twin, all green.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { openPage } from './harness.mjs';
+import { openPage, saveScreenshot } from './harness.mjs';
 
 test('page shows the adapter and an all-green self-test table', { timeout: 300_000 }, async () => {
   const { page, consoleErrors, close } = await openPage();
   try {
+    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+    await page.click('#tab-kernels');
     await page.waitForFunction(() => document.body.dataset.selftest, null, { timeout: 240_000 });
     const adapter = await page.textContent('#adapter');
     assert.match(adapter, /WebGpu/, `adapter line: ${adapter}`);
@@ -15,10 +16,8 @@ test('page shows the adapter and an all-green self-test table', { timeout: 300_0
     assert.ok(rows.length >= 30, `only ${rows.length} rows`);
     assert.ok(rows.every((r) => r === 'pass'), `results: ${rows}`);
     assert.match(await page.textContent('#status'), new RegExp(`${rows.length} / ${rows.length} kernel checks passed`));
-    if (process.env.SCREENSHOTS) {
-      mkdirSync(process.env.SCREENSHOTS, { recursive: true });
-      await page.screenshot({ path: `${process.env.SCREENSHOTS}/selftest.png`, fullPage: false });
-    }
+    assert.match(await page.evaluate(() => location.hash), /^#lab=kernels$/);
+    await saveScreenshot(page, 'selftest');
     assert.deepEqual(consoleErrors, []);
   } finally {
     await close();

@@ -1,0 +1,268 @@
+//! `genlab train gan` and `genlab sample gan`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use genlab::data::device::DeviceDataset;
+use genlab::gpu::{block_on, Gpu, Readback};
+use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput};
+use genlab::models::metrics::{precision_recall, PrecisionRecall, DEFAULT_K};
+use genlab::models::{stream, Purpose};
+use genlab::{Error, Result};
+
+use super::data::{create_dir, sheet_png, write, DataArgs};
+use super::progress::Progress;
+
+/// Fixed-noise images per row of progress.png.
+const PROGRESS_COLUMNS: usize = 16;
+/// Shares of training after which progress.png gets a row (0 = the untrained generator).
+const PROGRESS_AT: [f64; 5] = [0.0, 0.1, 0.25, 0.5, 1.0];
+
+#[derive(Args, Debug)]
+pub struct TrainGan {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, default_value_t = 3000)]
+    pub steps: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Noise dimensions.
+    #[arg(long = "z", default_value_t = GanConfig::default().z_dim)]
+    pub z_dim: usize,
+    /// Width of the hidden layers (two in each network).
+    #[arg(long, default_value_t = GanConfig::default().hidden)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = GanConfig::default().batch)]
+    pub batch: usize,
+    /// Learning rate of both networks (see --g-lr, --d-lr).
+    #[arg(long, default_value_t = GanConfig::default().g_learning_rate)]
+    pub lr: f32,
+    /// The generator's learning rate, if not --lr.
+    #[arg(long)]
+    pub g_lr: Option<f32>,
+    /// The discriminator's learning rate, if not --lr.
+    #[arg(long)]
+    pub d_lr: Option<f32>,
+    /// Discriminator updates per generator update.
+    #[arg(long, default_value_t = GanConfig::default().d_steps)]
+    pub d_steps: u32,
+    /// The discriminator's target for real images (0.9: one-sided label smoothing).
+    #[arg(long, default_value_t = GanConfig::default().real_label)]
+    pub real_label: f32,
+    /// Decay of the moving average of the generator's weights that draws the samples (0: off).
+    #[arg(long, default_value_t = GanConfig::default().g_ema)]
+    pub g_ema: f32,
+    /// Generated and real images compared for precision and recall.
+    #[arg(long, default_value_t = 1000)]
+    pub pr_samples: usize,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(serde::Serialize)]
+struct Summary {
+    model: &'static str,
+    data: String,
+    steps: u32,
+    steps_per_sec: f64,
+    d_loss: Option<f32>,
+    g_loss: Option<f32>,
+    d_real: Option<f32>,
+    d_fake: Option<f32>,
+    precision: f64,
+    recall: f64,
+    precision_untrained: f64,
+    recall_untrained: f64,
+    pr_samples: usize,
+    z_dim: usize,
+    hidden: usize,
+    batch: usize,
+    d_steps: u32,
+    g_lr: f32,
+    d_lr: f32,
+    real_label: f32,
+    g_ema: f32,
+    adapter: String,
+}
+
+pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
+    let dataset = args.data.load()?;
+    let config = GanConfig {
+        z_dim: args.z_dim,
+        hidden: args.hidden,
+        batch: args.batch,
+        g_learning_rate: args.g_lr.unwrap_or(args.lr),
+        d_learning_rate: args.d_lr.unwrap_or(args.lr),
+        d_steps: args.d_steps,
+        real_label: args.real_label,
+        g_ema: args.g_ema,
+        output: GanOutput::Sigmoid,
+        seed: args.seed,
+        ..GanConfig::default()
+    };
+    let data = DeviceDataset::upload(gpu, &dataset)?;
+    genlab::models::check_batch(config.batch, data.train.count)?;
+    let mut gan = Gan::new(gpu, config, dataset.image_len())?;
+    create_dir(&args.out)?;
+
+    // Precision and recall against the first training images, before and after.
+    let train_split = dataset.train();
+    let pr_count = args.pr_samples.min(train_split.count);
+    if pr_count <= DEFAULT_K {
+        return Err(Error::Invalid(format!(
+            "--pr-samples {} leaves {pr_count} images: precision and recall need at least {}",
+            args.pr_samples,
+            DEFAULT_K + 1
+        )));
+    }
+    let real = &train_split.pixels[..pr_count * dataset.image_len()];
+    let untrained = measure(gpu, &gan, real, pr_count)?;
+
+    let snapshot_steps: Vec<u32> = {
+        let mut at: Vec<u32> = PROGRESS_AT.iter().map(|f| (f * args.steps as f64).round() as u32).collect();
+        at.dedup();
+        at
+    };
+    let mut snapshots: Vec<Readback> = Vec::new();
+    let columns = PROGRESS_COLUMNS.min(genlab::models::gan::FIXED_SAMPLES);
+    let snapshot = |gan: &Gan, snapshots: &mut Vec<Readback>| -> Result<()> {
+        if snapshot_steps.contains(&gan.steps()) {
+            // Recorded into the next step's submission; read when training is over.
+            let row = gan.fixed_samples(gpu)?.reshape([genlab::models::gan::FIXED_SAMPLES, gan.data_len])?;
+            let first = genlab::Tensor::uninit(gpu, [columns * gan.data_len])?;
+            gpu.copy_region(&row, 0, &first, 0, columns * gan.data_len)?;
+            snapshots.push(gpu.read_later(&first));
+        }
+        Ok(())
+    };
+
+    let progress = Progress::new(args.steps as u64, "gan");
+    let started = Instant::now();
+    snapshot(&gan, &mut snapshots)?;
+    for _ in 0..args.steps {
+        gan.train_step(gpu, &data.train)?;
+        snapshot(&gan, &mut snapshots)?;
+        if let Some(r) = gan.monitor.latest() {
+            let v = &r.values;
+            progress
+                .set_message(format!("D loss {:.2}  G loss {:.2}  D(x) {:.2}  D(G(z)) {:.2}", v[0], v[1], v[2], v[3]));
+        }
+        progress.inc();
+    }
+    gpu.submit();
+    block_on(gan.monitor.flush())?;
+    gpu.wait_idle();
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish();
+
+    let (h, w, c) = (dataset.height, dataset.width, dataset.channels);
+    let mut rows = Vec::new();
+    for readback in snapshots {
+        rows.extend(block_on(readback.wait())?);
+    }
+    write(&args.out.join("progress.png"), &sheet_png(&rows, h, w, c, columns)?)?;
+
+    let header = GanHeader {
+        config: gan.config.clone(),
+        height: h,
+        width: w,
+        channels: c,
+        dataset: dataset.kind.to_string(),
+        steps: gan.steps(),
+    };
+    write(&args.out.join("weights.safetensors"), &block_on(gan.save(gpu, &header))?)?;
+    let fixed = block_on(gan.fixed_samples(gpu)?.to_vec(gpu))?;
+    write(&args.out.join("samples.png"), &sheet_png(&fixed, h, w, c, 8)?)?;
+    let walks = block_on(latent_walks(gpu, &gan, 8, 10))?;
+    write(&args.out.join("walk.png"), &sheet_png(&walks, h, w, c, 10)?)?;
+
+    let trained = measure(gpu, &gan, real, pr_count)?;
+    if trained.looks_collapsed() {
+        eprintln!(
+            "genlab: warning: recall {:.3} with precision {:.3}: the generator covers little of the data \
+             (mode collapse?). Try another seed, --real-label 0.9, or a lower --g-lr.",
+            trained.recall, trained.precision
+        );
+    }
+    let mean = |name| gan.monitor.recent_mean(name, 10);
+    let summary = Summary {
+        model: "gan",
+        data: dataset.kind.to_string(),
+        steps: gan.steps(),
+        steps_per_sec: args.steps as f64 / seconds,
+        d_loss: mean("d_loss"),
+        g_loss: mean("g_loss"),
+        d_real: mean("d_real"),
+        d_fake: mean("d_fake"),
+        precision: trained.precision,
+        recall: trained.recall,
+        precision_untrained: untrained.precision,
+        recall_untrained: untrained.recall,
+        pr_samples: pr_count,
+        z_dim: gan.config.z_dim,
+        hidden: gan.config.hidden,
+        batch: gan.config.batch,
+        d_steps: gan.config.d_steps,
+        g_lr: gan.config.g_learning_rate,
+        d_lr: gan.config.d_learning_rate,
+        real_label: gan.config.real_label,
+        g_ema: gan.config.g_ema,
+        adapter: gpu.summary().to_string(),
+    };
+    println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);
+    Ok(())
+}
+
+/// Precision and recall of `count` generated images (the seed's evaluation stream) against
+/// the `count` real images `real`.
+fn measure(gpu: &Gpu, gan: &Gan, real: &[f32], count: usize) -> Result<PrecisionRecall> {
+    let generated = gan.sample(gpu, stream(gan.config.seed, Purpose::Evaluation), count)?;
+    let generated = block_on(generated.to_vec(gpu))?;
+    precision_recall(real, &generated, gan.data_len, DEFAULT_K)
+}
+
+/// `rows` latent walks of `steps` images each, between consecutive pairs of fixed noise
+/// vectors.
+async fn latent_walks(gpu: &Gpu, gan: &Gan, rows: usize, steps: usize) -> Result<Vec<f32>> {
+    let z = gan.config.z_dim;
+    let noise = gan.fixed_noise().to_vec(gpu).await?;
+    let mut out = Vec::new();
+    for r in 0..rows.min(genlab::models::gan::FIXED_SAMPLES / 2) {
+        let (a, b) = (&noise[2 * r * z..(2 * r + 1) * z], &noise[(2 * r + 1) * z..(2 * r + 2) * z]);
+        out.extend(gan.latent_walk(gpu, a, b, steps)?.to_vec(gpu).await?);
+    }
+    Ok(out)
+}
+
+#[derive(Args, Debug)]
+pub struct SampleGan {
+    /// weights.safetensors written by `genlab train gan`.
+    #[arg(long)]
+    pub weights: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub count: usize,
+    /// Noise seed (the training seed gives samples.png's images first).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output safetensors file with `rgb` (u8 [N, H, W, C]).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn sample(gpu: &Gpu, args: SampleGan) -> Result<()> {
+    let bytes = std::fs::read(&args.weights)
+        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", args.weights.display())))?;
+    let (gan, header) = Gan::load(gpu, &bytes)?;
+    if args.count == 0 {
+        return Err(Error::Invalid("--count must be at least 1".into()));
+    }
+    if gan.config.output != GanOutput::Sigmoid {
+        return Err(Error::Invalid("these weights generate points, not images: nothing to write as rgb".into()));
+    }
+    let images = gan.sample(gpu, stream(args.seed, Purpose::Sampling), args.count)?;
+    let pixels = block_on(images.to_vec(gpu))?;
+    super::write_rgb(&args.out, &pixels, args.count, header.height, header.width, header.channels)?;
+    eprintln!("{} GAN samples → {}", args.count, args.out.display());
+    Ok(())
+}

@@ -1,0 +1,509 @@
+//! The generative adversarial network, as the lecture tells it.
+//!
+//! Two networks evolve against each other, like a butterfly species and the bird that eats
+//! it. The generator G (the butterflies) turns noise z ~ N(0, I) into images; the
+//! discriminator D (the bird) learns to tell them from real ones. Each time the bird gets
+//! better at spotting butterflies, the survivors are the ones that look more like the real
+//! thing, and the bird must sharpen its eye again. G never sees a real image: everything it
+//! learns reaches it as D's gradient.
+//!
+//! Each training step makes `d_steps` = k updates of D, each on a real minibatch (gathered
+//! on the GPU) and a batch of fresh fakes,
+//!
+//!   d_loss = −mean log D(x) − mean log(1 − D(G(z))),
+//!
+//! then one update of G with the non-saturating loss
+//!
+//!   g_loss = −mean log D(G(z)).
+//!
+//! The minimax game as first written has G minimise log(1 − D(G(z))) instead; early on D
+//! rejects every fake confidently and that loss is flat, so G would get almost no gradient.
+//! Both losses are one fused kernel each (kernels/gan.rs) that also writes D(real), D(fake)
+//! and the losses into a tiny stats tensor, so watching training costs no extra launches.
+//! Both networks use Adam with β1 = 0.5 (DCGAN's choice: less momentum, since the target
+//! each one chases keeps moving). With `real_label` < 1 (e.g. 0.9, one-sided label
+//! smoothing) D is never asked to be certain, which keeps its gradient for G informative.
+//!
+//! Two choices make the small MLPs here learn sprites in a couple of thousand steps:
+//!
+//! * D learns 4× faster than G (`d_learning_rate` 2e-3, `g_learning_rate` 5e-4; the
+//!   "two time-scale" rule of Heusel et al. 2017): a bird that keeps up gives the
+//!   butterflies a useful gradient; a slow one lets them get away with blobs.
+//! * Samples come from an exponential moving average of G's weights (`g_ema` = 0.999;
+//!   Yazıcı et al. 2019, as in ProGAN and StyleGAN), while the live G keeps training. The
+//!   live G circles around as it chases D, and an MLP discriminator is nearly blind to
+//!   per-pixel noise (each of its units sees the whole image at once), so the live G's
+//!   images keep a colour speckle; the average of where it has been is steadier and cleaner.
+//!
+//! Images: the generator ends in a sigmoid, so its pixels lie in [0, 1] like the datasets'
+//! (no rescaling to [−1, 1] anywhere). For points that are not pixels (the 2-D toy
+//! distributions of the tests) the output can be the identity. The hidden layers use leaky
+//! ReLU (slope 0.2) in both networks.
+//!
+//! Gradients never leak between the players: G's update back-propagates through D with D's
+//! weights recorded as tape constants, so it writes no gradient of D's (and costs no dW
+//! matmuls); D's update sees the fakes as constants, so it writes none of G's. Each
+//! optimiser steps only its own network.
+
+use std::rc::Rc;
+
+use crate::autodiff::{Tape, Var};
+use crate::data::device::DeviceRows;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Tensor};
+use crate::kernels::adam::AdamConfig;
+use crate::kernels::elementwise::{self, Activation};
+use crate::kernels::rng::{self, Stream};
+use crate::models::{check_batch, check_learning_rate, stream, Monitor, Purpose};
+use crate::nn::{Adam, Linear, Mlp, Param};
+
+/// Figures the GAN reports each monitored step, in this order: D's loss and G's loss, and
+/// the mean probability D gives "real" to a real and to a fake minibatch (last D update).
+pub const FIGURES: &[&str] = &["d_loss", "g_loss", "d_real", "d_fake"];
+
+/// Number of fixed noise vectors whose images show training progress.
+pub const FIXED_SAMPLES: usize = 64;
+
+/// Slope of the leaky ReLUs.
+pub const LEAKY_SLOPE: f32 = 0.2;
+
+/// What the generator's last layer does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GanOutput {
+    /// Pixels in [0, 1].
+    #[default]
+    Sigmoid,
+    /// Unbounded values (points of a toy distribution).
+    Identity,
+}
+
+impl GanOutput {
+    fn activation(self) -> Activation {
+        match self {
+            GanOutput::Sigmoid => Activation::Sigmoid,
+            GanOutput::Identity => Activation::Identity,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GanConfig {
+    /// Noise dimensions.
+    pub z_dim: usize,
+    /// Width of both hidden layers of both networks.
+    pub hidden: usize,
+    pub batch: usize,
+    pub g_learning_rate: f32,
+    pub d_learning_rate: f32,
+    /// Adam's β1 for both networks (0.5, as in DCGAN).
+    pub beta1: f32,
+    /// Discriminator updates per generator update (k).
+    pub d_steps: u32,
+    /// D's target for real images: 1, or e.g. 0.9 for one-sided label smoothing.
+    pub real_label: f32,
+    /// Decay of the moving average of G's weights that generates the samples (0 = sample
+    /// from the training generator itself).
+    pub g_ema: f32,
+    pub output: GanOutput,
+    pub seed: u64,
+}
+
+impl Default for GanConfig {
+    fn default() -> GanConfig {
+        GanConfig {
+            z_dim: 32,
+            hidden: 128,
+            batch: 64,
+            g_learning_rate: 5e-4,
+            d_learning_rate: 2e-3,
+            beta1: 0.5,
+            d_steps: 1,
+            real_label: 1.0,
+            g_ema: 0.999,
+            output: GanOutput::Sigmoid,
+            seed: 1,
+        }
+    }
+}
+
+impl GanConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.z_dim == 0 || self.z_dim > 1024 {
+            return Err(Error::Invalid(format!("noise size z = {} is outside 1..=1024; try 32", self.z_dim)));
+        }
+        if self.hidden == 0 || self.hidden > 4096 {
+            return Err(Error::Invalid(format!("hidden size {} is outside 1..=4096; try 256", self.hidden)));
+        }
+        if self.batch == 0 {
+            return Err(Error::Invalid("batch size 0: a GAN step needs at least one image; try 64".into()));
+        }
+        if self.d_steps == 0 || self.d_steps > 16 {
+            return Err(Error::Invalid(format!(
+                "{} discriminator steps per generator step is outside 1..=16; try 1",
+                self.d_steps
+            )));
+        }
+        if !(self.real_label.is_finite() && self.real_label > 0.0 && self.real_label <= 1.0) {
+            return Err(Error::Invalid(format!(
+                "real label {} is outside (0, 1]: use 1 for no label smoothing, 0.9 for one-sided smoothing",
+                self.real_label
+            )));
+        }
+        if !(0.0..1.0).contains(&self.g_ema) {
+            return Err(Error::Invalid(format!(
+                "generator average decay {} is outside [0, 1): 0.999 averages over about 1000 steps, 0 turns it off",
+                self.g_ema
+            )));
+        }
+        if !(0.0..1.0).contains(&self.beta1) {
+            return Err(Error::Invalid(format!("Adam β1 = {} is outside [0, 1); GANs use 0.5", self.beta1)));
+        }
+        check_learning_rate(self.g_learning_rate)?;
+        check_learning_rate(self.d_learning_rate)
+    }
+}
+
+pub struct Gan {
+    pub config: GanConfig,
+    /// z → hidden → hidden → image: the generator that trains.
+    pub generator: Mlp,
+    /// The exponential moving average of the generator's weights (when `g_ema` > 0): the
+    /// generator that samples.
+    pub generator_ema: Option<Mlp>,
+    /// image → hidden → hidden → logit.
+    pub discriminator: Mlp,
+    /// Values per generated sample (height · width · channels for images).
+    pub data_len: usize,
+    g_optimizer: Adam,
+    d_optimizer: Adam,
+    batches: Stream,
+    noise: Stream,
+    /// `[FIXED_SAMPLES, z_dim]`, drawn from the seed's sampling stream: the same faces all
+    /// through training, so their images show what changed.
+    fixed_noise: Tensor,
+    pub monitor: Monitor,
+}
+
+impl Gan {
+    /// A fresh GAN for samples of `data_len` values.
+    pub fn new(gpu: &Gpu, config: GanConfig, data_len: usize) -> Result<Gan> {
+        config.validate()?;
+        if data_len == 0 {
+            return Err(Error::Invalid("a GAN needs samples of at least one value".into()));
+        }
+        let mut init = stream(config.seed, Purpose::Init);
+        let leaky = Activation::LeakyRelu(LEAKY_SLOPE);
+        let h = config.hidden;
+        let generator =
+            Mlp::new(gpu, "generator", &[config.z_dim, h, h, data_len], leaky, config.output.activation(), &mut init)?;
+        let discriminator =
+            Mlp::new(gpu, "discriminator", &[data_len, h, h, 1], leaky, Activation::Identity, &mut init)?;
+        let generator_ema = (config.g_ema > 0.0).then(|| average_of(gpu, &generator)).transpose()?;
+        let adam = |lr| Adam::new(AdamConfig { lr, beta1: config.beta1, ..AdamConfig::default() });
+        let fixed_noise =
+            rng::normal(gpu, stream(config.seed, Purpose::Sampling), [FIXED_SAMPLES, config.z_dim], 0.0, 1.0)?;
+        Ok(Gan {
+            g_optimizer: adam(config.g_learning_rate)?,
+            d_optimizer: adam(config.d_learning_rate)?,
+            batches: stream(config.seed, Purpose::Batches),
+            noise: stream(config.seed, Purpose::Noise),
+            fixed_noise,
+            generator,
+            generator_ema,
+            discriminator,
+            data_len,
+            config,
+            monitor: Monitor::new(FIGURES, 10),
+        })
+    }
+
+    pub fn generator_params(&self) -> Vec<Rc<Param>> {
+        self.generator.params()
+    }
+
+    pub fn discriminator_params(&self) -> Vec<Rc<Param>> {
+        self.discriminator.params()
+    }
+
+    /// Every parameter: the generator's, the discriminator's, then the averaged
+    /// generator's (if any).
+    pub fn params(&self) -> Vec<Rc<Param>> {
+        let mut params = self.generator.params();
+        params.extend(self.discriminator.params());
+        if let Some(ema) = &self.generator_ema {
+            params.extend(ema.params());
+        }
+        params
+    }
+
+    /// The generator that samples: the moving average if there is one.
+    pub fn sampler(&self) -> &Mlp {
+        self.generator_ema.as_ref().unwrap_or(&self.generator)
+    }
+
+    /// Training steps (generator updates) taken so far.
+    pub fn steps(&self) -> u32 {
+        self.g_optimizer.steps_taken()
+    }
+
+    /// One training step: `d_steps` discriminator updates, then one generator update, all
+    /// recorded into one command buffer and submitted once. `data` is the training split,
+    /// rows of `data_len` values. Figures reach `self.monitor` later.
+    pub fn train_step(&mut self, gpu: &Gpu, data: &DeviceRows) -> Result<()> {
+        self.check_data(data)?;
+        let step = self.steps() + 1;
+        let mut d_stats = None;
+        for _ in 0..self.config.d_steps {
+            d_stats = Some(self.discriminator_step(gpu, data)?);
+        }
+        let d_stats = d_stats.expect("validate keeps d_steps ≥ 1");
+        let g_stats = self.generator_step(gpu)?;
+        if self.monitor.wants(step) {
+            // [d_loss, g_loss, D(real), D(fake)]: D's figures from its last update, G's loss
+            // from its own update (against the D it just faced).
+            let figures = Tensor::uninit(gpu, [FIGURES.len()])?;
+            gpu.copy_region(&d_stats, 0, &figures, 0, 1)?;
+            gpu.copy_region(&g_stats, 0, &figures, 1, 1)?;
+            gpu.copy_region(&d_stats, 2, &figures, 2, 2)?;
+            self.monitor.schedule(gpu, step, &figures);
+        }
+        gpu.submit();
+        self.monitor.poll()
+    }
+
+    fn check_data(&self, data: &DeviceRows) -> Result<()> {
+        check_batch(self.config.batch, data.count)?;
+        let row_len = data.rows.len() / data.count;
+        if row_len != self.data_len {
+            return Err(Error::Invalid(format!(
+                "this GAN was made for samples of {} values, the dataset has {row_len}",
+                self.data_len
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records one discriminator update (no submit) on a real minibatch from `data` and a
+    /// batch of fakes from fresh noise. Returns D's stats `[d_loss, g_loss, D(real), D(fake)]`
+    /// (before the update), on the GPU.
+    pub fn discriminator_step(&mut self, gpu: &Gpu, data: &DeviceRows) -> Result<Tensor> {
+        self.check_data(data)?;
+        let batch = self.config.batch;
+        let real = data.sample(gpu, &mut self.batches, batch)?.reshape([batch, self.data_len])?;
+        let z = self.fresh_noise(gpu)?;
+        let fake = {
+            // Fakes from the training generator (not the average), as constants for D.
+            let tape = Tape::new(gpu);
+            let input = tape.constant(&z);
+            tape.value(forward_frozen(&tape, &self.generator, input)?)
+        };
+        let tape = Tape::new(gpu);
+        let real_logits = self.discriminator.forward(&tape, tape.constant(&real))?;
+        let fake_logits = self.discriminator.forward(&tape, tape.constant(&fake))?;
+        let (_, stats) = tape.gan_discriminator_loss(real_logits, fake_logits, self.config.real_label)?;
+        tape.backward()?;
+        self.d_optimizer.step(gpu, &self.discriminator.params())?;
+        Ok(stats)
+    }
+
+    /// Records one generator update (no submit): fresh noise through G, then through D with
+    /// D's weights held constant; then the moving average of G moves. Returns G's stats
+    /// `[g_loss, D(fake)]` on the GPU.
+    pub fn generator_step(&mut self, gpu: &Gpu) -> Result<Tensor> {
+        let z = self.fresh_noise(gpu)?;
+        let tape = Tape::new(gpu);
+        let fake = self.generator.forward(&tape, tape.constant(&z))?;
+        let logits = forward_frozen(&tape, &self.discriminator, fake)?;
+        let (_, stats) = tape.gan_generator_loss(logits)?;
+        tape.backward()?;
+        self.g_optimizer.step(gpu, &self.generator.params())?;
+        if let Some(ema) = &self.generator_ema {
+            // ema ← β·ema + (1 − β)·G, with β warming up as (1 + t)/(10 + t) so that the
+            // average does not drag the untrained weights along for thousands of steps.
+            let t = self.g_optimizer.steps_taken() as f32;
+            let beta = self.config.g_ema.min((1.0 + t) / (10.0 + t));
+            for (average, live) in ema.params().iter().zip(self.generator.params()) {
+                elementwise::axpby(gpu, 1.0 - beta, &live.value, beta, &average.value)?;
+            }
+        }
+        Ok(stats)
+    }
+
+    fn fresh_noise(&mut self, gpu: &Gpu) -> Result<Tensor> {
+        let (batch, z) = (self.config.batch, self.config.z_dim);
+        rng::normal(gpu, self.noise.take(batch * z), [batch, z], 0.0, 1.0)
+    }
+
+    /// G(z) for noise `z [n, z_dim]` from the sampling generator (the moving average, if
+    /// any): `[n, data_len]`, left on the GPU.
+    pub fn generate(&self, gpu: &Gpu, z: &Tensor) -> Result<Tensor> {
+        if z.shape().as_matrix().1 != self.config.z_dim {
+            return Err(Error::BadShape {
+                op: "generate",
+                why: format!("noise must have {} columns", self.config.z_dim),
+                shape: z.shape().clone(),
+            });
+        }
+        let tape = Tape::new(gpu);
+        let input = tape.constant(z);
+        Ok(tape.value(forward_frozen(&tape, self.sampler(), input)?))
+    }
+
+    /// Generates from host-side noise vectors (rows of `z_dim` values).
+    pub fn generate_codes(&self, gpu: &Gpu, codes: &[Vec<f32>]) -> Result<Tensor> {
+        let flat: Vec<f32> = codes.iter().flatten().copied().collect();
+        if codes.is_empty() || flat.len() != codes.len() * self.config.z_dim {
+            return Err(Error::Invalid(format!("generate: need noise vectors of {} values each", self.config.z_dim)));
+        }
+        let z = Tensor::from_slice(gpu, [codes.len(), self.config.z_dim], &flat)?;
+        self.generate(gpu, &z)
+    }
+
+    /// `count` samples from fresh noise z ~ N(0, I) drawn from `stream`.
+    pub fn sample(&self, gpu: &Gpu, stream: Stream, count: usize) -> Result<Tensor> {
+        let z = rng::normal(gpu, stream, [count, self.config.z_dim], 0.0, 1.0)?;
+        self.generate(gpu, &z)
+    }
+
+    /// The fixed noise batch `[FIXED_SAMPLES, z_dim]` (the seed's sampling stream, so
+    /// `genlab sample gan --seed <training seed>` starts with the same images).
+    pub fn fixed_noise(&self) -> &Tensor {
+        &self.fixed_noise
+    }
+
+    /// The images of the fixed noise batch, `[FIXED_SAMPLES, data_len]` on the GPU.
+    pub fn fixed_samples(&self, gpu: &Gpu) -> Result<Tensor> {
+        self.generate(gpu, &self.fixed_noise)
+    }
+
+    /// A latent walk: `steps` images along the great circle from noise `a` to noise `b`
+    /// (slerp; a straight line would pass through short vectors the generator never saw,
+    /// since N(0, I) noise lives near the sphere of radius √z_dim).
+    pub fn latent_walk(&self, gpu: &Gpu, a: &[f32], b: &[f32], steps: usize) -> Result<Tensor> {
+        if a.len() != self.config.z_dim || b.len() != self.config.z_dim || steps < 2 {
+            return Err(Error::Invalid(format!(
+                "latent walk: give two noise vectors of {} values and at least 2 steps",
+                self.config.z_dim
+            )));
+        }
+        self.generate_codes(gpu, &slerp_codes(a, b, steps))
+    }
+
+    /// D's probability that each row of `x [n, data_len]` is real: `[n, 1]` on the GPU.
+    pub fn discriminate(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+        if x.shape().as_matrix().1 != self.data_len {
+            return Err(Error::BadShape {
+                op: "discriminate",
+                why: format!("samples must have {} values", self.data_len),
+                shape: x.shape().clone(),
+            });
+        }
+        let tape = Tape::new(gpu);
+        let input = tape.constant(x);
+        let logits = tape.value(forward_frozen(&tape, &self.discriminator, input)?);
+        elementwise::bias_act(gpu, &logits, None, Activation::Sigmoid)
+    }
+}
+
+/// A copy of `generator` to hold its moving average, named `generator_ema.{i}.*`.
+fn average_of(gpu: &Gpu, generator: &Mlp) -> Result<Mlp> {
+    let copy = |param: &Param, name: String| -> Result<Rc<Param>> {
+        let value = Tensor::uninit(gpu, param.value.shape().clone())?;
+        gpu.copy(&param.value, &value)?;
+        Param::from_tensor(gpu, &name, value)
+    };
+    let layers = generator
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            Ok(Linear {
+                weight: copy(&layer.weight, format!("generator_ema.{i}.weight"))?,
+                bias: copy(&layer.bias, format!("generator_ema.{i}.bias"))?,
+                activation: layer.activation,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Mlp { layers })
+}
+
+/// `mlp`'s forward pass with its weights recorded as constants: gradients flow through it
+/// to its input, but none is written to its parameters.
+fn forward_frozen(tape: &Tape, mlp: &Mlp, x: Var) -> Result<Var> {
+    mlp.layers.iter().try_fold(x, |h, layer| {
+        let w = tape.constant(&layer.weight.value);
+        let b = tape.constant(&layer.bias.value);
+        tape.linear(h, w, Some(b), layer.activation)
+    })
+}
+
+/// `steps` points of the spherical interpolation from `a` to `b`,
+/// `sin((1−t)ω)/sin ω · a + sin(tω)/sin ω · b` with ω the angle between them, both ends
+/// included; a straight line where a and b are (anti)parallel.
+pub fn slerp_codes(a: &[f32], b: &[f32], steps: usize) -> Vec<Vec<f32>> {
+    let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let (na, nb) = (norm(a), norm(b));
+    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
+    let cos = if na > 0.0 && nb > 0.0 { (dot / (na * nb)).clamp(-1.0, 1.0) } else { 1.0 };
+    let omega = cos.acos();
+    (0..steps)
+        .map(|i| {
+            let t = i as f64 / (steps - 1).max(1) as f64;
+            let (wa, wb) = if omega.sin().abs() < 1e-6 {
+                (1.0 - t, t)
+            } else {
+                (((1.0 - t) * omega).sin() / omega.sin(), (t * omega).sin() / omega.sin())
+            };
+            a.iter().zip(b).map(|(&x, &y)| (wa * x as f64 + wb * y as f64) as f32).collect()
+        })
+        .collect()
+}
+
+/// What a saved GAN needs besides its tensors: the config and the sample geometry
+/// (`height · width · channels` values per sample; 1 × D × 1 for toy points).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GanHeader {
+    pub config: GanConfig,
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    /// The dataset it was trained on (sprites, moons, sheet, or a toy's name).
+    pub dataset: String,
+    pub steps: u32,
+}
+
+impl Gan {
+    /// A safetensors file: `generator.{0,1,2}.{weight,bias}`,
+    /// `discriminator.{0,1,2}.{weight,bias}`, `generator_ema.{0,1,2}.{weight,bias}` (with
+    /// `g_ema` > 0), and metadata `model` = `gan` and `header` = the
+    /// [`GanHeader`] as JSON.
+    pub async fn save(&self, gpu: &Gpu, header: &GanHeader) -> Result<Vec<u8>> {
+        if header.height * header.width * header.channels != self.data_len {
+            return Err(Error::Invalid(format!(
+                "header geometry {}×{}×{} does not match this GAN's {} values per sample",
+                header.height, header.width, header.channels, self.data_len
+            )));
+        }
+        let json = serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))?;
+        crate::nn::checkpoint::save(gpu, &self.params(), &[("model", "gan"), ("header", &json)]).await
+    }
+
+    /// A GAN rebuilt from a file written by [`Gan::save`], with fresh optimiser state.
+    pub fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Gan, GanHeader)> {
+        let meta = crate::nn::checkpoint::metadata(bytes)?;
+        if meta.get("model").map(String::as_str) != Some("gan") {
+            return Err(Error::Tensors(format!(
+                "this file holds {} weights, not a GAN's",
+                meta.get("model").map(|m| format!("{m:?}")).unwrap_or_else(|| "unlabelled".into())
+            )));
+        }
+        let header: GanHeader = meta
+            .get("header")
+            .and_then(|h| serde_json::from_str(h).ok())
+            .ok_or_else(|| Error::Tensors("the GAN file's header is missing or unreadable".into()))?;
+        let gan = Gan::new(gpu, header.config.clone(), header.height * header.width * header.channels)?;
+        crate::nn::checkpoint::load(gpu, &gan.params(), bytes)?;
+        Ok((gan, header))
+    }
+}

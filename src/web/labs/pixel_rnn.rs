@@ -1,0 +1,732 @@
+//! The PixelRNN lab: an LSTM that reads a sprite pixel by pixel learns to predict the next
+//! pixel's colour; cover part of a held-out monster and it paints the rest, several times
+//! over, one pixel at a time as you watch — or paints whole new monsters from nothing.
+//!
+//! Painting runs on the model's own sampler, which records a few pixels per frame and reads
+//! the painted colours back as they arrive; the page turns them into pixels (palette
+//! colours, covered pixels shown as a checker) and draws them through the same display
+//! pipeline as every other grid.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, PointerEvent};
+
+use super::{
+    copy_link, export_name, fill_form, make_dataset, show_running, show_steps, status, wire_buttons, wire_form,
+    wire_sheet_input, Cmd, Ctx, Queue, Runner,
+};
+use crate::data::device::DeviceDataset;
+use crate::data::{Dataset, DatasetKind};
+use crate::error::{Error, Result};
+use crate::gpu::Tensor;
+use crate::io::link::{Lab, Link};
+use crate::kernels::rng::Stream;
+use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, PixelRnnHeader, Sampler, UNPAINTED};
+use crate::models::{stream, Purpose};
+use crate::web::canvas::{GridView, Layout};
+use crate::web::dom;
+use crate::web::plot::Plot;
+
+const LAB: Lab = Lab::PixelRnn;
+/// Held-out sprites offered for completing.
+const PICKABLE: usize = 32;
+/// Completions of the picked sprite, and new sprites per "Paint new monsters".
+const COPIES: usize = 8;
+/// The checker that stands for pixels not painted yet.
+const COVERED: [[f32; 3]; 2] = [[0.80, 0.82, 0.86], [0.70, 0.72, 0.77]];
+
+/// Which pixels a completion paints.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cover {
+    Mask(MaskKind),
+    /// The pixels painted over with the mouse.
+    Paint,
+}
+
+/// The cover over the picked sprite, shared with the pointer handlers that paint it.
+struct CoverState {
+    cover: Cover,
+    painted: Vec<bool>,
+    height: usize,
+    width: usize,
+    /// CSS pixels per sprite pixel in the picked sprite's view.
+    cell: f64,
+    overlay: HtmlCanvasElement,
+}
+
+impl CoverState {
+    /// True where the model paints.
+    fn mask(&self) -> Vec<bool> {
+        match self.cover {
+            Cover::Mask(kind) => kind.mask(self.height, self.width),
+            Cover::Paint => self.painted.clone(),
+        }
+    }
+
+    fn resize(&mut self, height: usize, width: usize, cell: f64) {
+        if (self.height, self.width) != (height, width) {
+            self.painted = vec![false; height * width];
+        }
+        (self.height, self.width, self.cell) = (height, width, cell);
+    }
+
+    /// Covers (or, with `erase`, uncovers) the pixel under CSS point (x, y).
+    fn paint_at(&mut self, x: f64, y: f64, erase: bool) {
+        let (col, row) = ((x / self.cell).floor(), (y / self.cell).floor());
+        if col < 0.0 || row < 0.0 || col as usize >= self.width || row as usize >= self.height {
+            return;
+        }
+        if self.cover != Cover::Paint {
+            // Painting starts from the current mask, so a half can be touched up.
+            self.painted = self.mask();
+            self.cover = Cover::Paint;
+            set_cover_buttons(Cover::Paint);
+        }
+        self.painted[row as usize * self.width + col as usize] = !erase;
+        self.draw();
+    }
+
+    /// Shades the covered pixels over the sprite.
+    fn draw(&self) {
+        let (w, h) = (self.width as f64 * self.cell, self.height as f64 * self.cell);
+        let ratio = crate::web::canvas::pixel_ratio() as f64;
+        if self.overlay.width() != (w * ratio) as u32 || self.overlay.height() != (h * ratio) as u32 {
+            self.overlay.set_width((w * ratio) as u32);
+            self.overlay.set_height((h * ratio) as u32);
+            let style = self.overlay.style();
+            let _ = style.set_property("width", &format!("{w}px"));
+            let _ = style.set_property("height", &format!("{h}px"));
+        }
+        let Some(c) =
+            self.overlay.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
+        else {
+            return;
+        };
+        let _ = c.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
+        c.clear_rect(0.0, 0.0, w, h);
+        let mask = self.mask();
+        for (i, &covered) in mask.iter().enumerate() {
+            if !covered {
+                continue;
+            }
+            let (x, y) = ((i % self.width) as f64 * self.cell, (i / self.width) as f64 * self.cell);
+            let dark = ((i % self.width) + (i / self.width)).is_multiple_of(2);
+            c.set_fill_style_str(if dark { "rgba(40, 42, 54, 0.82)" } else { "rgba(60, 63, 78, 0.82)" });
+            c.fill_rect(x, y, self.cell, self.cell);
+        }
+    }
+}
+
+fn set_cover_buttons(cover: Cover) {
+    let chosen = match cover {
+        Cover::Mask(kind) => kind.name(),
+        Cover::Paint => "paint",
+    };
+    for name in ["bottom-half", "bottom-three-quarters", "right-half", "paint"] {
+        if let Ok(b) = dom::by_id(&format!("pixelrnn-cover-{name}")) {
+            let _ = b.set_attribute("aria-pressed", if name == chosen { "true" } else { "false" });
+        }
+    }
+}
+
+struct Models {
+    heldout: Dataset,
+    palette: Vec<[u8; 3]>,
+    device: DeviceDataset,
+    rnn: PixelRnn,
+    /// Bits per pixel of a model that knows only the training set's colour frequencies.
+    unigram: f64,
+    plotted: usize,
+    offset: u32,
+}
+
+impl Models {
+    fn geometry(&self) -> (usize, usize, usize) {
+        (self.device.height, self.device.width, self.device.channels)
+    }
+
+    fn steps(&self) -> u32 {
+        self.offset + self.rnn.steps()
+    }
+
+    /// RGB pixels `[B, T, 3]` for tokens `[B, T]`; pixels not painted yet as a checker.
+    fn pixels(&self, tokens: &[u32]) -> Vec<f32> {
+        let w = self.device.width;
+        let plane = self.device.height * w;
+        let mut out = Vec::with_capacity(tokens.len() * 3);
+        for (i, &t) in tokens.iter().enumerate() {
+            let p = i % plane;
+            match self.palette.get(t as usize) {
+                Some(c) if t != UNPAINTED => out.extend(c.iter().map(|&v| v as f32 / 255.0)),
+                _ => out.extend_from_slice(&COVERED[((p % w) + (p / w)) % 2]),
+            }
+        }
+        out
+    }
+}
+
+/// A sampler painting into the output grid.
+struct Painting {
+    sampler: Sampler,
+    what: &'static str,
+    /// Pixels per sequence already on screen.
+    shown: usize,
+    /// Pixels recorded per frame (adapted to the frame budget).
+    per_frame: usize,
+    started: f64,
+}
+
+struct Views {
+    picker: GridView,
+    target: GridView,
+    out: GridView,
+}
+
+pub struct RnnLab {
+    ctx: Ctx,
+    link: Link,
+    queue: Queue,
+    runner: Runner,
+    views: Views,
+    plot: Plot,
+    cover: Rc<RefCell<CoverState>>,
+    sheet: Option<(String, Vec<u8>)>,
+    models: Option<Models>,
+    pick: usize,
+    painting: Option<Painting>,
+    /// Where the samplers' random numbers come from: a fresh stretch for every painting.
+    paint_stream: Stream,
+    stale: bool,
+    last_plot: f64,
+    was_active: bool,
+}
+
+fn scale_for(height: usize, target: usize) -> usize {
+    (target / height.max(1)).max(1)
+}
+
+pub fn start(ctx: Ctx, link: Link) {
+    let queue = Queue::default();
+    wire_buttons(LAB, &queue);
+    wire_form(&link, &queue);
+    wire_sheet_input(LAB, &queue);
+    type Make = fn() -> Cmd;
+    let buttons: [(&str, Make); 2] = [("pixelrnn-complete", || Cmd::Complete), ("pixelrnn-sample", || Cmd::Sample)];
+    for (id, cmd) in buttons {
+        let q = queue.clone();
+        dom::on_id::<web_sys::Event>(id, "click", move |_| q.push(cmd()));
+    }
+    {
+        let q = queue.clone();
+        let picker: HtmlCanvasElement = dom::get("pixelrnn-picker");
+        dom::on::<web_sys::MouseEvent>(picker.as_ref(), "click", move |e| {
+            q.push(Cmd::Pick(e.offset_x() as f64, e.offset_y() as f64));
+        });
+    }
+    {
+        let slider: HtmlInputElement = dom::get("pixelrnn-temp");
+        let s = slider.clone();
+        dom::on::<web_sys::Event>(slider.as_ref(), "input", move |_| dom::set_text("pixelrnn-temp-value", &s.value()));
+        dom::set_text("pixelrnn-temp-value", &link.rnn.temperature.to_string());
+    }
+    let cover = Rc::new(RefCell::new(CoverState {
+        cover: Cover::Mask(MaskKind::BottomHalf),
+        painted: Vec::new(),
+        height: 0,
+        width: 0,
+        cell: 10.0,
+        overlay: dom::get("pixelrnn-cover"),
+    }));
+    set_cover_buttons(Cover::Mask(MaskKind::BottomHalf));
+    for (name, choice) in [
+        ("bottom-half", Cover::Mask(MaskKind::BottomHalf)),
+        ("bottom-three-quarters", Cover::Mask(MaskKind::BottomThreeQuarters)),
+        ("right-half", Cover::Mask(MaskKind::RightHalf)),
+        ("paint", Cover::Paint),
+    ] {
+        let state = cover.clone();
+        dom::on_id::<web_sys::Event>(&format!("pixelrnn-cover-{name}"), "click", move |_| {
+            let mut s = state.borrow_mut();
+            if choice == Cover::Paint && s.cover != Cover::Paint {
+                s.painted = vec![false; s.height * s.width];
+            }
+            s.cover = choice;
+            set_cover_buttons(choice);
+            s.draw();
+        });
+    }
+    {
+        let overlay = cover.borrow().overlay.clone();
+        let paint = {
+            let state = cover.clone();
+            move |e: &PointerEvent| {
+                state.borrow_mut().paint_at(
+                    e.offset_x() as f64,
+                    e.offset_y() as f64,
+                    e.shift_key() || e.buttons() & 2 == 2,
+                )
+            }
+        };
+        let down = paint.clone();
+        let target = overlay.clone();
+        dom::on::<PointerEvent>(overlay.as_ref(), "pointerdown", move |e| {
+            e.prevent_default();
+            let _ = target.set_pointer_capture(e.pointer_id());
+            down(&e);
+        });
+        dom::on::<PointerEvent>(overlay.as_ref(), "pointermove", move |e| {
+            if e.buttons() != 0 {
+                paint(&e);
+            }
+        });
+        dom::on::<web_sys::MouseEvent>(overlay.as_ref(), "contextmenu", |e| e.prevent_default());
+    }
+    let d = &ctx.display;
+    let views = match (|| -> Result<Views> {
+        Ok(Views {
+            picker: GridView::for_id(d, "pixelrnn-picker")?,
+            target: GridView::for_id(d, "pixelrnn-target")?,
+            out: GridView::for_id(d, "pixelrnn-out")?,
+        })
+    })() {
+        Ok(v) => v,
+        Err(e) => {
+            status(LAB, &format!("cannot draw on this page: {e}"), true);
+            return;
+        }
+    };
+    let mut plot =
+        Plot::new("pixelrnn-plot", &[("bits per pixel", "#6d4ad6"), ("colour frequencies only", "#8a909b")], None);
+    plot.set_dashed(1, true);
+    let lab = RnnLab {
+        paint_stream: stream(link.seed, Purpose::Sampling),
+        ctx,
+        link,
+        queue,
+        runner: Runner::new(),
+        views,
+        plot,
+        cover,
+        sheet: None,
+        models: None,
+        pick: 0,
+        painting: None,
+        stale: true,
+        last_plot: 0.0,
+        was_active: false,
+    };
+    wasm_bindgen_futures::spawn_local(lab.run());
+}
+
+impl RnnLab {
+    async fn run(mut self) {
+        let replay = self.link.steps;
+        self.rebuild(false);
+        if replay > 0 && self.models.is_some() {
+            self.runner.target = Some(replay);
+            self.runner.running = true;
+            status(LAB, &format!("Replaying the link: training to step {replay}…"), false);
+        }
+        loop {
+            dom::next_frame().await;
+            if let Err(e) = self.frame().await {
+                self.runner.running = false;
+                self.runner.target = None;
+                self.painting = None;
+                status(LAB, &e.to_string(), true);
+            }
+        }
+    }
+
+    async fn frame(&mut self) -> Result<()> {
+        let active = self.ctx.is_active(LAB);
+        if active && !self.was_active {
+            self.ctx.publish(&self.current_link());
+            self.stale = true;
+            self.plot.draw();
+        }
+        self.was_active = active;
+        for cmd in self.queue.take() {
+            // One command failing (a download refused, say) must not drop the ones after it.
+            if let Err(e) = self.apply(cmd).await {
+                status(LAB, &e.to_string(), true);
+            }
+        }
+        if !active {
+            return Ok(());
+        }
+        let was_running = self.runner.running;
+        self.train_slice()?;
+        if was_running && !self.runner.running {
+            self.ctx.publish(&self.current_link());
+            if self.link.steps > 0 && self.models.as_ref().is_some_and(|m| m.steps() == self.link.steps) {
+                status(
+                    LAB,
+                    &format!("Replayed the link's {} steps: this is the model it describes.", self.link.steps),
+                    false,
+                );
+            }
+        }
+        self.collect_figures()?;
+        if self.stale {
+            self.stale = false;
+            self.refresh()?;
+        }
+        self.paint_frame()
+    }
+
+    fn train_slice(&mut self) -> Result<()> {
+        let can_train = self.models.is_some();
+        let Some(models) = self.models.as_mut() else {
+            self.runner.running = false;
+            show_running(LAB, false, false);
+            return Ok(());
+        };
+        let done = models.steps();
+        models.rnn.monitor.set_every(self.runner.monitor_every(done));
+        let arrived = models.offset + models.rnn.monitor.latest().map_or(0, |r| r.step);
+        let gpu = self.ctx.gpu.clone();
+        let (rnn, device) = (&mut models.rnn, &models.device);
+        self.runner.slice(done, arrived, || rnn.train_step(&gpu, device))?;
+        show_running(LAB, self.runner.running, can_train);
+        show_steps(LAB, models.steps(), self.runner.rate(), self.runner.running);
+        Ok(())
+    }
+
+    fn collect_figures(&mut self) -> Result<()> {
+        let Some(models) = self.models.as_mut() else { return Ok(()) };
+        models.rnn.monitor.poll()?;
+        let history = &models.rnn.monitor.history;
+        for record in &history[models.plotted..] {
+            let step = models.offset + record.step;
+            self.plot.push(0, step, record.values[1]);
+            self.plot.push(1, step, models.unigram as f32);
+        }
+        models.plotted = history.len();
+        let now = dom::now();
+        if now - self.last_plot > 100.0 {
+            self.plot.draw_if_changed();
+            self.last_plot = now;
+            if let (Some(r), Ok(lab)) = (models.rnn.monitor.latest(), dom::by_id("lab-pixelrnn")) {
+                let _ = lab.set_attribute("data-loss", &format!("{}", r.values[1]));
+                let _ = lab.set_attribute("data-loss-step", &(models.offset + r.step).to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn current_link(&self) -> Link {
+        let mut link = self.link.clone();
+        link.steps = self.models.as_ref().map_or(0, Models::steps);
+        link
+    }
+
+    fn config(&self) -> PixelRnnConfig {
+        let r = &self.link.rnn;
+        PixelRnnConfig {
+            hidden: r.hidden,
+            layers: r.layers,
+            batch: r.batch,
+            learning_rate: r.lr,
+            seed: self.link.seed,
+            ..PixelRnnConfig::default()
+        }
+    }
+
+    fn rebuild(&mut self, keep_running: bool) {
+        self.models = None;
+        self.painting = None;
+        self.plot.clear();
+        self.runner.target = None;
+        self.runner.forget_rate();
+        self.runner.running &= keep_running;
+        dom::show("pixelrnn-data-error", false);
+        match self.build() {
+            Ok(models) => {
+                dom::set_text(
+                    "pixelrnn-baselines",
+                    &format!(
+                        "Knowing nothing costs log₂ {} = {:.2} bits per pixel; knowing only how often each colour \
+                         occurs, {:.2}. Anything lower is the LSTM reading the picture.",
+                        models.palette.len(),
+                        (models.palette.len() as f64).log2(),
+                        models.unigram
+                    ),
+                );
+                self.models = Some(models);
+                status(LAB, "Ready. Press Train.", false);
+            }
+            Err(e) => {
+                dom::set_text("pixelrnn-data-error", &e.to_string());
+                dom::show("pixelrnn-data-error", true);
+                status(LAB, "No dataset: see above.", true);
+            }
+        }
+        self.paint_stream = stream(self.link.seed, Purpose::Sampling);
+        show_steps(LAB, 0, None, false);
+        show_running(LAB, self.runner.running, self.models.is_some());
+        self.stale = true;
+        fill_form(&self.link);
+        self.ctx.publish(&self.current_link());
+    }
+
+    fn build(&mut self) -> Result<Models> {
+        let gpu = &self.ctx.gpu;
+        let dataset = make_dataset(&self.link, self.sheet.as_ref().map(|s| s.1.as_slice()))?;
+        let palette = dataset.palette.clone().ok_or_else(|| {
+            Error::Invalid("the PixelRNN paints with palette colours: use the sprites or a sprite sheet".into())
+        })?;
+        let device = DeviceDataset::upload(gpu, &dataset)?;
+        if self.link.rnn.batch > device.train.count {
+            self.link.rnn.batch = device.train.count;
+        }
+        let rnn = PixelRnn::for_dataset(gpu, self.config(), &dataset)?;
+        let unigram = baselines(&dataset, 500)?.unigram_bits_per_pixel;
+        let heldout = dataset.heldout();
+        if self.pick >= heldout.count {
+            self.pick = 0;
+        }
+        let cell = scale_for(dataset.height, 160) as f64;
+        self.cover.borrow_mut().resize(dataset.height, dataset.width, cell);
+        Ok(Models { heldout, palette, device, rnn, unigram, plotted: 0, offset: 0 })
+    }
+
+    async fn apply(&mut self, cmd: Cmd) -> Result<()> {
+        match cmd {
+            Cmd::Train => {
+                if self.models.is_some() {
+                    self.runner.running = true;
+                    self.runner.target = None;
+                    status(LAB, "Training…", false);
+                }
+            }
+            Cmd::Pause => {
+                self.runner.running = false;
+                self.runner.target = None;
+                status(LAB, "Paused.", false);
+                self.ctx.publish(&self.current_link());
+            }
+            Cmd::Step => {
+                if let Some(m) = &self.models {
+                    self.runner.target = Some(m.steps() + 1);
+                    self.runner.running = true;
+                }
+            }
+            Cmd::Reset => {
+                let running = self.runner.running;
+                self.rebuild(running);
+            }
+            Cmd::Edit(key, value) => {
+                if let Err(e) = self.link.set_value(&key, &value) {
+                    status(LAB, &format!("{e}; kept {}", self.link.value(&key).unwrap_or_default()), true);
+                    fill_form(&self.link);
+                    return Ok(());
+                }
+                if key == "temp" {
+                    // Sampling only: the model stays as it is.
+                    dom::set_text("pixelrnn-temp-value", &self.link.rnn.temperature.to_string());
+                    self.ctx.publish(&self.current_link());
+                    return Ok(());
+                }
+                let fixed = self.link.fix();
+                let running = self.runner.running;
+                self.rebuild(running);
+                if !fixed.is_empty() {
+                    let words: Vec<String> = fixed.iter().map(ToString::to_string).collect();
+                    status(LAB, &words.join(" · "), false);
+                } else if self.models.is_some() {
+                    status(LAB, &format!("{key} changed: the PixelRNN starts again from step 0."), false);
+                }
+            }
+            Cmd::Sheet(name, bytes) => {
+                self.sheet = Some((name.clone(), bytes));
+                self.link.data.kind = DatasetKind::Sheet;
+                self.link.fix();
+                let running = self.runner.running;
+                self.rebuild(running);
+                if let Some(m) = &self.models {
+                    let tiles = m.device.train.count + m.device.heldout.count;
+                    status(
+                        LAB,
+                        &format!(
+                            "{name}: {tiles} tiles of {}×{} in {} colours.",
+                            m.device.height,
+                            m.device.width,
+                            m.palette.len()
+                        ),
+                        false,
+                    );
+                    dom::set_text("pixelrnn-sheet-name", &name);
+                }
+            }
+            Cmd::FileError(e) => status(LAB, &e, true),
+            Cmd::CopyLink => copy_link(&self.current_link()),
+            Cmd::Export(_) => self.export().await?,
+            Cmd::Import(name, bytes) => match self.import(&bytes) {
+                Ok(what) => status(LAB, &format!("{name}: {what}"), false),
+                Err(e) => status(LAB, &format!("{name} was not loaded, the PixelRNN is unchanged: {e}"), true),
+            },
+            Cmd::Pick(x, y) => {
+                if let Some(cell) = self.views.picker.layout_of().and_then(|l| l.cell_at(x, y)) {
+                    self.pick = cell;
+                    self.stale = true;
+                }
+            }
+            Cmd::Complete => self.start_painting(true)?,
+            Cmd::Sample => self.start_painting(false)?,
+            Cmd::Point(..) | Cmd::NewNoise | Cmd::Pretrained => {}
+        }
+        Ok(())
+    }
+
+    /// Starts painting: completions of the picked sprite under the cover, or new sprites.
+    fn start_painting(&mut self, complete: bool) -> Result<()> {
+        let Some(m) = &self.models else { return Ok(()) };
+        let gpu = &self.ctx.gpu;
+        let seq = m.device.height * m.device.width;
+        let temperature = self.link.rnn.temperature;
+        let stream = self.paint_stream.take(COPIES * seq);
+        let (sampler, what) = if complete {
+            let mask = self.cover.borrow().mask();
+            if !mask.iter().any(|&p| p) {
+                status(LAB, "Nothing is covered: pick a cover, or paint over the sprite with the mouse.", true);
+                return Ok(());
+            }
+            let sprite = m.heldout.image_indices(self.pick).expect("a palette dataset has indices");
+            (m.rnn.completer(gpu, sprite, &mask, COPIES, temperature, stream)?, "completions")
+        } else {
+            (m.rnn.sampler(gpu, COPIES, temperature, stream)?, "new monsters")
+        };
+        status(LAB, &format!("Painting {COPIES} {what}, pixel by pixel…"), false);
+        self.painting = Some(Painting { sampler, what, shown: 0, per_frame: 2, started: dom::now() });
+        if let Ok(lab) = dom::by_id("lab-pixelrnn") {
+            let _ = lab.set_attribute("data-painted", "0");
+        }
+        Ok(())
+    }
+
+    /// Records the next few pixels and shows whatever has arrived.
+    fn paint_frame(&mut self) -> Result<()> {
+        let (Some(p), Some(m)) = (self.painting.as_mut(), self.models.as_ref()) else { return Ok(()) };
+        let gpu = &self.ctx.gpu;
+        let seq = m.device.height * m.device.width;
+        if let Some((position, tokens)) = p.sampler.latest()? {
+            if position > p.shown {
+                p.shown = position;
+                let pixels = m.pixels(tokens);
+                let images = Tensor::from_slice(gpu, [p.sampler.batch(), m.device.height, m.device.width, 3], &pixels)?;
+                let (h, w, _) = m.geometry();
+                let mut layout = Layout::new(p.sampler.batch(), (h, w, 3), COPIES, scale_for(h, 64));
+                layout.gap = 4;
+                self.views.out.draw(&images, layout, 0)?;
+                dom::show("pixelrnn-out", true);
+                dom::show("pixelrnn-out-hint", false);
+                dom::set_text("pixelrnn-progress", &format!("{position} / {seq} pixels"));
+                if let Ok(lab) = dom::by_id("lab-pixelrnn") {
+                    let _ = lab.set_attribute("data-painted", &position.to_string());
+                }
+            }
+        }
+        if p.shown >= seq {
+            let seconds = (dom::now() - p.started) / 1000.0;
+            status(LAB, &format!("Painted {COPIES} {} in {seconds:.1} s.", p.what), false);
+            self.painting = None;
+            return Ok(());
+        }
+        // Record more only while the GPU keeps up: at most two frames' worth in flight.
+        if !p.sampler.is_done() && p.sampler.position() <= p.shown + 2 * p.per_frame {
+            let started = dom::now();
+            p.sampler.advance(gpu, p.per_frame)?;
+            let spent = dom::now() - started;
+            p.per_frame = if spent < 3.0 {
+                (p.per_frame * 2).min(64)
+            } else if spent > 8.0 {
+                (p.per_frame / 2).max(1)
+            } else {
+                p.per_frame
+            };
+        }
+        Ok(())
+    }
+
+    async fn export(&mut self) -> Result<()> {
+        let Some(m) = &self.models else { return Ok(()) };
+        let steps = m.steps();
+        let header = PixelRnnHeader {
+            config: m.rnn.config.clone(),
+            height: m.device.height,
+            width: m.device.width,
+            palette: m.palette.clone(),
+            dataset: self.link.data.kind.to_string(),
+            steps,
+        };
+        let bytes = super::canonical_file(m.rnn.save(&self.ctx.gpu, &header).await?);
+        dom::download(&bytes, &export_name("pixelrnn", self.link.data.kind.name(), steps))
+            .map_err(|e| Error::Invalid(format!("the browser refused the download: {e:?}")))?;
+        status(LAB, &format!("Exported the PixelRNN at step {steps} ({} kB).", bytes.len() / 1024), false);
+        Ok(())
+    }
+
+    fn import(&mut self, bytes: &[u8]) -> Result<String> {
+        let Some(m) = self.models.as_mut() else {
+            return Err(Error::Invalid("make a dataset first: the model must fit its sprites".into()));
+        };
+        let (rnn, header) = PixelRnn::load(&self.ctx.gpu, bytes)?;
+        let (h, w, _) = m.geometry();
+        if (header.height, header.width) != (h, w) {
+            return Err(Error::Invalid(format!(
+                "it paints {}×{} {} sprites, this lab has {h}×{w} {} images: switch the dataset first",
+                header.height, header.width, header.dataset, self.link.data.kind
+            )));
+        }
+        if header.palette != m.palette {
+            return Err(Error::Invalid(format!(
+                "it paints with another palette ({} colours, from {}) than this dataset's ({} colours)",
+                header.palette.len(),
+                header.dataset,
+                m.palette.len()
+            )));
+        }
+        let cfg = &header.config;
+        let r = &mut self.link.rnn;
+        r.hidden = cfg.hidden;
+        r.layers = cfg.layers;
+        r.batch = cfg.batch.min(m.device.train.count);
+        r.lr = cfg.learning_rate;
+        self.link.seed = cfg.seed;
+        m.rnn = rnn;
+        m.offset = header.steps;
+        m.plotted = 0;
+        self.painting = None;
+        self.plot.clear();
+        fill_form(&self.link);
+        self.ctx.publish(&self.current_link());
+        show_steps(LAB, header.steps, None, self.runner.running);
+        Ok(format!("loaded a PixelRNN trained {} steps on {}.", header.steps, header.dataset))
+    }
+
+    /// Redraws the picker and the picked sprite under its cover.
+    fn refresh(&mut self) -> Result<()> {
+        let Some(m) = &self.models else { return Ok(()) };
+        let geometry = m.geometry();
+        let (h, w, _) = geometry;
+        let count = m.heldout.count.min(PICKABLE);
+        let scale = scale_for(h, 32);
+        let mut layout = Layout::new(count, geometry, (560 / (w * scale + 3)).clamp(1, count), scale);
+        layout.gap = 3;
+        layout.ring_a = Some(self.pick);
+        self.views.picker.draw(&m.device.heldout.rows, layout, 0)?;
+        let cell = scale_for(h, 160);
+        self.views.target.draw(
+            &m.device.heldout.rows,
+            Layout { gap: 0, ..Layout::new(1, geometry, 1, cell) },
+            self.pick,
+        )?;
+        let mut cover = self.cover.borrow_mut();
+        cover.resize(h, w, cell as f64);
+        cover.draw();
+        Ok(())
+    }
+}

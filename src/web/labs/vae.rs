@@ -1,0 +1,859 @@
+//! The VAE lab: the lecture's point about the space between codes, live.
+//!
+//! Two held-out images (a full moon and a crescent by default) are encoded, the segment
+//! between their codes is decoded, and the strip redraws while the models train. With the
+//! comparison on, a plain autoencoder (no noise, no KL) trains on the same minibatches next
+//! to the VAE, so the two strips show side by side what the KL term buys. With a 2-D latent,
+//! each model's latent map shows the decoded plane with the held-out codes as dots, and a
+//! point dragged across it is decoded as it moves.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, PointerEvent};
+
+use super::{
+    copy_link, export_name, fill_form, make_dataset, show_running, show_steps, status, wire_buttons, wire_form,
+    wire_sheet_input, Cmd, Ctx, Queue, Runner,
+};
+use crate::data::device::DeviceDataset;
+use crate::data::{Dataset, DatasetKind};
+use crate::error::{Error, Result};
+use crate::gpu::Tensor;
+use crate::io::link::{Lab, Link};
+use crate::models::vae::{latent_grid, Vae, VaeConfig, VaeHeader};
+use crate::models::{stream, Purpose};
+use crate::web::canvas::{GridView, Layout};
+use crate::web::dom;
+use crate::web::plot::Plot;
+
+const LAB: Lab = Lab::Vae;
+/// Decoded images between the two picked ones (both ends included).
+const STRIP: usize = 10;
+/// Held-out images offered for picking.
+const PICKABLE: usize = 40;
+/// Images decoded from the prior.
+const SAMPLES: usize = 32;
+/// Cells per side of the latent map.
+const MAP: usize = 10;
+/// Most held-out codes drawn as dots on a map.
+const DOTS: usize = 300;
+/// Half-width of the VAE's map: the prior's bulk.
+const PRIOR_EXTENT: f32 = 3.0;
+
+/// The bundled trained models (in www/pretrained/), loaded in this order.
+const PRETRAINED: [&str; 2] = ["vae-moons.safetensors", "autoencoder-moons.safetensors"];
+
+pub const VAE_COLOR: &str = "#6d4ad6";
+pub const AE_COLOR: &str = "#e8833a";
+
+/// What a latent map's overlay shows; shared with its pointer handlers.
+struct MapState {
+    overlay: HtmlCanvasElement,
+    /// Half-width of the decoded grid (codes of cell centres span ±extent).
+    extent: f32,
+    /// CSS pixels per cell.
+    cell: f64,
+    point: (f32, f32),
+    /// Held-out codes and a hue for each (moon phase; None: one colour).
+    dots: Vec<(f32, f32, Option<f32>)>,
+}
+
+impl MapState {
+    fn size(&self) -> f64 {
+        self.cell * MAP as f64
+    }
+
+    /// Code of a point in CSS pixels (first latent dimension downwards, second to the right,
+    /// as `latent_grid` lays them out).
+    fn code_at(&self, x: f64, y: f64) -> (f32, f32) {
+        let e = self.extent as f64;
+        let z = |p: f64| (-e + 2.0 * e * (p / self.cell - 0.5) / (MAP - 1) as f64) as f32;
+        (z(y), z(x))
+    }
+
+    fn pixel_of(&self, z: f32) -> f64 {
+        let e = self.extent as f64;
+        self.cell * ((z as f64 + e) / (2.0 * e) * (MAP - 1) as f64 + 0.5)
+    }
+
+    fn draw(&self) {
+        let size = self.size();
+        let ratio = crate::web::canvas::pixel_ratio() as f64;
+        let backing = (size * ratio) as u32;
+        if self.overlay.width() != backing {
+            self.overlay.set_width(backing);
+            self.overlay.set_height(backing);
+            let style = self.overlay.style();
+            let _ = style.set_property("width", &format!("{size}px"));
+            let _ = style.set_property("height", &format!("{size}px"));
+        }
+        let Some(c) =
+            self.overlay.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
+        else {
+            return;
+        };
+        let _ = c.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
+        c.clear_rect(0.0, 0.0, size, size);
+        for &(z0, z1, hue) in &self.dots {
+            let (x, y) = (self.pixel_of(z1), self.pixel_of(z0));
+            if !(0.0..size).contains(&x) || !(0.0..size).contains(&y) {
+                continue;
+            }
+            let fill = match hue {
+                Some(h) => format!("hsla({:.0}, 75%, 50%, 0.85)", h * 360.0),
+                None => "rgba(109, 74, 214, 0.75)".into(),
+            };
+            c.set_fill_style_str(&fill);
+            c.begin_path();
+            let _ = c.arc(x, y, 2.5, 0.0, std::f64::consts::TAU);
+            c.fill();
+        }
+        let (x, y) = (self.pixel_of(self.point.1), self.pixel_of(self.point.0));
+        c.set_line_width(2.0);
+        c.set_stroke_style_str("#ffffff");
+        c.begin_path();
+        let _ = c.arc(x, y, 7.0, 0.0, std::f64::consts::TAU);
+        c.stroke();
+        c.set_line_width(1.5);
+        c.set_stroke_style_str("#1d1f24");
+        c.begin_path();
+        let _ = c.arc(x, y, 8.5, 0.0, std::f64::consts::TAU);
+        c.stroke();
+        c.begin_path();
+        c.move_to(x - 12.0, y);
+        c.line_to(x - 4.0, y);
+        c.move_to(x + 4.0, y);
+        c.line_to(x + 12.0, y);
+        c.move_to(x, y - 12.0);
+        c.line_to(x, y - 4.0);
+        c.move_to(x, y + 4.0);
+        c.line_to(x, y + 12.0);
+        c.stroke();
+    }
+}
+
+/// The dataset and the models trained on it.
+struct Models {
+    heldout: Dataset,
+    device: DeviceDataset,
+    /// The VAE, then (with the comparison on) the plain autoencoder.
+    nets: Vec<Vae>,
+    /// Fixed prior samples z ~ N(0, I), so the sample grid shows one face changing.
+    noise: Tensor,
+    /// Monitor records already plotted, per model.
+    plotted: Vec<usize>,
+    /// Steps the imported VAE had taken before it arrived here.
+    offset: u32,
+}
+
+impl Models {
+    fn geometry(&self) -> (usize, usize, usize) {
+        (self.device.height, self.device.width, self.device.channels)
+    }
+
+    fn image_len(&self) -> usize {
+        self.device.image_len()
+    }
+
+    fn steps(&self) -> u32 {
+        self.offset + self.nets[0].steps()
+    }
+}
+
+struct Views {
+    picker: GridView,
+    strips: [GridView; 2],
+    samples: [GridView; 2],
+    maps: [GridView; 2],
+    points: [GridView; 2],
+}
+
+pub struct VaeLab {
+    ctx: Ctx,
+    link: Link,
+    queue: Queue,
+    runner: Runner,
+    views: Views,
+    plot: Plot,
+    map_state: [Rc<RefCell<MapState>>; 2],
+    sheet: Option<(String, Vec<u8>)>,
+    models: Option<Models>,
+    /// Held-out images being interpolated between.
+    pair: (usize, usize),
+    /// Whether the next click on the picker sets B (else A).
+    pick_b: bool,
+    /// Visuals are out of date.
+    stale: bool,
+    picker_stale: bool,
+    last_refresh: f64,
+    refresh_cost: f64,
+    /// Views redrawn so far (a data attribute, for tests).
+    refreshes: u32,
+    last_plot: f64,
+    was_active: bool,
+}
+
+/// Scale that makes an image about `target` CSS pixels tall.
+fn scale_for(height: usize, target: usize) -> usize {
+    (target / height.max(1)).max(1)
+}
+
+/// The default pair: on moons, the fullest held-out moon and the thinnest waxing crescent
+/// (as `genlab train vae` picks them); otherwise the first image and one halfway through.
+fn default_pair(heldout: &Dataset) -> (usize, usize) {
+    let n = heldout.count;
+    if let Some(phase) = &heldout.phase {
+        let nearest = |target: f32| {
+            (0..n).min_by(|&i, &j| (phase[i] - target).abs().total_cmp(&(phase[j] - target).abs())).unwrap_or(0)
+        };
+        return (nearest(0.5), nearest(0.12));
+    }
+    (0, n / 2)
+}
+
+pub fn start(ctx: Ctx, link: Link) {
+    let queue = Queue::default();
+    wire_buttons(LAB, &queue);
+    wire_form(&link, &queue);
+    wire_sheet_input(LAB, &queue);
+    {
+        let q = queue.clone();
+        dom::on_id::<web_sys::Event>("vae-pretrained", "click", move |_| q.push(Cmd::Pretrained));
+    }
+    {
+        let q = queue.clone();
+        let picker: HtmlCanvasElement = dom::get("vae-picker");
+        dom::on::<web_sys::MouseEvent>(picker.as_ref(), "click", move |e| {
+            q.push(Cmd::Pick(e.offset_x() as f64, e.offset_y() as f64));
+        });
+    }
+    let map_state = [0, 1].map(|i| {
+        Rc::new(RefCell::new(MapState {
+            overlay: dom::get(&format!("vae-map-overlay{i}")),
+            extent: PRIOR_EXTENT,
+            cell: 28.0,
+            point: (0.0, 0.0),
+            dots: Vec::new(),
+        }))
+    });
+    for (i, state) in map_state.iter().enumerate() {
+        let overlay = state.borrow().overlay.clone();
+        let move_to = {
+            let (state, q) = (state.clone(), queue.clone());
+            move |e: &PointerEvent| {
+                let code = {
+                    let mut s = state.borrow_mut();
+                    let code = s.code_at(e.offset_x() as f64, e.offset_y() as f64);
+                    s.point = code;
+                    s.draw();
+                    code
+                };
+                q.push(Cmd::Point(i, code.0, code.1));
+            }
+        };
+        let down = move_to.clone();
+        let target = overlay.clone();
+        dom::on::<PointerEvent>(overlay.as_ref(), "pointerdown", move |e| {
+            e.prevent_default();
+            let _ = target.set_pointer_capture(e.pointer_id());
+            down(&e);
+        });
+        dom::on::<PointerEvent>(overlay.as_ref(), "pointermove", move |e| {
+            if e.buttons() & 1 == 1 {
+                move_to(&e);
+            }
+        });
+    }
+    let views = match make_views(&ctx) {
+        Ok(v) => v,
+        Err(e) => {
+            status(LAB, &format!("cannot draw on this page: {e}"), true);
+            return;
+        }
+    };
+    let plot = Plot::new(
+        "vae-plot",
+        &[("VAE loss", VAE_COLOR), ("VAE reconstruction", "#a58be8"), ("autoencoder reconstruction", AE_COLOR)],
+        None,
+    );
+    let mut lab = VaeLab {
+        ctx,
+        link,
+        queue,
+        runner: Runner::new(),
+        views,
+        plot,
+        map_state,
+        sheet: None,
+        models: None,
+        pair: (0, 0),
+        pick_b: false,
+        stale: true,
+        picker_stale: true,
+        last_refresh: 0.0,
+        refresh_cost: 0.0,
+        refreshes: 0,
+        last_plot: 0.0,
+        was_active: false,
+    };
+    lab.plot.set_dashed(1, true);
+    wasm_bindgen_futures::spawn_local(lab.run());
+}
+
+fn make_views(ctx: &Ctx) -> Result<Views> {
+    let d = &ctx.display;
+    let pair = |name: &str| -> Result<[GridView; 2]> {
+        Ok([GridView::for_id(d, &format!("{name}0"))?, GridView::for_id(d, &format!("{name}1"))?])
+    };
+    Ok(Views {
+        picker: GridView::for_id(d, "vae-picker")?,
+        strips: pair("vae-strip")?,
+        samples: pair("vae-samples")?,
+        maps: pair("vae-map")?,
+        points: pair("vae-point")?,
+    })
+}
+
+impl VaeLab {
+    async fn run(mut self) {
+        let replay = self.link.steps;
+        self.rebuild(false);
+        if replay > 0 && self.models.is_some() {
+            self.runner.target = Some(replay);
+            self.runner.running = true;
+            status(LAB, &format!("Replaying the link: training to step {replay}…"), false);
+        }
+        loop {
+            dom::next_frame().await;
+            if let Err(e) = self.frame().await {
+                self.runner.running = false;
+                self.runner.target = None;
+                status(LAB, &e.to_string(), true);
+            }
+        }
+    }
+
+    async fn frame(&mut self) -> Result<()> {
+        let active = self.ctx.is_active(LAB);
+        if active && !self.was_active {
+            self.ctx.publish(&self.current_link());
+            self.stale = true;
+            self.plot.draw();
+        }
+        self.was_active = active;
+        for cmd in self.queue.take() {
+            // One command failing (a download refused, say) must not drop the ones after it.
+            if let Err(e) = self.apply(cmd).await {
+                status(LAB, &e.to_string(), true);
+            }
+        }
+        if !active {
+            return Ok(());
+        }
+        let was_running = self.runner.running;
+        self.train_slice()?;
+        if was_running && !self.runner.running {
+            // A replay or a single step just finished.
+            self.ctx.publish(&self.current_link());
+            if self.link.steps > 0 && self.models.as_ref().is_some_and(|m| m.steps() == self.link.steps) {
+                status(
+                    LAB,
+                    &format!("Replayed the link's {} steps: this is the model it describes.", self.link.steps),
+                    false,
+                );
+            }
+        }
+        self.collect_figures()?;
+        let now = dom::now();
+        let interval = (4.0 * self.refresh_cost).max(if self.runner.running { 250.0 } else { 0.0 });
+        if self.stale && now - self.last_refresh >= interval {
+            self.stale = false;
+            self.refresh().await?;
+            self.last_refresh = dom::now();
+            self.refresh_cost = self.last_refresh - now;
+        }
+        Ok(())
+    }
+
+    fn train_slice(&mut self) -> Result<()> {
+        let can_train = self.models.is_some();
+        let Some(models) = self.models.as_mut() else {
+            self.runner.running = false;
+            show_running(LAB, false, false);
+            return Ok(());
+        };
+        // Steps as shown (an imported VAE counts the steps it came with).
+        let done = models.steps();
+        let every = self.runner.monitor_every(done);
+        for net in &mut models.nets {
+            net.monitor.set_every(every);
+        }
+        let arrived = models.offset + models.nets[0].monitor.latest().map_or(0, |r| r.step);
+        let gpu = self.ctx.gpu.clone();
+        let (nets, device) = (&mut models.nets, &models.device);
+        let n = self.runner.slice(done, arrived, || {
+            for net in nets.iter_mut() {
+                net.train_step(&gpu, device)?;
+            }
+            Ok(())
+        })?;
+        if n > 0 {
+            self.stale = true;
+        }
+        show_running(LAB, self.runner.running, can_train);
+        show_steps(LAB, models.steps(), self.runner.rate(), self.runner.running);
+        Ok(())
+    }
+
+    /// Moves newly arrived figures into the plot and the figures line.
+    fn collect_figures(&mut self) -> Result<()> {
+        let Some(models) = self.models.as_mut() else { return Ok(()) };
+        for net in &mut models.nets {
+            net.monitor.poll()?;
+        }
+        let offset = models.offset;
+        for (i, net) in models.nets.iter().enumerate() {
+            let history = &net.monitor.history;
+            for record in &history[models.plotted[i]..] {
+                let step = offset + record.step;
+                if net.config.autoencoder {
+                    self.plot.push(2, step, record.values[1]);
+                } else {
+                    self.plot.push(0, step, record.values[0]);
+                    self.plot.push(1, step, record.values[1]);
+                }
+            }
+            models.plotted[i] = history.len();
+        }
+        let now = dom::now();
+        if now - self.last_plot > 100.0 {
+            self.plot.draw_if_changed();
+            self.last_plot = now;
+            let vae = &models.nets[0];
+            if let Some(r) = vae.monitor.latest() {
+                let kl = r.values[2];
+                let weight = vae.config.kl_weight(r.step);
+                dom::set_text(
+                    "vae-figures",
+                    &format!(
+                        "reconstruction {:.1} + {weight:.2} × KL {kl:.2} = {:.1} nats per image",
+                        r.values[1], r.values[0]
+                    ),
+                );
+                if let Ok(lab) = dom::by_id("lab-vae") {
+                    let _ = lab.set_attribute("data-loss", &format!("{}", r.values[0]));
+                    let _ = lab.set_attribute("data-loss-step", &(offset + r.step).to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The link of what is on screen now, with the steps taken.
+    fn current_link(&self) -> Link {
+        let mut link = self.link.clone();
+        link.steps = self.models.as_ref().map_or(0, Models::steps);
+        link
+    }
+
+    /// Makes the dataset and fresh models from the link. `keep_running`: carry on training.
+    fn rebuild(&mut self, keep_running: bool) {
+        self.models = None;
+        self.plot.clear();
+        self.plot.set_empty_text("Press Train: the losses appear here.");
+        self.runner.target = None;
+        self.runner.forget_rate();
+        self.runner.running &= keep_running;
+        dom::show("vae-data-error", false);
+        let lab_el = dom::by_id("lab-vae").ok();
+        if let Some(el) = &lab_el {
+            let _ = el.set_attribute("data-compare", if self.link.vae.compare { "1" } else { "0" });
+            let _ = el.set_attribute("data-latent", &self.link.vae.latent.to_string());
+        }
+        match self.build() {
+            Ok(models) => {
+                self.models = Some(models);
+                status(LAB, "Ready. Press Train.", false);
+            }
+            Err(e) => {
+                dom::set_text("vae-data-error", &e.to_string());
+                dom::show("vae-data-error", true);
+                status(LAB, "No dataset: see above.", true);
+            }
+        }
+        show_steps(LAB, 0, None, false);
+        show_running(LAB, self.runner.running, self.models.is_some());
+        self.stale = true;
+        self.picker_stale = true;
+        fill_form(&self.link);
+        self.ctx.publish(&self.current_link());
+    }
+
+    fn build(&mut self) -> Result<Models> {
+        let gpu = &self.ctx.gpu;
+        let dataset = make_dataset(&self.link, self.sheet.as_ref().map(|s| s.1.as_slice()))?;
+        let device = DeviceDataset::upload(gpu, &dataset)?;
+        // A sheet's size is known only now: refit the batch and the pair to it.
+        if self.link.vae.batch > device.train.count {
+            self.link.vae.batch = device.train.count;
+            status(LAB, &format!("Batch size lowered to the {} training images.", device.train.count), false);
+        }
+        let heldout = dataset.heldout();
+        self.pair = match self.link.vae.pair {
+            Some((a, b)) if a < heldout.count && b < heldout.count => (a, b),
+            _ => {
+                self.link.vae.pair = None;
+                default_pair(&heldout)
+            }
+        };
+        let mut nets = vec![Vae::new(gpu, self.config(false), dataset.image_len())?];
+        if self.link.vae.compare {
+            nets.push(Vae::new(gpu, self.config(true), dataset.image_len())?);
+        }
+        let noise = crate::kernels::rng::normal(
+            gpu,
+            stream(self.link.seed, Purpose::Sampling),
+            [SAMPLES, self.link.vae.latent],
+            0.0,
+            1.0,
+        )?;
+        let plotted = vec![0; nets.len()];
+        Ok(Models { heldout, device, nets, noise, plotted, offset: 0 })
+    }
+
+    fn config(&self, autoencoder: bool) -> VaeConfig {
+        let v = &self.link.vae;
+        VaeConfig {
+            hidden: v.hidden,
+            latent: v.latent,
+            beta: v.beta,
+            kl_warmup: v.warmup,
+            autoencoder,
+            batch: v.batch,
+            learning_rate: v.lr,
+            seed: self.link.seed,
+        }
+    }
+
+    async fn apply(&mut self, cmd: Cmd) -> Result<()> {
+        match cmd {
+            Cmd::Train => {
+                if self.models.is_some() {
+                    self.runner.running = true;
+                    self.runner.target = None;
+                    status(LAB, "Training…", false);
+                }
+            }
+            Cmd::Pause => {
+                self.runner.running = false;
+                self.runner.target = None;
+                status(LAB, "Paused.", false);
+                self.ctx.publish(&self.current_link());
+            }
+            Cmd::Step => {
+                if let Some(m) = &self.models {
+                    self.runner.target = Some(m.steps() + 1);
+                    self.runner.running = true;
+                }
+            }
+            Cmd::Reset => {
+                let running = self.runner.running;
+                self.rebuild(running);
+            }
+            Cmd::Edit(key, value) => {
+                if let Err(e) = self.link.set_value(&key, &value) {
+                    status(LAB, &format!("{e}; kept {}", self.link.value(&key).unwrap_or_default()), true);
+                    fill_form(&self.link);
+                    return Ok(());
+                }
+                if key == "data" || key == "count" || key == "dseed" {
+                    self.link.vae.pair = None;
+                }
+                let fixed = self.link.fix();
+                let running = self.runner.running;
+                self.rebuild(running);
+                if !fixed.is_empty() {
+                    let words: Vec<String> = fixed.iter().map(ToString::to_string).collect();
+                    status(LAB, &words.join(" · "), false);
+                } else if self.models.is_some() {
+                    status(LAB, &format!("{key} changed: the models start again from step 0."), false);
+                }
+            }
+            Cmd::Sheet(name, bytes) => {
+                self.sheet = Some((name.clone(), bytes));
+                self.link.data.kind = DatasetKind::Sheet;
+                self.link.vae.pair = None;
+                self.link.fix();
+                let running = self.runner.running;
+                self.rebuild(running);
+                if let Some(m) = &self.models {
+                    status(
+                        LAB,
+                        &format!(
+                            "{name}: {} tiles of {}×{} in {} colours.",
+                            m.heldout.count + m.device.train.count,
+                            m.device.height,
+                            m.device.width,
+                            m.heldout.num_colors().unwrap_or(0)
+                        ),
+                        false,
+                    );
+                    dom::set_text("vae-sheet-name", &name);
+                }
+            }
+            Cmd::FileError(e) => status(LAB, &e, true),
+            Cmd::CopyLink => copy_link(&self.current_link()),
+            Cmd::Export(i) => self.export(i).await?,
+            Cmd::Import(name, bytes) => match self.import(&bytes) {
+                Ok(what) => status(LAB, &format!("{name}: {what}"), false),
+                Err(e) => status(LAB, &format!("{name} was not loaded, the models are unchanged: {e}"), true),
+            },
+            Cmd::Pick(x, y) => self.pick(x, y),
+            Cmd::Point(i, z0, z1) => {
+                self.map_state[i].borrow_mut().point = (z0, z1);
+                self.draw_point(i)?;
+            }
+            Cmd::Pretrained => self.load_pretrained().await,
+            Cmd::NewNoise | Cmd::Complete | Cmd::Sample => {}
+        }
+        Ok(())
+    }
+
+    /// A click on the held-out picker at CSS pixel (x, y).
+    fn pick(&mut self, x: f64, y: f64) {
+        let Some(layout) = self.views.picker.layout_of() else { return };
+        let Some(cell) = layout.cell_at(x, y) else { return };
+        if self.pick_b {
+            self.pair.1 = cell;
+        } else {
+            self.pair.0 = cell;
+        }
+        self.pick_b = !self.pick_b;
+        dom::set_text("vae-pick-next", if self.pick_b { "B" } else { "A" });
+        self.link.vae.pair = Some(self.pair);
+        self.picker_stale = true;
+        self.stale = true;
+        self.ctx.publish(&self.current_link());
+    }
+
+    /// Loads the VAE and the autoencoder trained on moons that come with the page (made with
+    /// `genlab train vae`; see www/pretrained/README.md), switching to moons if needed.
+    async fn load_pretrained(&mut self) {
+        status(LAB, "Fetching the trained models…", false);
+        if self.link.data.kind != DatasetKind::Moons || self.models.is_none() {
+            self.link.data = crate::io::link::DataLink::default_for(LAB);
+            self.link.vae.pair = None;
+            self.link.fix();
+            self.rebuild(false);
+        }
+        self.runner.running = false;
+        self.runner.target = None;
+        for file in PRETRAINED {
+            let result = match dom::fetch_bytes(&format!("pretrained/{file}")).await {
+                Ok(bytes) => self.import(&bytes).map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                status(LAB, &format!("The trained models could not be loaded: {e}"), true);
+                return;
+            }
+        }
+        let steps = self.models.as_ref().map_or(0, Models::steps);
+        self.plot.set_empty_text("These models were trained elsewhere: press Train and their losses appear here.");
+        self.plot.draw();
+        status(
+            LAB,
+            &format!(
+                "Loaded a VAE and an autoencoder trained {steps} steps on moons. Compare their maps, \
+                 pick other moons, or press Train to train them further."
+            ),
+            false,
+        );
+    }
+
+    async fn export(&mut self, which: usize) -> Result<()> {
+        let Some(m) = &self.models else { return Ok(()) };
+        let Some(net) = m.nets.get(which) else { return Ok(()) };
+        let (height, width, channels) = m.geometry();
+        let steps = if which == 0 { m.steps() } else { net.steps() };
+        let header = VaeHeader {
+            config: net.config.clone(),
+            height,
+            width,
+            channels,
+            dataset: self.link.data.kind.to_string(),
+            steps,
+        };
+        let bytes = super::canonical_file(net.save(&self.ctx.gpu, &header).await?);
+        let model = if net.config.autoencoder { "autoencoder" } else { "vae" };
+        dom::download(&bytes, &export_name(model, self.link.data.kind.name(), steps))
+            .map_err(|e| Error::Invalid(format!("the browser refused the download: {e:?}")))?;
+        status(LAB, &format!("Exported the {model} at step {steps} ({} kB).", bytes.len() / 1024), false);
+        Ok(())
+    }
+
+    /// Loads a VAE or autoencoder file into its slot. Nothing changes unless it fits.
+    fn import(&mut self, bytes: &[u8]) -> Result<String> {
+        let Some(m) = self.models.as_mut() else {
+            return Err(Error::Invalid("make a dataset first: the model must fit its images".into()));
+        };
+        let (net, header) = Vae::load(&self.ctx.gpu, bytes)?;
+        let (h, w, c) = m.geometry();
+        if (header.height, header.width, header.channels) != (h, w, c) {
+            return Err(Error::Invalid(format!(
+                "it was trained on {}×{}×{} {} images, this lab has {h}×{w}×{c} {} images: switch the dataset first",
+                header.height, header.width, header.channels, header.dataset, self.link.data.kind
+            )));
+        }
+        let cfg = header.config.clone();
+        if cfg.autoencoder {
+            if m.nets.len() < 2 {
+                self.link.vae.compare = true;
+                m.nets.push(net);
+                m.plotted.push(0);
+            } else {
+                m.nets[1] = net;
+                m.plotted[1] = 0;
+            }
+            if let Ok(el) = dom::by_id("lab-vae") {
+                let _ = el.set_attribute("data-compare", "1");
+            }
+            fill_form(&self.link);
+            self.stale = true;
+            return Ok(format!("loaded an autoencoder trained {} steps on {}.", header.steps, header.dataset));
+        }
+        let v = &mut self.link.vae;
+        (v.hidden, v.latent, v.batch, v.lr, v.beta, v.warmup) =
+            (cfg.hidden, cfg.latent, cfg.batch.min(m.device.train.count), cfg.learning_rate, cfg.beta, cfg.kl_warmup);
+        self.link.seed = cfg.seed;
+        let latent_changed = m.nets[0].config.latent != cfg.latent;
+        m.nets[0] = net;
+        m.offset = header.steps;
+        m.plotted[0] = 0;
+        let mut note = String::new();
+        if m.nets.len() > 1 && (latent_changed || m.nets[1].config.hidden != cfg.hidden) {
+            let baseline = VaeConfig { autoencoder: true, batch: self.link.vae.batch, ..cfg.clone() };
+            m.nets[1] = Vae::new(&self.ctx.gpu, baseline, m.image_len())?;
+            m.plotted[1] = 0;
+            note = " The autoencoder starts again with its settings.".into();
+        }
+        let m = self.models.as_mut().expect("checked above");
+        if latent_changed {
+            m.noise = crate::kernels::rng::normal(
+                &self.ctx.gpu,
+                stream(self.link.seed, Purpose::Sampling),
+                [SAMPLES, cfg.latent],
+                0.0,
+                1.0,
+            )?;
+        }
+        self.plot.clear();
+        if let Ok(el) = dom::by_id("lab-vae") {
+            let _ = el.set_attribute("data-latent", &cfg.latent.to_string());
+        }
+        fill_form(&self.link);
+        self.stale = true;
+        self.ctx.publish(&self.current_link());
+        show_steps(LAB, header.steps, None, self.runner.running);
+        Ok(format!("loaded a VAE trained {} steps on {}.{note}", header.steps, header.dataset))
+    }
+
+    /// Redraws every view from the models as they are now.
+    async fn refresh(&mut self) -> Result<()> {
+        let Some(m) = &self.models else { return Ok(()) };
+        let gpu = self.ctx.gpu.clone();
+        let geometry = m.geometry();
+        let (h, w, _) = geometry;
+        let len = m.image_len();
+
+        if self.picker_stale {
+            self.picker_stale = false;
+            let count = m.heldout.count.min(PICKABLE);
+            let scale = scale_for(h, 32);
+            let cols = (640 / (w * scale + 2)).clamp(1, count);
+            let mut layout = Layout::new(count, geometry, cols, scale);
+            layout.ring_a = Some(self.pair.0);
+            layout.ring_b = Some(self.pair.1);
+            layout.gap = 3;
+            self.views.picker.draw(&m.device.heldout.rows, layout, 0)?;
+        }
+
+        let pair = m.device.heldout.select(&gpu, &[self.pair.0 as u32, self.pair.1 as u32])?.reshape([2, len])?;
+        let strip_scale = scale_for(h, 52);
+        let small = scale_for(h, 28);
+        for (i, net) in m.nets.iter().enumerate() {
+            // The picked images at both ends, the decoded path between them in the middle.
+            let path = net.interpolate(&gpu, &pair, STRIP).await?;
+            let row = Tensor::uninit(&gpu, [STRIP + 2, len])?;
+            gpu.copy_region(&pair, 0, &row, 0, len)?;
+            gpu.copy_region(&path, 0, &row, len, STRIP * len)?;
+            gpu.copy_region(&pair, len, &row, (STRIP + 1) * len, len)?;
+            let mut layout = Layout::new(STRIP + 2, geometry, STRIP + 2, strip_scale);
+            layout.ring_a = Some(0);
+            layout.ring_b = Some(STRIP + 1);
+            layout.gap = 3;
+            self.views.strips[i].draw(&row, layout, 0)?;
+
+            let samples = net.decode(&gpu, &m.noise)?;
+            self.views.samples[i].draw(&samples, Layout::new(SAMPLES, geometry, 8, small), 0)?;
+        }
+
+        if self.link.vae.latent == 2 {
+            let dots = m.heldout.count.min(DOTS);
+            let x = m.device.heldout.range(&gpu, 0, dots)?.reshape([dots, len])?;
+            // Moons are coloured by phase, so the map shows how phases are laid out.
+            let hues: Vec<Option<f32>> = (0..dots).map(|i| m.heldout.phase.as_ref().map(|p| p[i])).collect();
+            for (i, net) in m.nets.iter().enumerate() {
+                let codes = net.encode(&gpu, &x).await?;
+                let extent = if net.config.autoencoder {
+                    let reach = codes.iter().flatten().fold(0.0f32, |a, v| a.max(v.abs()));
+                    (reach * 1.1).max(0.5)
+                } else {
+                    PRIOR_EXTENT
+                };
+                let map_scale = scale_for(h, 30);
+                {
+                    let mut s = self.map_state[i].borrow_mut();
+                    s.extent = extent;
+                    s.cell = (w * map_scale) as f64;
+                    s.dots = codes.iter().zip(&hues).map(|(z, hue)| (z[0], z[1], *hue)).collect();
+                    s.point = (s.point.0.clamp(-extent, extent), s.point.1.clamp(-extent, extent));
+                    s.draw();
+                }
+                let grid = net.decode_codes(&gpu, &latent_grid(MAP, extent))?;
+                let mut layout = Layout::new(MAP * MAP, geometry, MAP, map_scale);
+                layout.gap = 0;
+                self.views.maps[i].draw(&grid, layout, 0)?;
+            }
+            for i in 0..m.nets.len() {
+                self.draw_point(i)?;
+            }
+        }
+        self.refreshes += 1;
+        if let Ok(lab) = dom::by_id("lab-vae") {
+            let _ = lab.set_attribute("data-refreshes", &self.refreshes.to_string());
+        }
+        Ok(())
+    }
+
+    /// Decodes the point on latent map `i` into its big view.
+    fn draw_point(&mut self, i: usize) -> Result<()> {
+        let Some(m) = &self.models else { return Ok(()) };
+        let Some(net) = m.nets.get(i) else { return Ok(()) };
+        if net.config.latent != 2 {
+            return Ok(());
+        }
+        let point = self.map_state[i].borrow().point;
+        let image = net.decode_codes(&self.ctx.gpu, &[vec![point.0, point.1]])?;
+        let (h, ..) = m.geometry();
+        self.views.points[i].draw(
+            &image,
+            Layout { gap: 0, ..Layout::new(1, m.geometry(), 1, scale_for(h, 140)) },
+            0,
+        )?;
+        dom::set_text(&format!("vae-point-code{i}"), &format!("z = ({:.2}, {:.2})", point.0, point.1));
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! The Kernels tab: every WGSL kernel runs on this GPU and is compared, live, with its CPU
+//! twin in Rust. It starts the first time the tab is opened (it would slow the labs down
+//! otherwise), and fills the table row by row.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use wasm_bindgen::JsValue;
+use web_sys::Element;
+
+use super::dom;
+use crate::gpu::Gpu;
+use crate::io::link::Lab;
+use crate::selftest;
+
+pub fn start(gpu: Gpu, active: Rc<Cell<Lab>>) {
+    dom::set_text("status", "opens when you open this tab…");
+    wasm_bindgen_futures::spawn_local(async move {
+        while active.get() != Lab::Kernels {
+            dom::sleep(100).await;
+        }
+        if let Err(e) = run(&gpu).await {
+            let status = dom::by_id("status").expect("index.html has #status");
+            status.set_text_content(Some(&format!("{e:?}")));
+            status.set_class_name("status error");
+        }
+    });
+}
+
+fn cell(row: &Element, text: &str, class: &str) -> Result<(), JsValue> {
+    let c = dom::document().create_element("td")?;
+    c.set_text_content(Some(text));
+    if !class.is_empty() {
+        c.set_class_name(class);
+    }
+    row.append_child(&c)?;
+    Ok(())
+}
+
+async fn run(gpu: &Gpu) -> Result<(), JsValue> {
+    let status = dom::by_id("status")?;
+    status.set_text_content(Some("running the kernel self-test…"));
+    let body = dom::by_id("selftest-rows")?;
+    let cases = selftest::all_cases(true);
+    let (mut passed, total) = (0, cases.len());
+    for case in cases {
+        let row = dom::document().create_element("tr")?;
+        match case.run(gpu).await {
+            Ok(check) => {
+                passed += check.passed as usize;
+                cell(&row, &check.kernel, "")?;
+                cell(&row, &check.shape, "")?;
+                cell(&row, &format!("{:.2e}", check.max_error), "num")?;
+                let (word, class) = if check.passed { ("pass", "pass") } else { ("FAIL", "fail") };
+                cell(&row, word, class)?;
+            }
+            Err(e) => {
+                cell(&row, &format!("{case:?}"), "")?;
+                cell(&row, "", "")?;
+                cell(&row, &e.to_string(), "")?;
+                cell(&row, "FAIL", "fail")?;
+            }
+        }
+        body.append_child(&row)?;
+        dom::next_frame().await;
+    }
+    let verdict = format!("{passed} / {total} kernel checks passed");
+    status.set_text_content(Some(&verdict));
+    status.set_class_name(if passed == total { "status ok" } else { "status error" });
+    dom::document()
+        .body()
+        .expect("body")
+        .set_attribute("data-selftest", if passed == total { "passed" } else { "failed" })?;
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! The GAN end to end on lavapipe — on a ring of eight Gaussians, small enough to train in
+//! seconds — and the precision/recall metric on toy sets with known answers.
+#![cfg(not(target_arch = "wasm32"))] // native only; the browser suite is tests/browser.rs
+
+mod common;
+
+use genlab::data::device::DeviceRows;
+use genlab::gpu::{block_on, Gpu};
+use genlab::kernels::rng::{cpu, Stream};
+use genlab::models::gan::{slerp_codes, Gan, GanConfig, GanHeader, GanOutput, FIXED_SAMPLES};
+use genlab::models::metrics::{precision_recall, DEFAULT_K};
+use genlab::models::{stream, Purpose};
+use genlab::Error;
+
+const MODES: usize = 8;
+const STD: f32 = 0.05;
+
+fn mode(m: usize) -> [f32; 2] {
+    let angle = 2.0 * std::f32::consts::PI * m as f32 / MODES as f32;
+    [angle.cos(), angle.sin()]
+}
+
+/// `n` points of the ring of eight Gaussians (radius 1, std 0.05), flat [n, 2].
+fn ring(n: usize, seed: u64) -> Vec<f32> {
+    let modes = cpu::random_index(Stream::new(seed), n, MODES as u32);
+    let noise = cpu::normal(Stream::new(seed + 1000), 2 * n, 0.0, STD);
+    modes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &m)| {
+            let c = mode(m as usize);
+            [c[0] + noise[2 * i], c[1] + noise[2 * i + 1]]
+        })
+        .collect()
+}
+
+fn mean_distance_to_nearest_mode(points: &[f32]) -> f32 {
+    let total: f32 = points
+        .chunks(2)
+        .map(|p| (0..MODES).map(|m| (p[0] - mode(m)[0]).hypot(p[1] - mode(m)[1])).fold(f32::INFINITY, f32::min))
+        .sum();
+    total / (points.len() / 2) as f32
+}
+
+fn toy_config(seed: u64) -> GanConfig {
+    GanConfig {
+        z_dim: 4,
+        hidden: 64,
+        batch: 64,
+        g_learning_rate: 2e-3,
+        d_learning_rate: 5e-3,
+        output: GanOutput::Identity,
+        seed,
+        ..GanConfig::default()
+    }
+}
+
+fn toy(gpu: &Gpu, config: GanConfig) -> (Gan, DeviceRows) {
+    let data = DeviceRows::upload(gpu, &ring(2000, 5), &[2]).unwrap();
+    let mut gan = Gan::new(gpu, config, 2).unwrap();
+    gan.monitor.set_every(1);
+    (gan, data)
+}
+
+fn weights(gpu: &Gpu, gan: &Gan) -> Vec<Vec<f32>> {
+    gan.params().iter().map(|p| p.value.to_vec_blocking(gpu).unwrap()).collect()
+}
+
+fn generated_spread(gpu: &Gpu, gan: &Gan) -> f32 {
+    let points = gan.sample(gpu, stream(99, Purpose::Evaluation), 512).unwrap().to_vec_blocking(gpu).unwrap();
+    mean_distance_to_nearest_mode(&points)
+}
+
+#[test]
+fn samples_move_onto_the_ring() {
+    let gpu = common::gpu();
+    let (mut gan, data) = toy(&gpu, toy_config(3));
+    let before = generated_spread(&gpu, &gan);
+    for _ in 0..500 {
+        gan.train_step(&gpu, &data).unwrap();
+    }
+    block_on(gan.monitor.flush()).unwrap();
+    let after = generated_spread(&gpu, &gan);
+    // About 1.05 → 0.27 (the data itself: 0.06).
+    eprintln!("mean distance to the nearest mode: {before:.3} → {after:.3}");
+    assert!(after < before / 2.5 && after < 0.4, "mean distance to the nearest mode {before} → {after}");
+
+    // Every figure is finite (the monitor checks) and D's probabilities are probabilities.
+    assert_eq!(gan.monitor.history.len(), 500);
+    for record in &gan.monitor.history {
+        let (d_real, d_fake) = (record.values[2], record.values[3]);
+        assert!(d_real > 0.0 && d_real < 1.0 && d_fake > 0.0 && d_fake < 1.0, "{record:?}");
+        assert!(record.values[0] > 0.0 && record.values[1] > 0.0, "{record:?}");
+    }
+}
+
+#[test]
+fn one_submission_per_step_with_two_discriminator_updates() {
+    let gpu = common::gpu();
+    let (mut gan, data) = toy(&gpu, GanConfig { d_steps: 2, ..toy_config(1) });
+    for _ in 0..3 {
+        let before = gpu.submissions();
+        gan.train_step(&gpu, &data).unwrap();
+        assert_eq!(gpu.submissions() - before, 1);
+    }
+    assert_eq!(gan.steps(), 3);
+}
+
+#[test]
+fn each_update_moves_only_its_own_network() {
+    let gpu = common::gpu();
+    let (mut gan, data) = toy(&gpu, toy_config(2));
+    // The generator's update back-propagates through D but must leave D alone …
+    let d_before: Vec<Vec<f32>> =
+        gan.discriminator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    let g_before: Vec<Vec<f32>> =
+        gan.generator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    gan.generator_step(&gpu).unwrap();
+    gpu.submit();
+    let d_after: Vec<Vec<f32>> =
+        gan.discriminator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    let g_after: Vec<Vec<f32>> =
+        gan.generator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    assert_eq!(d_before, d_after);
+    assert_ne!(g_before, g_after);
+    // The sampling average moved towards the live generator: after one step, with the
+    // warm-up's β = 2/11, it is 2/11 of the old weights plus 9/11 of the new.
+    let ema: Vec<Vec<f32>> =
+        gan.generator_ema.as_ref().unwrap().params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    for ((e, old), new) in ema.iter().zip(&g_before).zip(&g_after) {
+        for ((e, o), n) in e.iter().zip(old).zip(new) {
+            assert!((e - (2.0 / 11.0 * o + 9.0 / 11.0 * n)).abs() < 1e-5, "{e} {o} {n}");
+        }
+    }
+    // … and the discriminator's update leaves G alone.
+    gan.discriminator_step(&gpu, &data).unwrap();
+    gpu.submit();
+    let g_again: Vec<Vec<f32>> =
+        gan.generator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    let d_again: Vec<Vec<f32>> =
+        gan.discriminator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    assert_eq!(g_after, g_again);
+    assert_ne!(d_after, d_again);
+}
+
+#[test]
+fn without_the_average_the_training_generator_samples() {
+    let gpu = common::gpu();
+    let (mut gan, data) = toy(&gpu, GanConfig { g_ema: 0.0, ..toy_config(8) });
+    assert!(gan.generator_ema.is_none());
+    assert_eq!(gan.params().len(), 12);
+    gan.train_step(&gpu, &data).unwrap();
+    // With no average, G's own layers draw the samples.
+    let z = gan.fixed_noise().clone();
+    let tape = genlab::autodiff::Tape::new(&gpu);
+    let direct = tape.value(gan.generator.forward(&tape, tape.constant(&z)).unwrap());
+    assert_eq!(direct.to_vec_blocking(&gpu).unwrap(), gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap());
+}
+
+#[test]
+fn same_seed_same_weights_other_seed_other_weights() {
+    let gpu = common::gpu();
+    let run = |seed| {
+        let (mut gan, data) = toy(&gpu, toy_config(seed));
+        for _ in 0..5 {
+            gan.train_step(&gpu, &data).unwrap();
+        }
+        weights(&gpu, &gan)
+    };
+    assert_eq!(run(11), run(11));
+    assert_ne!(run(11), run(12));
+}
+
+#[test]
+fn bad_configurations_are_refused_with_reasons() {
+    let gpu = common::gpu();
+    let refuse = |config: GanConfig, needle: &str| match Gan::new(&gpu, config, 2) {
+        Err(e) => assert!(e.to_string().contains(needle), "{e}"),
+        Ok(_) => panic!("accepted a bad config, expected {needle:?}"),
+    };
+    refuse(GanConfig { z_dim: 0, ..toy_config(1) }, "z = 0");
+    refuse(GanConfig { g_learning_rate: f32::NAN, ..toy_config(1) }, "learning rate NaN");
+    refuse(GanConfig { d_learning_rate: -1.0, ..toy_config(1) }, "learning rate -1");
+    refuse(GanConfig { real_label: 0.0, ..toy_config(1) }, "real label 0");
+    refuse(GanConfig { real_label: 1.5, ..toy_config(1) }, "real label 1.5");
+    refuse(GanConfig { d_steps: 0, ..toy_config(1) }, "discriminator steps");
+    refuse(GanConfig { batch: 0, ..toy_config(1) }, "batch size 0");
+    refuse(GanConfig { g_ema: 1.0, ..toy_config(1) }, "average decay 1");
+
+    let data = DeviceRows::upload(&gpu, &ring(100, 1), &[2]).unwrap();
+    let mut gan = Gan::new(&gpu, GanConfig { batch: 1000, ..toy_config(1) }, 2).unwrap();
+    let e = gan.train_step(&gpu, &data).unwrap_err();
+    assert!(e.to_string().contains("batch size 1000"), "{e}");
+    let mut gan = Gan::new(&gpu, toy_config(1), 3).unwrap();
+    let e = gan.train_step(&gpu, &data).unwrap_err();
+    assert!(e.to_string().contains("samples of 3 values"), "{e}");
+}
+
+#[test]
+fn weights_round_trip_and_other_models_files_are_refused() {
+    let gpu = common::gpu();
+    let (mut gan, data) = toy(&gpu, toy_config(4));
+    for _ in 0..3 {
+        gan.train_step(&gpu, &data).unwrap();
+    }
+    let header =
+        GanHeader { config: gan.config.clone(), height: 1, width: 2, channels: 1, dataset: "ring".into(), steps: 3 };
+    let bytes = block_on(gan.save(&gpu, &header)).unwrap();
+    let (loaded, back) = Gan::load(&gpu, &bytes).unwrap();
+    assert_eq!(back, header);
+    assert_eq!(weights(&gpu, &gan), weights(&gpu, &loaded));
+    // Same weights, same seed: the same fixed-noise samples.
+    let a = gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap();
+    let b = loaded.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.len(), FIXED_SAMPLES * 2);
+
+    assert!(matches!(Gan::load(&gpu, &bytes[..bytes.len() / 2]), Err(Error::Tensors(_))));
+    let vae = genlab::io::safetensors::save_tensors(&[("x", &[1], &[1.0])], &[("model", "vae")]).unwrap();
+    let e = Gan::load(&gpu, &vae).err().expect("a VAE file is not a GAN");
+    assert!(e.to_string().contains("\"vae\""), "{e}");
+    let wrong = GanHeader { width: 3, ..header };
+    assert!(block_on(gan.save(&gpu, &wrong)).is_err());
+}
+
+#[test]
+fn latent_walk_goes_from_one_noise_to_the_other() {
+    let gpu = common::gpu();
+    let (gan, _) = toy(&gpu, toy_config(6));
+    let (a, b) = ([1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0]);
+    let codes = slerp_codes(&a, &b, 5);
+    assert_eq!(codes[0], a.to_vec());
+    assert!(codes[4].iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6));
+    // Halfway along the arc: both ends weighted by sin(π/4) / sin(π/2).
+    let mid = &codes[2];
+    let w = std::f32::consts::FRAC_1_SQRT_2;
+    assert!((mid[0] - w).abs() < 1e-5 && (mid[1] - 2.0 * w).abs() < 1e-5, "{mid:?}");
+    let walk = gan.latent_walk(&gpu, &a, &b, 5).unwrap().to_vec_blocking(&gpu).unwrap();
+    let ends = gan.generate_codes(&gpu, &[a.to_vec(), b.to_vec()]).unwrap().to_vec_blocking(&gpu).unwrap();
+    assert_eq!(walk.len(), 10);
+    assert_eq!(&walk[..2], &ends[..2]);
+    assert!(walk[8..].iter().zip(&ends[2..]).all(|(x, y)| (x - y).abs() < 1e-5));
+    assert!(gan.latent_walk(&gpu, &a, &b[..3], 5).is_err());
+    // D's opinion is a probability per row.
+    let x = gan.fixed_samples(&gpu).unwrap();
+    let p = gan.discriminate(&gpu, &x).unwrap().to_vec_blocking(&gpu).unwrap();
+    assert_eq!(p.len(), FIXED_SAMPLES);
+    assert!(p.iter().all(|&v| v > 0.0 && v < 1.0));
+}
+
+// ---- precision and recall (CPU) ----
+
+/// `n` points around each of `centres` (2-D), spread `std`.
+fn clusters(centres: &[[f32; 2]], n: usize, std: f32, seed: u64) -> Vec<f32> {
+    let noise = cpu::normal(Stream::new(seed), 2 * n * centres.len(), 0.0, std);
+    (0..n * centres.len())
+        .flat_map(|i| {
+            let c = centres[i % centres.len()];
+            [c[0] + noise[2 * i], c[1] + noise[2 * i + 1]]
+        })
+        .collect()
+}
+
+#[test]
+fn precision_recall_on_sets_with_known_answers() {
+    let modes: Vec<[f32; 2]> = (0..MODES).map(mode).collect();
+    let real = clusters(&modes, 40, 0.05, 1);
+
+    // The same set: every sample is inside its own ball.
+    let same = precision_recall(&real, &real, 2, DEFAULT_K).unwrap();
+    assert_eq!((same.precision, same.recall), (1.0, 1.0));
+
+    // Another draw of the same distribution: both high.
+    let other = precision_recall(&real, &clusters(&modes, 40, 0.05, 2), 2, DEFAULT_K).unwrap();
+    assert!(other.precision > 0.8 && other.recall > 0.8, "{other:?}");
+
+    // Far away: nothing overlaps.
+    let far = clusters(&[[50.0, 50.0], [60.0, -40.0]], 100, 0.05, 3);
+    let disjoint = precision_recall(&real, &far, 2, DEFAULT_K).unwrap();
+    assert_eq!((disjoint.precision, disjoint.recall), (0.0, 0.0));
+
+    // Mode collapse: all fakes on one of the eight modes, tightly.
+    let collapsed = clusters(&modes[..1], 320, 0.01, 4);
+    let pr = precision_recall(&real, &collapsed, 2, DEFAULT_K).unwrap();
+    assert!(pr.precision > 0.9, "{pr:?}");
+    assert!(pr.looks_collapsed(), "{pr:?}");
+
+    // Two of the eight modes, at the data's spread: recall about a quarter.
+    let two = clusters(&modes[..2], 160, 0.05, 5);
+    let pr = precision_recall(&real, &two, 2, DEFAULT_K).unwrap();
+    assert!(pr.precision > 0.8 && pr.recall > 0.1 && pr.recall < 0.4, "{pr:?}");
+
+    // Too few samples, or rows that do not fit the dimension, are refused.
+    assert!(precision_recall(&real, &real[..6], 2, DEFAULT_K).is_err());
+    assert!(precision_recall(&real, &real[..7], 2, DEFAULT_K).is_err());
+    assert!(precision_recall(&real, &real, 0, DEFAULT_K).is_err());
+}
