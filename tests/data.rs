@@ -630,3 +630,14 @@ fn preview() {
     let ds = moons(64, 1, &MoonJitter::DEFAULT).unwrap();
     std::fs::write(dir.join("moons.png"), contact_sheet(ds.images(), 8, 4, 4).unwrap()).unwrap();
 }
+
+/// The same fingerprint tests/browser.rs checks in Chromium: sprite 0 of seed 7 is the same
+/// bytes on every platform.
+#[test]
+fn sprite_fingerprint_matches_the_browser_suite() {
+    let fingerprint = genlab::data::generate_sprite(7, 0, 16)
+        .unwrap()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    assert_eq!(fingerprint, 0x9516_9f9a_bccf_8eeb, "fingerprint {fingerprint:#x}");
+}
