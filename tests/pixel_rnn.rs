@@ -551,33 +551,3 @@ fn weights_round_trip_and_other_files_are_refused() {
     assert!(e.to_string().contains("\"vae\""), "{e}");
     assert!(PixelRnn::load(&gpu, &bytes[..bytes.len() / 2]).is_err());
 }
-
-#[test]
-#[ignore]
-fn zz_profile() {
-    let gpu = common::gpu();
-    let ds = sprites(200, 16, 1).unwrap();
-    let data = DeviceDataset::upload(&gpu, &ds).unwrap();
-    for (hidden, batch) in [(64, 16), (64, 32), (128, 32)] {
-        let model = PixelRnn::for_dataset(&gpu, PixelRnnConfig { hidden, batch, ..small_config(1) }, &ds).unwrap();
-        let tokens = data.train_tokens.as_ref().unwrap().range(&gpu, 0, batch).unwrap();
-        let time = |what: &str, f: &dyn Fn()| {
-            f();
-            gpu.submit();
-            gpu.wait_idle();
-            let t = std::time::Instant::now();
-            for _ in 0..3 {
-                f();
-                gpu.submit();
-                gpu.wait_idle();
-            }
-            println!("H={hidden} B={batch} {what}: {:.0} ms", t.elapsed().as_secs_f64() * 1e3 / 3.0);
-        };
-        time("loss_rows", &|| {
-            model.loss_rows(&gpu, &tokens).unwrap();
-        });
-        time("loss_and_gradients", &|| {
-            model.loss_and_gradients(&gpu, &tokens).unwrap();
-        });
-    }
-}

@@ -35,13 +35,14 @@ pub struct TrainGan {
     pub hidden: usize,
     #[arg(long, default_value_t = GanConfig::default().batch)]
     pub batch: usize,
-    /// Learning rate of both networks (see --g-lr, --d-lr).
-    #[arg(long, default_value_t = GanConfig::default().g_learning_rate)]
-    pub lr: f32,
-    /// The generator's learning rate, if not --lr.
+    /// Learning rate of both networks (default: the generator's 5e-4 and the
+    /// discriminator's 2e-3; see --g-lr, --d-lr).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// The generator's learning rate.
     #[arg(long)]
     pub g_lr: Option<f32>,
-    /// The discriminator's learning rate, if not --lr.
+    /// The discriminator's learning rate.
     #[arg(long)]
     pub d_lr: Option<f32>,
     /// Discriminator updates per generator update.
@@ -88,18 +89,19 @@ struct Summary {
 
 pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     let dataset = args.data.load()?;
+    let defaults = GanConfig::default();
     let config = GanConfig {
         z_dim: args.z_dim,
         hidden: args.hidden,
         batch: args.batch,
-        g_learning_rate: args.g_lr.unwrap_or(args.lr),
-        d_learning_rate: args.d_lr.unwrap_or(args.lr),
+        g_learning_rate: args.g_lr.or(args.lr).unwrap_or(defaults.g_learning_rate),
+        d_learning_rate: args.d_lr.or(args.lr).unwrap_or(defaults.d_learning_rate),
         d_steps: args.d_steps,
         real_label: args.real_label,
         g_ema: args.g_ema,
         output: GanOutput::Sigmoid,
         seed: args.seed,
-        ..GanConfig::default()
+        ..defaults
     };
     let data = DeviceDataset::upload(gpu, &dataset)?;
     genlab::models::check_batch(config.batch, data.train.count)?;
@@ -180,8 +182,8 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     let trained = measure(gpu, &gan, real, pr_count)?;
     if trained.looks_collapsed() {
         eprintln!(
-            "genlab: warning: recall {:.3} with precision {:.3}: the generator covers little of the data \
-             (mode collapse?). Try another seed, --real-label 0.9, or a lower --g-lr.",
+            "genlab: warning: recall {:.3} with precision {:.3}: the samples look real but cover little of \
+             the data (mode collapse?). Try more --steps, another --seed, or --real-label 0.9.",
             trained.recall, trained.precision
         );
     }

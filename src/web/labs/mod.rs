@@ -352,9 +352,16 @@ pub fn copy_link(link: &Link) {
         dom::show(&box_id, true);
     }
     dom::set_text(&format!("{lab}-share-note"), "Link ready: it is in the box below.");
-    let clipboard = dom::window().navigator().clipboard();
-    let promise = clipboard.write_text(&url);
+    // Only secure pages (https, localhost) have a clipboard; elsewhere it is undefined and
+    // calling into it would throw.
+    let navigator = dom::window().navigator();
     let note = format!("{lab}-share-note");
+    let has_clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into()).is_ok_and(|c| !c.is_undefined());
+    if !has_clipboard {
+        dom::set_text(&note, "This page cannot reach the clipboard: select the link below.");
+        return;
+    }
+    let promise = navigator.clipboard().write_text(&url);
     wasm_bindgen_futures::spawn_local(async move {
         match wasm_bindgen_futures::JsFuture::from(promise).await {
             Ok(_) => dom::set_text(&note, "Link copied: it opens this setup and replays the training."),
