@@ -8,7 +8,7 @@ use genlab::data::device::DeviceRows;
 use genlab::gpu::{block_on, Gpu};
 use genlab::kernels::rng::{cpu, Stream};
 use genlab::models::gan::{slerp_codes, Gan, GanConfig, GanHeader, GanOutput, FIXED_SAMPLES};
-use genlab::models::metrics::{precision_recall, DEFAULT_K};
+use genlab::models::metrics::{coarse, precision_recall, DEFAULT_K};
 use genlab::models::{stream, Purpose};
 use genlab::Error;
 
@@ -224,6 +224,35 @@ fn weights_round_trip_and_other_models_files_are_refused() {
 }
 
 #[test]
+fn the_generator_alone_is_a_smaller_file_that_samples_the_same() {
+    let gpu = common::gpu();
+    let (mut gan, data) = toy(&gpu, toy_config(8));
+    for _ in 0..3 {
+        gan.train_step(&gpu, &data).unwrap();
+    }
+    let header =
+        GanHeader { config: gan.config.clone(), height: 1, width: 2, channels: 1, dataset: "ring".into(), steps: 3 };
+    let full = block_on(gan.save(&gpu, &header)).unwrap();
+    let small = block_on(gan.save_generator(&gpu, &header)).unwrap();
+    assert!(small.len() * 2 < full.len(), "{} vs {} bytes", small.len(), full.len());
+    let (loaded, back) = Gan::load(&gpu, &small).unwrap();
+    assert_eq!(back, header);
+    // It samples what the original's averaged generator samples, from both of its generators.
+    let a = gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap();
+    assert_eq!(loaded.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap(), a);
+    let values = |mlp: &genlab::nn::Mlp| -> Vec<Vec<f32>> {
+        mlp.params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect()
+    };
+    let average = values(loaded.generator_ema.as_ref().expect("the toy GAN averages its generator"));
+    assert_eq!(values(&loaded.generator), average, "the training generator starts from the average");
+    // The discriminator is the seed's fresh one, and training goes on from there.
+    let fresh = Gan::new(&gpu, gan.config.clone(), 2).unwrap();
+    assert_eq!(values(&loaded.discriminator), values(&fresh.discriminator));
+    let mut loaded = loaded;
+    loaded.train_step(&gpu, &data).unwrap();
+}
+
+#[test]
 fn latent_walk_goes_from_one_noise_to_the_other() {
     let gpu = common::gpu();
     let (gan, _) = toy(&gpu, toy_config(6));
@@ -294,4 +323,27 @@ fn precision_recall_on_sets_with_known_answers() {
     assert!(precision_recall(&real, &real[..6], 2, DEFAULT_K).is_err());
     assert!(precision_recall(&real, &real[..7], 2, DEFAULT_K).is_err());
     assert!(precision_recall(&real, &real, 0, DEFAULT_K).is_err());
+}
+
+#[test]
+fn coarse_images_average_squares_per_channel_and_edges_hold_what_fits() {
+    // One 3×5 image with 2 channels: value = 10·y + x in channel 0, its negative in channel 1.
+    let (h, w, c) = (3, 5, 2);
+    let image: Vec<f32> = (0..h)
+        .flat_map(|y| (0..w).flat_map(move |x| [10.0 * y as f32 + x as f32, -(10.0 * y as f32 + x as f32)]))
+        .collect();
+    let two = [image.clone(), image.iter().map(|v| v * 2.0).collect()].concat();
+    let out = coarse(&two, h, w, c, 2).unwrap();
+    // Squares: rows {0,1} and {2}; columns {0,1}, {2,3} and {4}.
+    let expected = [5.5, 7.5, 9.0, 20.5, 22.5, 24.0];
+    assert_eq!(out.len(), 2 * 6 * 2);
+    for (i, e) in expected.iter().enumerate() {
+        assert_eq!(out[2 * i], *e, "square {i}");
+        assert_eq!(out[2 * i + 1], -e, "square {i}, channel 1");
+        assert_eq!(out[12 + 2 * i], 2.0 * e, "second image, square {i}");
+    }
+    // A cell of 1 changes nothing; broken shapes are refused.
+    assert_eq!(coarse(&image, h, w, c, 1).unwrap(), image);
+    assert!(coarse(&image[1..], h, w, c, 2).is_err());
+    assert!(coarse(&image, h, w, c, 0).is_err());
 }

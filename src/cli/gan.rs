@@ -7,7 +7,7 @@ use clap::Args;
 use genlab::data::device::DeviceDataset;
 use genlab::gpu::{block_on, Gpu, Readback};
 use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput};
-use genlab::models::metrics::{precision_recall, PrecisionRecall, DEFAULT_K};
+use genlab::models::metrics::{coarse, precision_recall, PrecisionRecall, COARSE_CELL, DEFAULT_K};
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
 
@@ -71,10 +71,16 @@ struct Summary {
     g_loss: Option<f32>,
     d_real: Option<f32>,
     d_fake: Option<f32>,
+    /// In pixel space.
     precision: f64,
     recall: f64,
     precision_untrained: f64,
     recall_untrained: f64,
+    /// On coarse images (COARSE_CELL-pixel squares averaged; see models::metrics).
+    coarse_precision: f64,
+    coarse_recall: f64,
+    coarse_precision_untrained: f64,
+    coarse_recall_untrained: f64,
     pr_samples: usize,
     z_dim: usize,
     hidden: usize,
@@ -119,7 +125,8 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         )));
     }
     let real = &train_split.pixels[..pr_count * dataset.image_len()];
-    let untrained = measure(gpu, &gan, real, pr_count)?;
+    let geometry = (dataset.height, dataset.width, dataset.channels);
+    let untrained = measure(gpu, &gan, real, pr_count, geometry)?;
 
     let snapshot_steps: Vec<u32> = {
         let mut at: Vec<u32> = PROGRESS_AT.iter().map(|f| (f * args.steps as f64).round() as u32).collect();
@@ -174,17 +181,18 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         steps: gan.steps(),
     };
     write(&args.out.join("weights.safetensors"), &block_on(gan.save(gpu, &header))?)?;
+    write(&args.out.join("generator.safetensors"), &block_on(gan.save_generator(gpu, &header))?)?;
     let fixed = block_on(gan.fixed_samples(gpu)?.to_vec(gpu))?;
     write(&args.out.join("samples.png"), &sheet_png(&fixed, h, w, c, 8)?)?;
     let walks = block_on(latent_walks(gpu, &gan, 8, 10))?;
     write(&args.out.join("walk.png"), &sheet_png(&walks, h, w, c, 10)?)?;
 
-    let trained = measure(gpu, &gan, real, pr_count)?;
-    if trained.looks_collapsed() {
+    let trained = measure(gpu, &gan, real, pr_count, geometry)?;
+    if trained.coarse.looks_collapsed() {
         eprintln!(
-            "genlab: warning: recall {:.3} with precision {:.3}: the samples look real but cover little of \
-             the data (mode collapse?). Try more --steps, another --seed, or --real-label 0.9.",
-            trained.recall, trained.precision
+            "genlab: warning: coarse recall {:.3} with precision {:.3}: the samples look real but cover \
+             little of the data (mode collapse?). Try more --steps, another --seed, or --real-label 0.9.",
+            trained.coarse.recall, trained.coarse.precision
         );
     }
     let mean = |name| gan.monitor.recent_mean(name, 10);
@@ -197,10 +205,14 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_loss: mean("g_loss"),
         d_real: mean("d_real"),
         d_fake: mean("d_fake"),
-        precision: trained.precision,
-        recall: trained.recall,
-        precision_untrained: untrained.precision,
-        recall_untrained: untrained.recall,
+        precision: trained.pixels.precision,
+        recall: trained.pixels.recall,
+        precision_untrained: untrained.pixels.precision,
+        recall_untrained: untrained.pixels.recall,
+        coarse_precision: trained.coarse.precision,
+        coarse_recall: trained.coarse.recall,
+        coarse_precision_untrained: untrained.coarse.precision,
+        coarse_recall_untrained: untrained.coarse.recall,
         pr_samples: pr_count,
         z_dim: gan.config.z_dim,
         hidden: gan.config.hidden,
@@ -216,12 +228,27 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     Ok(())
 }
 
+/// Precision and recall on pixels and on coarse images.
+struct Scores {
+    pixels: PrecisionRecall,
+    coarse: PrecisionRecall,
+}
+
 /// Precision and recall of `count` generated images (the seed's evaluation stream) against
-/// the `count` real images `real`.
-fn measure(gpu: &Gpu, gan: &Gan, real: &[f32], count: usize) -> Result<PrecisionRecall> {
+/// the `count` real images `real`, of `height × width × channels`.
+fn measure(gpu: &Gpu, gan: &Gan, real: &[f32], count: usize, (h, w, c): (usize, usize, usize)) -> Result<Scores> {
     let generated = gan.sample(gpu, stream(gan.config.seed, Purpose::Evaluation), count)?;
     let generated = block_on(generated.to_vec(gpu))?;
-    precision_recall(real, &generated, gan.data_len, DEFAULT_K)
+    let cells = h.div_ceil(COARSE_CELL) * w.div_ceil(COARSE_CELL) * c;
+    Ok(Scores {
+        pixels: precision_recall(real, &generated, gan.data_len, DEFAULT_K)?,
+        coarse: precision_recall(
+            &coarse(real, h, w, c, COARSE_CELL)?,
+            &coarse(&generated, h, w, c, COARSE_CELL)?,
+            cells,
+            DEFAULT_K,
+        )?,
+    })
 }
 
 /// `rows` latent walks of `steps` images each, between consecutive pairs of fixed noise
@@ -239,7 +266,7 @@ async fn latent_walks(gpu: &Gpu, gan: &Gan, rows: usize, steps: usize) -> Result
 
 #[derive(Args, Debug)]
 pub struct SampleGan {
-    /// weights.safetensors written by `genlab train gan`.
+    /// weights.safetensors (or the smaller generator.safetensors) written by `genlab train gan`.
     #[arg(long)]
     pub weights: PathBuf,
     #[arg(long, default_value_t = 64)]

@@ -160,9 +160,19 @@ pub struct GanLink {
     pub real_label: f32,
 }
 
+/// The model's own defaults, so the page trains what the command line trains.
 impl Default for GanLink {
     fn default() -> GanLink {
-        GanLink { z: 16, hidden: 128, batch: 32, g_lr: 1e-3, d_lr: 1e-3, d_steps: 1, real_label: 0.9 }
+        let c = crate::models::gan::GanConfig::default();
+        GanLink {
+            z: c.z_dim,
+            hidden: c.hidden,
+            batch: c.batch,
+            g_lr: c.g_learning_rate,
+            d_lr: c.d_learning_rate,
+            d_steps: c.d_steps,
+            real_label: c.real_label,
+        }
     }
 }
 
@@ -179,9 +189,11 @@ pub struct RnnLink {
     pub temperature: f32,
 }
 
+/// The model's own defaults, so the page trains what the command line trains.
 impl Default for RnnLink {
     fn default() -> RnnLink {
-        RnnLink { hidden: 128, layers: 1, batch: 32, lr: 3e-3, temperature: 1.0 }
+        let c = crate::models::pixel_rnn::PixelRnnConfig::default();
+        RnnLink { hidden: c.hidden, layers: c.layers, batch: c.batch, lr: c.learning_rate, temperature: 1.0 }
     }
 }
 

@@ -64,6 +64,9 @@ pub const FIGURES: &[&str] = &["d_loss", "g_loss", "d_real", "d_fake"];
 /// Number of fixed noise vectors whose images show training progress.
 pub const FIXED_SAMPLES: usize = 64;
 
+/// The `parts` metadata of a file that holds only the sampling generator.
+const GENERATOR_ONLY: &str = "generator";
+
 /// Slope of the leaky ReLUs.
 pub const LEAKY_SLOPE: f32 = 0.2;
 
@@ -479,17 +482,34 @@ impl Gan {
     /// `g_ema` > 0), and metadata `model` = `gan` and `header` = the
     /// [`GanHeader`] as JSON.
     pub async fn save(&self, gpu: &Gpu, header: &GanHeader) -> Result<Vec<u8>> {
+        let json = self.header_json(header)?;
+        crate::nn::checkpoint::save(gpu, &self.params(), &[("model", "gan"), ("header", &json)]).await
+    }
+
+    /// The sampling generator alone (the moving average, if any), saved as `generator.*`
+    /// with metadata `parts` = `generator`: about a third of the full file, enough to draw
+    /// samples (the page bundles one). Loaded, it gives a GAN whose discriminator is fresh.
+    pub async fn save_generator(&self, gpu: &Gpu, header: &GanHeader) -> Result<Vec<u8>> {
+        let json = self.header_json(header)?;
+        let names: Vec<String> = self.generator.params().iter().map(|p| p.name.clone()).collect();
+        let sampler = self.sampler().params();
+        let named: Vec<(&str, &Tensor)> = names.iter().zip(&sampler).map(|(n, p)| (n.as_str(), &p.value)).collect();
+        let metadata = [("model", "gan"), ("parts", GENERATOR_ONLY), ("header", json.as_str())];
+        crate::nn::checkpoint::save_named(gpu, &named, &metadata).await
+    }
+
+    fn header_json(&self, header: &GanHeader) -> Result<String> {
         if header.height * header.width * header.channels != self.data_len {
             return Err(Error::Invalid(format!(
                 "header geometry {}×{}×{} does not match this GAN's {} values per sample",
                 header.height, header.width, header.channels, self.data_len
             )));
         }
-        let json = serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))?;
-        crate::nn::checkpoint::save(gpu, &self.params(), &[("model", "gan"), ("header", &json)]).await
+        serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))
     }
 
-    /// A GAN rebuilt from a file written by [`Gan::save`], with fresh optimiser state.
+    /// A GAN rebuilt from a file written by [`Gan::save`] (or [`Gan::save_generator`], which
+    /// leaves the discriminator as the seed makes it), with fresh optimiser state.
     pub fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Gan, GanHeader)> {
         let meta = crate::nn::checkpoint::metadata(bytes)?;
         if meta.get("model").map(String::as_str) != Some("gan") {
@@ -503,7 +523,17 @@ impl Gan {
             .and_then(|h| serde_json::from_str(h).ok())
             .ok_or_else(|| Error::Tensors("the GAN file's header is missing or unreadable".into()))?;
         let gan = Gan::new(gpu, header.config.clone(), header.height * header.width * header.channels)?;
-        crate::nn::checkpoint::load(gpu, &gan.params(), bytes)?;
+        if meta.get("parts").map(String::as_str) == Some(GENERATOR_ONLY) {
+            crate::nn::checkpoint::load(gpu, &gan.generator.params(), bytes)?;
+            if let Some(ema) = &gan.generator_ema {
+                for (average, live) in ema.params().iter().zip(gan.generator.params()) {
+                    gpu.copy(&live.value, &average.value)?;
+                }
+                gpu.submit();
+            }
+        } else {
+            crate::nn::checkpoint::load(gpu, &gan.params(), bytes)?;
+        }
         Ok((gan, header))
     }
 }

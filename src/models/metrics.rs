@@ -11,6 +11,16 @@
 //! A GAN that collapses onto a few modes keeps a high precision while its recall falls: the
 //! two numbers separate what one "quality" score would blur.
 //!
+//! The paper measures in the feature space of an image classifier; genlab has none, so it
+//! measures twice: on the pixels themselves, and on coarse images ([`coarse`]: each
+//! [`COARSE_CELL`]×[`COARSE_CELL`] square averaged to one value per channel). Pixel distances
+//! are dominated by per-pixel noise: a small MLP generator's images carry a fine colour
+//! speckle, which puts every real sprite outside the tight balls of the generated set, so
+//! pixel recall stays near 0 whatever the samples cover. The coarse images keep what a
+//! glance sees (where the body is, its colours, its outline) and average the speckle away.
+//! Held-out real sprites score about 0.85 / 0.88 either way, so both scales are calibrated
+//! against the data itself.
+//!
 //! Plain CPU code: for n ≈ 1000 samples of d ≈ 1000 values it takes about a second in a
 //! release build.
 
@@ -18,6 +28,9 @@ use crate::error::{Error, Result};
 
 /// The neighbour whose distance is a sample's radius, as in the paper.
 pub const DEFAULT_K: usize = 3;
+
+/// Side of the pixel squares averaged into one value of a coarse image.
+pub const COARSE_CELL: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct PrecisionRecall {
@@ -109,4 +122,36 @@ pub fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
     }
     let tail: f32 = ra.iter().zip(rb).map(|(x, y)| (x - y) * (x - y)).sum();
     lanes.iter().sum::<f32>() + tail
+}
+
+/// Images (rows of `height · width · channels` values, channels last) averaged over
+/// `cell`×`cell` squares, one value per channel per square; edge squares that do not fit
+/// whole average what they hold.
+pub fn coarse(images: &[f32], height: usize, width: usize, channels: usize, cell: usize) -> Result<Vec<f32>> {
+    let len = height * width * channels;
+    if len == 0 || cell == 0 || !images.len().is_multiple_of(len) {
+        return Err(Error::Invalid(format!(
+            "coarse images: {} values are not whole {height}×{width}×{channels} images (cell {cell})",
+            images.len()
+        )));
+    }
+    let (rows, cols) = (height.div_ceil(cell), width.div_ceil(cell));
+    let mut out = Vec::with_capacity(images.len() / len * rows * cols * channels);
+    for image in images.chunks_exact(len) {
+        for r in 0..rows {
+            for c in 0..cols {
+                let (ys, xs) = (r * cell..((r + 1) * cell).min(height), c * cell..((c + 1) * cell).min(width));
+                let count = (ys.len() * xs.len()) as f32;
+                for ch in 0..channels {
+                    let sum: f32 = ys
+                        .clone()
+                        .flat_map(|y| xs.clone().map(move |x| (y * width + x) * channels + ch))
+                        .map(|i| image[i])
+                        .sum();
+                    out.push(sum / count);
+                }
+            }
+        }
+    }
+    Ok(out)
 }

@@ -13,12 +13,19 @@ use crate::nn::Param;
 
 /// Reads every parameter back and writes a safetensors file with `metadata`.
 pub async fn save(gpu: &Gpu, params: &[Rc<Param>], metadata: &[(&str, &str)]) -> Result<Vec<u8>> {
-    let mut values = Vec::with_capacity(params.len());
-    for p in params {
-        values.push(p.value.to_vec(gpu).await?);
+    let named: Vec<(&str, &Tensor)> = params.iter().map(|p| (p.name.as_str(), &p.value)).collect();
+    save_named(gpu, &named, metadata).await
+}
+
+/// Reads tensors back and writes them under the given names (for a part of a model saved
+/// as if it were another, such as a GAN's averaged generator saved as its generator).
+pub async fn save_named(gpu: &Gpu, tensors: &[(&str, &Tensor)], metadata: &[(&str, &str)]) -> Result<Vec<u8>> {
+    let mut values = Vec::with_capacity(tensors.len());
+    for (_, t) in tensors {
+        values.push(t.to_vec(gpu).await?);
     }
     let tensors: Vec<(&str, &[usize], &[f32])> =
-        params.iter().zip(&values).map(|(p, v)| (p.name.as_str(), p.value.shape().dims(), v.as_slice())).collect();
+        tensors.iter().zip(&values).map(|((name, t), v)| (*name, t.shape().dims(), v.as_slice())).collect();
     save_tensors(&tensors, metadata)
 }
 

@@ -4,14 +4,14 @@
 //! noise space that shows how smoothly the generator maps noise to images.
 
 use super::{
-    copy_link, export_name, fill_form, make_dataset, show_running, show_steps, status, wire_buttons, wire_form,
-    wire_sheet_input, Cmd, Ctx, Queue, Runner,
+    copy_link, export_name, fill_form, load_bundled, make_dataset, on_bundled_data, show_running, show_steps, status,
+    wire_buttons, wire_form, wire_sheet_input, Cmd, Ctx, Queue, Runner,
 };
 use crate::data::device::DeviceDataset;
 use crate::data::DatasetKind;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
-use crate::io::link::{Lab, Link};
+use crate::io::link::{DataLink, Lab, Link};
 use crate::kernels::rng::{self, Stream};
 use crate::models::gan::{Gan, GanConfig, GanHeader, FIXED_SAMPLES};
 use crate::models::{stream, Purpose};
@@ -20,6 +20,8 @@ use crate::web::dom;
 use crate::web::plot::Plot;
 
 const LAB: Lab = Lab::Gan;
+/// The bundled generator (in www/pretrained/).
+const PRETRAINED: &str = "gan-sprites.safetensors";
 /// Real images shown next to the generated grid.
 const REAL: usize = 16;
 /// Frames of the walk strip.
@@ -425,9 +427,39 @@ impl GanLab {
                     self.stale = true;
                 }
             }
-            Cmd::Pick(..) | Cmd::Point(..) | Cmd::Pretrained | Cmd::Complete | Cmd::Sample => {}
+            Cmd::Pretrained => self.load_pretrained().await,
+            Cmd::Pick(..) | Cmd::Point(..) | Cmd::Complete | Cmd::Sample => {}
         }
         Ok(())
+    }
+
+    /// Loads the generator trained on sprites that comes with the page (made with
+    /// `genlab train gan`; see www/pretrained/README.md), switching to sprites if needed.
+    /// The file holds the averaged generator only: the discriminator starts fresh.
+    async fn load_pretrained(&mut self) {
+        if !on_bundled_data(&self.link) || self.models.is_none() {
+            self.link.data = DataLink::default_for(LAB);
+            self.link.fix();
+            self.rebuild(false);
+        }
+        self.runner.running = false;
+        self.runner.target = None;
+        if load_bundled(LAB, PRETRAINED, |bytes| self.import(bytes)).await.is_none() {
+            return;
+        }
+        let steps = self.models.as_ref().map_or(0, Models::steps);
+        for plot in [&mut self.d_plot, &mut self.loss_plot] {
+            plot.set_empty_text("This generator was trained elsewhere: press Train and the duel appears here.");
+            plot.draw();
+        }
+        status(
+            LAB,
+            &format!(
+                "Loaded a generator trained {steps} steps on sprites, facing a fresh discriminator. \
+                 Press New noise for other monsters, or Train to go on."
+            ),
+            false,
+        );
     }
 
     async fn export(&mut self) -> Result<()> {

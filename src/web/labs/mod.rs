@@ -211,6 +211,11 @@ pub fn wire_buttons(lab: Lab, queue: &Queue) {
             dom::on_id::<web_sys::Event>(&id, "click", move |_| q.push(Cmd::Export(which)));
         }
     }
+    let pretrained_id = format!("{name}-pretrained");
+    if dom::try_get::<HtmlElement>(&pretrained_id).is_some() {
+        let q = queue.clone();
+        dom::on_id::<web_sys::Event>(&pretrained_id, "click", move |_| q.push(Cmd::Pretrained));
+    }
     let import_id = format!("{name}-import");
     if let Some(input) = dom::try_get::<HtmlInputElement>(&import_id) {
         let q = queue.clone();
@@ -371,6 +376,30 @@ pub fn copy_link(link: &Link) {
 }
 
 /// Sets a lab's status line; `error` styles it as a problem.
+/// True when `link` holds the dataset the lab's bundled models were trained on (its default
+/// kind of generated images, at the default size).
+pub fn on_bundled_data(link: &Link) -> bool {
+    let bundled = crate::io::link::DataLink::default_for(link.lab);
+    (link.data.kind, link.data.size) == (bundled.kind, bundled.size)
+}
+
+/// Fetches `file` from the models bundled with the page (www/pretrained/) and hands it to
+/// `import`. On failure the lab's status line says why, and `None` comes back.
+pub async fn load_bundled(lab: Lab, file: &str, import: impl FnOnce(&[u8]) -> crate::Result<String>) -> Option<()> {
+    status(lab, "Fetching the trained model…", false);
+    let result = match dom::fetch_bytes(&format!("pretrained/{file}")).await {
+        Ok(bytes) => import(&bytes).map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Some(()),
+        Err(e) => {
+            status(lab, &format!("The trained model {file} could not be loaded: {e}"), true);
+            None
+        }
+    }
+}
+
 pub fn status(lab: Lab, text: &str, error: bool) {
     let id = format!("{}-status", lab.name());
     if let Ok(e) = dom::by_id(&id) {

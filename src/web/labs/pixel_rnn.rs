@@ -14,14 +14,14 @@ use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, PointerEvent};
 
 use super::{
-    copy_link, export_name, fill_form, make_dataset, show_running, show_steps, status, wire_buttons, wire_form,
-    wire_sheet_input, Cmd, Ctx, Queue, Runner,
+    copy_link, export_name, fill_form, load_bundled, make_dataset, on_bundled_data, show_running, show_steps, status,
+    wire_buttons, wire_form, wire_sheet_input, Cmd, Ctx, Queue, Runner,
 };
 use crate::data::device::DeviceDataset;
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
-use crate::io::link::{Lab, Link};
+use crate::io::link::{DataLink, Lab, Link};
 use crate::kernels::rng::Stream;
 use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, PixelRnnHeader, Sampler, UNPAINTED};
 use crate::models::{stream, Purpose};
@@ -30,6 +30,8 @@ use crate::web::dom;
 use crate::web::plot::Plot;
 
 const LAB: Lab = Lab::PixelRnn;
+/// The bundled model (in www/pretrained/).
+const PRETRAINED: &str = "pixelrnn-sprites.safetensors";
 /// Held-out sprites offered for completing.
 const PICKABLE: usize = 32;
 /// Completions of the picked sprite, and new sprites per "Paint new monsters".
@@ -576,7 +578,8 @@ impl RnnLab {
             }
             Cmd::Complete => self.start_painting(true)?,
             Cmd::Sample => self.start_painting(false)?,
-            Cmd::Point(..) | Cmd::NewNoise | Cmd::Pretrained => {}
+            Cmd::Pretrained => self.load_pretrained().await,
+            Cmd::Point(..) | Cmd::NewNoise => {}
         }
         Ok(())
     }
@@ -649,6 +652,32 @@ impl RnnLab {
             };
         }
         Ok(())
+    }
+
+    /// Loads the PixelRNN trained on sprites that comes with the page (made with
+    /// `genlab train pixelrnn`; see www/pretrained/README.md), switching to sprites if needed.
+    async fn load_pretrained(&mut self) {
+        if !on_bundled_data(&self.link) || self.models.is_none() {
+            self.link.data = DataLink::default_for(LAB);
+            self.link.fix();
+            self.rebuild(false);
+        }
+        self.runner.running = false;
+        self.runner.target = None;
+        if load_bundled(LAB, PRETRAINED, |bytes| self.import(bytes)).await.is_none() {
+            return;
+        }
+        let steps = self.models.as_ref().map_or(0, Models::steps);
+        self.plot.set_empty_text("This model was trained elsewhere: press Train and its loss appears here.");
+        self.plot.draw();
+        status(
+            LAB,
+            &format!(
+                "Loaded a PixelRNN trained {steps} steps on sprites. Pick a sprite, cover part of it and \
+                 press Complete, or press Sample."
+            ),
+            false,
+        );
     }
 
     async fn export(&mut self) -> Result<()> {

@@ -14,8 +14,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, PointerEvent};
 
 use super::{
-    copy_link, export_name, fill_form, make_dataset, show_running, show_steps, status, wire_buttons, wire_form,
-    wire_sheet_input, Cmd, Ctx, Queue, Runner,
+    copy_link, export_name, fill_form, load_bundled, make_dataset, on_bundled_data, show_running, show_steps, status,
+    wire_buttons, wire_form, wire_sheet_input, Cmd, Ctx, Queue, Runner,
 };
 use crate::data::device::DeviceDataset;
 use crate::data::{Dataset, DatasetKind};
@@ -218,10 +218,6 @@ pub fn start(ctx: Ctx, link: Link) {
     wire_buttons(LAB, &queue);
     wire_form(&link, &queue);
     wire_sheet_input(LAB, &queue);
-    {
-        let q = queue.clone();
-        dom::on_id::<web_sys::Event>("vae-pretrained", "click", move |_| q.push(Cmd::Pretrained));
-    }
     {
         let q = queue.clone();
         let picker: HtmlCanvasElement = dom::get("vae-picker");
@@ -641,8 +637,7 @@ impl VaeLab {
     /// Loads the VAE and the autoencoder trained on moons that come with the page (made with
     /// `genlab train vae`; see www/pretrained/README.md), switching to moons if needed.
     async fn load_pretrained(&mut self) {
-        status(LAB, "Fetching the trained models…", false);
-        if self.link.data.kind != DatasetKind::Moons || self.models.is_none() {
+        if !on_bundled_data(&self.link) || self.models.is_none() {
             self.link.data = crate::io::link::DataLink::default_for(LAB);
             self.link.vae.pair = None;
             self.link.fix();
@@ -651,12 +646,7 @@ impl VaeLab {
         self.runner.running = false;
         self.runner.target = None;
         for file in PRETRAINED {
-            let result = match dom::fetch_bytes(&format!("pretrained/{file}")).await {
-                Ok(bytes) => self.import(&bytes).map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = result {
-                status(LAB, &format!("The trained models could not be loaded: {e}"), true);
+            if load_bundled(LAB, file, |bytes| self.import(bytes)).await.is_none() {
                 return;
             }
         }
