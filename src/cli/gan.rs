@@ -13,6 +13,7 @@ use genlab::{Error, Result};
 
 use super::data::{create_dir, sheet_png, write, DataArgs};
 use super::progress::Progress;
+use super::SampleArgs;
 
 /// Fixed-noise images per row of progress.png.
 const PROGRESS_COLUMNS: usize = 16;
@@ -266,26 +267,13 @@ async fn latent_walks(gpu: &Gpu, gan: &Gan, rows: usize, steps: usize) -> Result
 
 #[derive(Args, Debug)]
 pub struct SampleGan {
-    /// weights.safetensors (or the smaller generator.safetensors) written by `genlab train gan`.
-    #[arg(long)]
-    pub weights: PathBuf,
-    #[arg(long, default_value_t = 64)]
-    pub count: usize,
-    /// Noise seed (the training seed gives samples.png's images first).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Output safetensors file with `rgb` (u8 [N, H, W, C]).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub sample: SampleArgs,
 }
 
 pub fn sample(gpu: &Gpu, args: SampleGan) -> Result<()> {
-    let bytes = std::fs::read(&args.weights)
-        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", args.weights.display())))?;
-    let (gan, header) = Gan::load(gpu, &bytes)?;
-    if args.count == 0 {
-        return Err(Error::Invalid("--count must be at least 1".into()));
-    }
+    let args = args.sample;
+    let (gan, header) = Gan::load(gpu, &args.read_weights()?)?;
     if gan.config.output != GanOutput::Sigmoid {
         return Err(Error::Invalid("these weights generate points, not images: nothing to write as rgb".into()));
     }

@@ -61,7 +61,9 @@ enum Train {
 
 #[derive(Subcommand)]
 enum Sample {
+    /// Images decoded from codes drawn from the prior N(0, I).
     Vae(vae::SampleVae),
+    /// Images the generator makes from fresh noise.
     Gan(gan::SampleGan),
     /// New sprites, or completions of a dataset's held-out sprites (--complete).
     #[command(name = "pixelrnn")]
@@ -122,6 +124,37 @@ fn selftest(gpu: &Gpu, small: bool) -> genlab::Result<()> {
         return Err(genlab::Error::Invalid(format!("{failed} kernel checks failed")));
     }
     Ok(())
+}
+
+// What every `genlab sample` command takes (a plain comment: clap would make a doc comment
+// the about text of every command that flattens this).
+#[derive(clap::Args, Debug)]
+pub struct SampleArgs {
+    /// A weights file written by `genlab train` (weights.safetensors, or a GAN's smaller
+    /// generator.safetensors).
+    #[arg(long)]
+    pub weights: std::path::PathBuf,
+    /// Images to write.
+    #[arg(long, default_value_t = 64)]
+    pub count: usize,
+    /// Sampling seed (the training seed gives the training run's sample sheet first).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output safetensors file with `rgb` (u8 [N, H, W, C]); a PixelRNN's adds `indices`
+    /// (u8 [N, H, W]) and, for completions, `mask` (u8 [N, H, W], 1 = painted by the model).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+impl SampleArgs {
+    /// The weights file's bytes, once the other arguments are known to make sense.
+    pub fn read_weights(&self) -> genlab::Result<Vec<u8>> {
+        if self.count == 0 {
+            return Err(genlab::Error::Invalid("--count must be at least 1".into()));
+        }
+        std::fs::read(&self.weights)
+            .map_err(|e| genlab::Error::Invalid(format!("cannot read {}: {e}", self.weights.display())))
+    }
 }
 
 /// Writes generated images as a safetensors file with one tensor `rgb`: u8 [N, H, W, C].

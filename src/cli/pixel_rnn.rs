@@ -13,6 +13,7 @@ use genlab::{Error, Result};
 
 use super::data::{create_dir, sheet_png, write, DataArgs};
 use super::progress::Progress;
+use super::SampleArgs;
 
 #[derive(Args, Debug)]
 pub struct TrainPixelRnn {
@@ -201,14 +202,10 @@ fn parse_mask(s: &str) -> Result<MaskKind> {
 
 #[derive(Args, Debug)]
 pub struct SamplePixelRnn {
-    /// weights.safetensors written by `genlab train pixelrnn`.
-    #[arg(long)]
-    pub weights: PathBuf,
-    /// Sprites to paint (with --complete: completions, cycling through the held-out sprites).
-    #[arg(long, default_value_t = 64)]
-    pub count: usize,
+    #[command(flatten)]
+    pub sample: SampleArgs,
     /// A data.safetensors from `genlab dataset`: complete its held-out sprites instead of
-    /// painting new ones.
+    /// painting new ones (--count completions, cycling through them).
     #[arg(long)]
     pub complete: Option<PathBuf>,
     /// Which pixels to paint when completing.
@@ -216,28 +213,18 @@ pub struct SamplePixelRnn {
     pub mask: MaskKind,
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f32,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Output safetensors file with `indices` (u8 [N, H, W]) and `rgb` (u8 [N, H, W, 3]);
-    /// completions add `mask` (u8 [N, H, W], 1 = painted by the model).
-    #[arg(long)]
-    pub out: PathBuf,
 }
 
 pub fn sample(gpu: &Gpu, args: SamplePixelRnn) -> Result<()> {
-    let bytes = std::fs::read(&args.weights)
-        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", args.weights.display())))?;
-    let (model, header) = PixelRnn::load(gpu, &bytes)?;
-    if args.count == 0 {
-        return Err(Error::Invalid("--count must be at least 1".into()));
-    }
+    let (model, header) = PixelRnn::load(gpu, &args.sample.read_weights()?)?;
+    let SampleArgs { count, seed, out, .. } = args.sample;
     let (height, width) = (header.height, header.width);
     let seq = height * width;
-    let sampling = stream(args.seed, Purpose::Sampling);
+    let sampling = stream(seed, Purpose::Sampling);
     let (tokens, mask) = match &args.complete {
-        None => (block_on(model.sampler(gpu, args.count, args.temperature, sampling)?.finish(gpu))?, None),
+        None => (block_on(model.sampler(gpu, count, args.temperature, sampling)?.finish(gpu))?, None),
         Some(path) => {
-            let sprites = heldout_sprites(path, &header, args.count)?;
+            let sprites = heldout_sprites(path, &header, count)?;
             let paint = args.mask.mask(height, width);
             let sampler = model.completer(gpu, &sprites, &paint, 1, args.temperature, sampling)?;
             (block_on(sampler.finish(gpu))?, Some(paint))
@@ -245,18 +232,18 @@ pub fn sample(gpu: &Gpu, args: SamplePixelRnn) -> Result<()> {
     };
     let indices: Vec<u8> = tokens.iter().map(|&t| t as u8).collect();
     let rgb: Vec<u8> = tokens.iter().flat_map(|&t| header.palette[t as usize]).collect();
-    let n = args.count;
+    let n = count;
     let mut tensors = vec![("indices", vec![n, height, width], indices), ("rgb", vec![n, height, width, 3], rgb)];
     if let Some(paint) = mask {
         let repeated: Vec<u8> = (0..n).flat_map(|_| paint.iter().map(|&p| p as u8)).collect();
         tensors.push(("mask", vec![n, height, width], repeated));
     }
-    write_u8_tensors(&args.out, &tensors)?;
+    write_u8_tensors(&out, &tensors)?;
     let what = match &args.complete {
         Some(_) => format!("completions ({})", args.mask.name()),
         None => "samples".into(),
     };
-    eprintln!("{n} PixelRNN {what} of {height}×{width} → {}", args.out.display());
+    eprintln!("{n} PixelRNN {what} of {height}×{width} → {}", out.display());
     debug_assert_eq!(tokens.len(), n * seq);
     Ok(())
 }

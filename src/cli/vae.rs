@@ -13,6 +13,7 @@ use genlab::{Error, Result, Tensor};
 
 use super::data::{create_dir, sheet_png, write, DataArgs};
 use super::progress::Progress;
+use super::SampleArgs;
 
 #[derive(Args, Debug)]
 pub struct TrainVae {
@@ -232,25 +233,13 @@ async fn manifold_distances(
 
 #[derive(Args, Debug)]
 pub struct SampleVae {
-    /// weights.safetensors written by `genlab train vae`.
-    #[arg(long)]
-    pub weights: PathBuf,
-    #[arg(long, default_value_t = 64)]
-    pub count: usize,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Output safetensors file with `rgb` (u8 [N, H, W, C]).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub sample: SampleArgs,
 }
 
 pub fn sample(gpu: &Gpu, args: SampleVae) -> Result<()> {
-    let bytes = std::fs::read(&args.weights)
-        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", args.weights.display())))?;
-    let (vae, header) = Vae::load(gpu, &bytes)?;
-    if args.count == 0 {
-        return Err(Error::Invalid("--count must be at least 1".into()));
-    }
+    let args = args.sample;
+    let (vae, header) = Vae::load(gpu, &args.read_weights()?)?;
     let images: Tensor = vae.sample(gpu, stream(args.seed, Purpose::Sampling), args.count)?;
     let pixels = block_on(images.to_vec(gpu))?;
     super::write_rgb(&args.out, &pixels, args.count, header.height, header.width, header.channels)?;

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { canvasStats, openPage, saveScreenshot, waitForSteps } from './harness.mjs';
+import { canvasStats, openPage, waitForSteps } from './harness.mjs';
 
 const TINY = '#lab=gan&data=sprites&count=40&size=8&z=4&hidden=16&batch=8&glr=0.002&dlr=0.002&seed=2';
 
@@ -37,7 +37,6 @@ test('the GAN lab trains, shows the game, walks the latent space and takes new n
       changed = !(await page.locator('#gan-grid').screenshot()).equals(before);
     }
     assert.ok(changed, 'new noise redraws the grid');
-    await saveScreenshot(page, 'gan', { fullPage: true });
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#gan-export')]);
     assert.match(download.suggestedFilename(), /^genlab-gan-sprites-step\d+\.safetensors$/);

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { canvasStats, openPage, saveScreenshot, waitForSteps } from './harness.mjs';
+import { canvasStats, openPage, waitForSteps } from './harness.mjs';
 
 const TINY = '#lab=pixelrnn&data=sprites&count=40&size=8&hidden=16&batch=4&lr=0.01&seed=2';
 const painted = (page) => page.getAttribute('#lab-pixelrnn', 'data-painted').then(Number);
@@ -51,7 +51,6 @@ test('the PixelRNN lab trains, completes covered sprites pixel by pixel and pain
     await page.waitForFunction(() => /temp=0\.5/.test(location.hash));
     assert.equal(await page.textContent('#pixelrnn-temp-value'), '0.5');
     await paintAll(page, '#pixelrnn-sample');
-    await saveScreenshot(page, 'pixelrnn', { fullPage: true });
 
     // Export and import: the same weights come back.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#pixelrnn-export')]);

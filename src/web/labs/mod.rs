@@ -1,11 +1,13 @@
-//! What every lab shares: the command queue that event handlers fill and the lab's frame
-//! loop drains, the training runner that fits steps into the frame budget, the settings form
-//! (checked by the same rules as links), the dataset picker with sprite-sheet import, and
-//! the share and export buttons.
+//! What every lab shares: the frame loop that drives it, the command queue that event
+//! handlers fill and that loop drains, the training runner that fits steps into the frame
+//! budget, the settings form (checked by the same rules as links), the dataset picker with
+//! sprite-sheet import, and the share and export buttons.
 //!
 //! Each lab is one async loop that owns its model: it wakes every animation frame, applies
 //! the queued commands, records as many training steps as fit in ~12 ms, and redraws.
-//! Event handlers never touch the model, so nothing is borrowed across an `await`.
+//! Event handlers never touch the model, so nothing is borrowed across an `await`. The loop,
+//! and the commands every lab answers alike, are written once here ([`run`]); a lab supplies
+//! what is its own through [`LiveLab`].
 
 pub mod gan;
 pub mod pixel_rnn;
@@ -21,8 +23,9 @@ use web_sys::{DragEvent, HtmlElement, HtmlInputElement, HtmlSelectElement};
 use super::canvas::Display;
 use super::dom;
 use crate::data::{self, Dataset, DatasetKind, MoonJitter, SheetOptions};
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::io::link::{Lab, Link};
+use crate::io::link::{DataLink, Lab, Link};
 
 /// What every lab gets: the device, the shared display pipeline, which tab is showing, and
 /// each lab's current link (the address bar shows the active one).
@@ -118,6 +121,18 @@ impl Runner {
         Runner { running: false, target: None, history: VecDeque::new(), last_slice: 1 }
     }
 
+    /// Trains until `target` steps are done, or with None until paused.
+    pub fn start(&mut self, target: Option<u32>) {
+        self.running = true;
+        self.target = target;
+    }
+
+    /// Stops training, and forgets the target.
+    pub fn stop(&mut self) {
+        self.running = false;
+        self.target = None;
+    }
+
     /// How often the figures should be read back: about once a frame, and every step when
     /// stepping one at a time (`done` = steps taken so far).
     pub fn monitor_every(&self, done: u32) -> u32 {
@@ -137,19 +152,13 @@ impl Runner {
     /// Records steps with `step` until the frame budget is spent, the target is reached, or
     /// the GPU is too far behind (`done` = steps taken so far, `arrived` = the latest step
     /// whose figures have come back). Returns the steps recorded.
-    pub fn slice(
-        &mut self,
-        done: u32,
-        arrived: u32,
-        mut step: impl FnMut() -> crate::Result<()>,
-    ) -> crate::Result<u32> {
+    pub fn slice(&mut self, done: u32, arrived: u32, mut step: impl FnMut() -> Result<()>) -> Result<u32> {
         let start = dom::now();
         let mut n = 0;
         while self.running && n < MAX_STEPS_PER_FRAME {
             let at = done + n;
             if self.target.is_some_and(|t| at >= t) {
-                self.running = false;
-                self.target = None;
+                self.stop();
                 break;
             }
             if at.saturating_sub(arrived) >= self.max_ahead() {
@@ -187,6 +196,312 @@ impl Default for Runner {
     fn default() -> Self {
         Runner::new()
     }
+}
+
+/// What every lab holds besides its models and views.
+struct Core {
+    ctx: Ctx,
+    /// The lab's setup; its `steps` are those of the link the page was opened with (replayed
+    /// at the start), not the steps taken since.
+    link: Link,
+    queue: Queue,
+    runner: Runner,
+    /// The sprite sheet last chosen (a sheet dataset is cut from it).
+    sheet: Option<Vec<u8>>,
+    /// Whether the tab was showing last frame: showing it again publishes the lab's link.
+    was_active: bool,
+}
+
+impl Core {
+    /// Wires the lab's buttons, settings form and sprite-sheet input to a fresh queue.
+    fn new(ctx: Ctx, link: Link) -> Core {
+        let queue = Queue::default();
+        wire_buttons(link.lab, &queue);
+        wire_form(&link, &queue);
+        wire_sheet_input(link.lab, &queue);
+        Core { ctx, link, queue, runner: Runner::new(), sheet: None, was_active: false }
+    }
+
+    /// The dataset the link describes.
+    fn dataset(&self) -> Result<Dataset> {
+        make_dataset(&self.link, self.sheet.as_deref())
+    }
+}
+
+/// What a lab tells the shared frame loop ([`run`]); everything else about the lab is its own.
+/// `redraw` and `apply_own` are async because some of their work reads back from the GPU
+/// (the VAE's codes, an export's weights).
+trait LiveLab {
+    const LAB: Lab;
+    /// The bundled trained models (in www/pretrained/, made with the command line), loaded in
+    /// this order by "No time?".
+    const PRETRAINED: &'static [&'static str];
+    /// The end of the status line after a setting changed: "the GAN starts again from step 0."
+    const STARTS_AGAIN: &'static str;
+    /// The status line's words for a refused model file: "the GAN is unchanged".
+    const UNCHANGED: &'static str;
+
+    fn core(&self) -> &Core;
+    fn core_mut(&mut self) -> &mut Core;
+
+    /// Steps the model has taken (an imported one counts those it came with); None while
+    /// there is no model (no dataset).
+    fn steps(&self) -> Option<u32>;
+
+    /// Drops the models and what was drawn from them, then makes the dataset and fresh
+    /// models from the link (on failure there are none).
+    fn remake(&mut self) -> Result<()>;
+
+    /// Records this frame's training steps through `core.runner`; returns how many.
+    fn train(&mut self) -> Result<u32>;
+
+    /// Moves the figures that have come back from the GPU into the plots.
+    fn collect_figures(&mut self) -> Result<()>;
+
+    /// Redraws what changed, after the frame's training.
+    async fn redraw(&mut self) -> Result<()>;
+
+    /// The tab is showing again: what changed while it was hidden must be drawn.
+    fn shown(&mut self);
+
+    /// Setting `key` has just changed in the link (not yet fixed): returns whether the models
+    /// must be made again, as they must for most settings.
+    fn edited(&mut self, _key: &str) -> bool {
+        true
+    }
+
+    /// The dataset as a sheet just cut it ("12 tiles of 16×16"); None when it failed.
+    fn sheet_summary(&self) -> Option<String>;
+
+    /// Loads a model file where it fits the lab, and says what it loaded; a file that does
+    /// not fit leaves everything as it was.
+    fn import(&mut self, bytes: &[u8]) -> Result<String>;
+
+    /// The bundled models have just been imported, trained `steps` steps: say what to do next.
+    fn pretrained_loaded(&mut self, steps: u32);
+
+    /// The commands only some labs have (export, pick, complete, …).
+    async fn apply_own(&mut self, cmd: Cmd) -> Result<()>;
+
+    /// A frame failed and training has stopped: whatever else the lab was doing stops too.
+    fn frame_failed(&mut self) {}
+
+    fn can_train(&self) -> bool {
+        self.steps().is_some()
+    }
+
+    /// The link of what is on screen now, with the steps taken.
+    fn current_link(&self) -> Link {
+        let mut link = self.core().link.clone();
+        link.steps = self.steps().unwrap_or(0);
+        link
+    }
+}
+
+/// A lab's life: its first models (training on to the link's step count, if it has one),
+/// then a frame every animation frame. A failed frame stops training and says why.
+async fn run<L: LiveLab>(mut lab: L) {
+    let replay = lab.core().link.steps;
+    rebuild(&mut lab, false);
+    if replay > 0 && lab.can_train() {
+        lab.core_mut().runner.start(Some(replay));
+        status(L::LAB, &format!("Replaying the link: training to step {replay}…"), false);
+    }
+    loop {
+        dom::next_frame().await;
+        if let Err(e) = frame(&mut lab).await {
+            lab.core_mut().runner.stop();
+            lab.frame_failed();
+            status(L::LAB, &e.to_string(), true);
+        }
+    }
+}
+
+/// One frame: the queued commands, and while the tab shows, a slice of training, the figures
+/// that came back, and the views.
+async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
+    let active = lab.core().ctx.is_active(L::LAB);
+    if active && !lab.core().was_active {
+        lab.core().ctx.publish(&lab.current_link());
+        lab.shown();
+    }
+    lab.core_mut().was_active = active;
+    for cmd in lab.core().queue.take() {
+        // One command failing (a download refused, say) must not drop the ones after it.
+        if let Err(e) = apply(lab, cmd).await {
+            status(L::LAB, &e.to_string(), true);
+        }
+    }
+    if !active {
+        return Ok(());
+    }
+    let was_running = lab.core().runner.running;
+    train_slice(lab)?;
+    if was_running && !lab.core().runner.running {
+        // A replay or a single step just finished.
+        lab.core().ctx.publish(&lab.current_link());
+        let replayed = lab.core().link.steps;
+        if replayed > 0 && lab.steps() == Some(replayed) {
+            status(L::LAB, &format!("Replayed the link's {replayed} steps: this is the model it describes."), false);
+        }
+    }
+    lab.collect_figures()?;
+    lab.redraw().await
+}
+
+fn train_slice<L: LiveLab>(lab: &mut L) -> Result<()> {
+    if !lab.can_train() {
+        lab.core_mut().runner.running = false;
+        show_running(L::LAB, false, false);
+        return Ok(());
+    }
+    lab.train()?;
+    let runner = &lab.core().runner;
+    show_running(L::LAB, runner.running, true);
+    show_steps(L::LAB, lab.steps().unwrap_or(0), runner.rate(), runner.running);
+    Ok(())
+}
+
+/// Makes the dataset and fresh models from the link. `keep_running`: carry on training.
+fn rebuild<L: LiveLab>(lab: &mut L, keep_running: bool) {
+    let runner = &mut lab.core_mut().runner;
+    runner.target = None;
+    runner.forget_rate();
+    runner.running &= keep_running;
+    let error_box = format!("{}-data-error", L::LAB.name());
+    dom::show(&error_box, false);
+    match lab.remake() {
+        Ok(()) => status(L::LAB, "Ready. Press Train.", false),
+        Err(e) => {
+            dom::set_text(&error_box, &e.to_string());
+            dom::show(&error_box, true);
+            status(L::LAB, "No dataset: see above.", true);
+        }
+    }
+    show_steps(L::LAB, 0, None, false);
+    show_running(L::LAB, lab.core().runner.running, lab.can_train());
+    fill_form(&lab.core().link);
+    lab.core().ctx.publish(&lab.current_link());
+}
+
+/// The commands every lab answers alike; the rest go to the lab.
+async fn apply<L: LiveLab>(lab: &mut L, cmd: Cmd) -> Result<()> {
+    let running = lab.core().runner.running;
+    match cmd {
+        Cmd::Train => {
+            if lab.can_train() {
+                lab.core_mut().runner.start(None);
+                status(L::LAB, "Training…", false);
+            }
+        }
+        Cmd::Pause => {
+            lab.core_mut().runner.stop();
+            status(L::LAB, "Paused.", false);
+            lab.core().ctx.publish(&lab.current_link());
+        }
+        Cmd::Step => {
+            if let Some(steps) = lab.steps() {
+                lab.core_mut().runner.start(Some(steps + 1));
+            }
+        }
+        Cmd::Reset => rebuild(lab, running),
+        Cmd::Edit(key, value) => edit(lab, &key, &value),
+        Cmd::Sheet(name, bytes) => {
+            let core = lab.core_mut();
+            core.sheet = Some(bytes);
+            core.link.data.kind = DatasetKind::Sheet;
+            // A sheet is a new value of the `data` setting.
+            lab.edited("data");
+            lab.core_mut().link.fix();
+            rebuild(lab, running);
+            if let Some(summary) = lab.sheet_summary() {
+                status(L::LAB, &format!("{name}: {summary}"), false);
+                dom::set_text(&format!("{}-sheet-name", L::LAB.name()), &name);
+            }
+        }
+        Cmd::FileError(e) => status(L::LAB, &e, true),
+        Cmd::CopyLink => copy_link(&lab.current_link()),
+        Cmd::Import(name, bytes) => match lab.import(&bytes) {
+            Ok(what) => status(L::LAB, &format!("{name}: {what}"), false),
+            Err(e) => status(L::LAB, &format!("{name} was not loaded, {}: {e}", L::UNCHANGED), true),
+        },
+        Cmd::Pretrained => load_pretrained(lab).await,
+        own => lab.apply_own(own).await?,
+    }
+    Ok(())
+}
+
+/// A setting changed in the form: a value the link refuses is reported and shown as it was;
+/// any other (as the link fixes it) makes new models, unless the lab takes it as it is.
+fn edit<L: LiveLab>(lab: &mut L, key: &str, value: &str) {
+    let link = &mut lab.core_mut().link;
+    if let Err(e) = link.set_value(key, value) {
+        status(L::LAB, &format!("{e}; kept {}", link.value(key).unwrap_or_default()), true);
+        fill_form(link);
+        return;
+    }
+    if !lab.edited(key) {
+        return;
+    }
+    let fixed = lab.core_mut().link.fix();
+    let running = lab.core().runner.running;
+    rebuild(lab, running);
+    if !fixed.is_empty() {
+        let words: Vec<String> = fixed.iter().map(ToString::to_string).collect();
+        status(L::LAB, &words.join(" · "), false);
+    } else if lab.can_train() {
+        status(L::LAB, &format!("{key} changed: {}", L::STARTS_AGAIN), false);
+    }
+}
+
+/// Loads the lab's bundled models, first switching to the data they were trained on where
+/// the lab shows other data (or none). Training stops: the models arrive as they were saved.
+async fn load_pretrained<L: LiveLab>(lab: &mut L) {
+    if !on_bundled_data(&lab.core().link) || !lab.can_train() {
+        lab.core_mut().link.data = DataLink::default_for(L::LAB);
+        // The bundled data is a new value of the `data` setting.
+        lab.edited("data");
+        lab.core_mut().link.fix();
+        rebuild(lab, false);
+    }
+    lab.core_mut().runner.stop();
+    for file in L::PRETRAINED {
+        if load_bundled(L::LAB, file, |bytes| lab.import(bytes)).await.is_none() {
+            return;
+        }
+    }
+    lab.pretrained_loaded(lab.steps().unwrap_or(0));
+}
+
+/// Paces the redraws of views that cost GPU time training could use: while training at most
+/// every 250 ms, and always four times the last redraw's cost between two.
+#[derive(Default)]
+struct Pace {
+    last: f64,
+    cost: f64,
+}
+
+impl Pace {
+    /// Whether a redraw may start at `now`.
+    fn due(&self, now: f64, running: bool) -> bool {
+        now - self.last >= (4.0 * self.cost).max(if running { 250.0 } else { 0.0 })
+    }
+
+    /// A redraw that started at `started` has just ended.
+    fn done(&mut self, started: f64) {
+        self.last = dom::now();
+        self.cost = self.last - started;
+    }
+
+    /// How long the last redraw took (ms).
+    fn cost(&self) -> f64 {
+        self.cost
+    }
+}
+
+/// Scale that makes an image about `target` CSS pixels tall.
+fn scale_for(height: usize, target: usize) -> usize {
+    (target / height.max(1)).max(1)
 }
 
 /// Wires the Train / Pause / Step / Reset buttons and the share and export buttons of `lab`.
@@ -331,14 +646,14 @@ pub fn wire_sheet_input(lab: Lab, queue: &Queue) {
 }
 
 /// The dataset a link describes; a sheet needs its file's bytes.
-pub fn make_dataset(link: &Link, sheet: Option<&[u8]>) -> crate::Result<Dataset> {
+pub fn make_dataset(link: &Link, sheet: Option<&[u8]>) -> Result<Dataset> {
     let d = &link.data;
     match d.kind {
         DatasetKind::Sprites => data::sprites(d.count, d.size, d.seed),
         DatasetKind::Moons => data::moons(d.count, d.seed, &MoonJitter::default()),
         DatasetKind::Sheet => match sheet {
             Some(bytes) => data::sheet_from_png(bytes, &SheetOptions { tile: d.size, colors: d.colors, seed: d.seed }),
-            None => Err(crate::Error::Invalid(
+            None => Err(Error::Invalid(
                 "choose your sprite sheet: a PNG cut into square tiles (drop it on the lab, or use the file picker)"
                     .into(),
             )),
@@ -375,7 +690,6 @@ pub fn copy_link(link: &Link) {
     });
 }
 
-/// Sets a lab's status line; `error` styles it as a problem.
 /// True when `link` holds the dataset the lab's bundled models were trained on (its default
 /// kind of generated images, at the default size).
 pub fn on_bundled_data(link: &Link) -> bool {
@@ -385,7 +699,7 @@ pub fn on_bundled_data(link: &Link) -> bool {
 
 /// Fetches `file` from the models bundled with the page (www/pretrained/) and hands it to
 /// `import`. On failure the lab's status line says why, and `None` comes back.
-pub async fn load_bundled(lab: Lab, file: &str, import: impl FnOnce(&[u8]) -> crate::Result<String>) -> Option<()> {
+pub async fn load_bundled(lab: Lab, file: &str, import: impl FnOnce(&[u8]) -> Result<String>) -> Option<()> {
     status(lab, "Fetching the trained model…", false);
     let result = match dom::fetch_bytes(&format!("pretrained/{file}")).await {
         Ok(bytes) => import(&bytes).map_err(|e| e.to_string()),
@@ -400,6 +714,7 @@ pub async fn load_bundled(lab: Lab, file: &str, import: impl FnOnce(&[u8]) -> cr
     }
 }
 
+/// Sets a lab's status line; `error` styles it as a problem.
 pub fn status(lab: Lab, text: &str, error: bool) {
     let id = format!("{}-status", lab.name());
     if let Ok(e) = dom::by_id(&id) {
@@ -433,6 +748,24 @@ pub fn show_steps(lab: Lab, steps: u32, rate: Option<f64>, running: bool) {
     if let Ok(e) = dom::by_id(&format!("lab-{name}")) {
         let _ = e.set_attribute("data-steps", &steps.to_string());
     }
+}
+
+/// The latest loss and its step as data attributes of the lab, for tests.
+pub fn show_loss(lab: Lab, loss: f32, step: u32) {
+    if let Ok(e) = dom::by_id(&format!("lab-{}", lab.name())) {
+        let _ = e.set_attribute("data-loss", &format!("{loss}"));
+        let _ = e.set_attribute("data-loss-step", &step.to_string());
+    }
+}
+
+/// Downloads a saved model (`bytes`, from `save`) as `genlab-{model}-{dataset}-step{steps}`
+/// and says so in the status line, where `title` names it.
+pub fn download_model(link: &Link, model: &str, title: &str, steps: u32, bytes: Vec<u8>) -> Result<()> {
+    let bytes = canonical_file(bytes);
+    dom::download(&bytes, &export_name(model, link.data.kind.name(), steps))
+        .map_err(|e| Error::Invalid(format!("the browser refused the download: {e:?}")))?;
+    status(link.lab, &format!("Exported {title} at step {steps} ({} kB).", bytes.len() / 1024), false);
+    Ok(())
 }
 
 /// The same safetensors file with its JSON header's keys sorted. The writer takes the

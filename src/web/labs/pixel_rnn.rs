@@ -13,15 +13,12 @@ use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, PointerEvent};
 
-use super::{
-    copy_link, export_name, fill_form, load_bundled, make_dataset, on_bundled_data, show_running, show_steps, status,
-    wire_buttons, wire_form, wire_sheet_input, Cmd, Ctx, Queue, Runner,
-};
+use super::{download_model, fill_form, scale_for, show_loss, show_steps, status, Cmd, Core, Ctx, LiveLab};
 use crate::data::device::DeviceDataset;
-use crate::data::{Dataset, DatasetKind};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
-use crate::io::link::{DataLink, Lab, Link};
+use crate::io::link::{Lab, Link};
 use crate::kernels::rng::Stream;
 use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, PixelRnnHeader, Sampler, UNPAINTED};
 use crate::models::{stream, Purpose};
@@ -30,8 +27,6 @@ use crate::web::dom;
 use crate::web::plot::Plot;
 
 const LAB: Lab = Lab::PixelRnn;
-/// The bundled model (in www/pretrained/).
-const PRETRAINED: &str = "pixelrnn-sprites.safetensors";
 /// Held-out sprites offered for completing.
 const PICKABLE: usize = 32;
 /// Completions of the picked sprite, and new sprites per "Paint new monsters".
@@ -187,14 +182,10 @@ struct Views {
 }
 
 pub struct RnnLab {
-    ctx: Ctx,
-    link: Link,
-    queue: Queue,
-    runner: Runner,
+    core: Core,
     views: Views,
     plot: Plot,
     cover: Rc<RefCell<CoverState>>,
-    sheet: Option<(String, Vec<u8>)>,
     models: Option<Models>,
     pick: usize,
     painting: Option<Painting>,
@@ -202,18 +193,11 @@ pub struct RnnLab {
     paint_stream: Stream,
     stale: bool,
     last_plot: f64,
-    was_active: bool,
-}
-
-fn scale_for(height: usize, target: usize) -> usize {
-    (target / height.max(1)).max(1)
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    let queue = Queue::default();
-    wire_buttons(LAB, &queue);
-    wire_form(&link, &queue);
-    wire_sheet_input(LAB, &queue);
+    let core = Core::new(ctx, link);
+    let queue = &core.queue;
     type Make = fn() -> Cmd;
     let buttons: [(&str, Make); 2] = [("pixelrnn-complete", || Cmd::Complete), ("pixelrnn-sample", || Cmd::Sample)];
     for (id, cmd) in buttons {
@@ -231,7 +215,7 @@ pub fn start(ctx: Ctx, link: Link) {
         let slider: HtmlInputElement = dom::get("pixelrnn-temp");
         let s = slider.clone();
         dom::on::<web_sys::Event>(slider.as_ref(), "input", move |_| dom::set_text("pixelrnn-temp-value", &s.value()));
-        dom::set_text("pixelrnn-temp-value", &link.rnn.temperature.to_string());
+        dom::set_text("pixelrnn-temp-value", &core.link.rnn.temperature.to_string());
     }
     let cover = Rc::new(RefCell::new(CoverState {
         cover: Cover::Mask(MaskKind::BottomHalf),
@@ -285,7 +269,7 @@ pub fn start(ctx: Ctx, link: Link) {
         });
         dom::on::<web_sys::MouseEvent>(overlay.as_ref(), "contextmenu", |e| e.prevent_default());
     }
-    let d = &ctx.display;
+    let d = &core.ctx.display;
     let views = match (|| -> Result<Views> {
         Ok(Views {
             picker: GridView::for_id(d, "pixelrnn-picker")?,
@@ -303,98 +287,86 @@ pub fn start(ctx: Ctx, link: Link) {
         Plot::new("pixelrnn-plot", &[("bits per pixel", "#6d4ad6"), ("colour frequencies only", "#8a909b")], None);
     plot.set_dashed(1, true);
     let lab = RnnLab {
-        paint_stream: stream(link.seed, Purpose::Sampling),
-        ctx,
-        link,
-        queue,
-        runner: Runner::new(),
+        paint_stream: stream(core.link.seed, Purpose::Sampling),
+        core,
         views,
         plot,
         cover,
-        sheet: None,
         models: None,
         pick: 0,
         painting: None,
         stale: true,
         last_plot: 0.0,
-        was_active: false,
     };
-    wasm_bindgen_futures::spawn_local(lab.run());
+    wasm_bindgen_futures::spawn_local(super::run(lab));
 }
 
-impl RnnLab {
-    async fn run(mut self) {
-        let replay = self.link.steps;
-        self.rebuild(false);
-        if replay > 0 && self.models.is_some() {
-            self.runner.target = Some(replay);
-            self.runner.running = true;
-            status(LAB, &format!("Replaying the link: training to step {replay}…"), false);
-        }
-        loop {
-            dom::next_frame().await;
-            if let Err(e) = self.frame().await {
-                self.runner.running = false;
-                self.runner.target = None;
-                self.painting = None;
-                status(LAB, &e.to_string(), true);
-            }
-        }
+impl LiveLab for RnnLab {
+    const LAB: Lab = LAB;
+    /// Made with `genlab train pixelrnn` (see www/pretrained/README.md).
+    const PRETRAINED: &'static [&'static str] = &["pixelrnn-sprites.safetensors"];
+    const STARTS_AGAIN: &'static str = "the PixelRNN starts again from step 0.";
+    const UNCHANGED: &'static str = "the PixelRNN is unchanged";
+
+    fn core(&self) -> &Core {
+        &self.core
     }
 
-    async fn frame(&mut self) -> Result<()> {
-        let active = self.ctx.is_active(LAB);
-        if active && !self.was_active {
-            self.ctx.publish(&self.current_link());
-            self.stale = true;
-            self.plot.draw();
-        }
-        self.was_active = active;
-        for cmd in self.queue.take() {
-            // One command failing (a download refused, say) must not drop the ones after it.
-            if let Err(e) = self.apply(cmd).await {
-                status(LAB, &e.to_string(), true);
-            }
-        }
-        if !active {
-            return Ok(());
-        }
-        let was_running = self.runner.running;
-        self.train_slice()?;
-        if was_running && !self.runner.running {
-            self.ctx.publish(&self.current_link());
-            if self.link.steps > 0 && self.models.as_ref().is_some_and(|m| m.steps() == self.link.steps) {
-                status(
-                    LAB,
-                    &format!("Replayed the link's {} steps: this is the model it describes.", self.link.steps),
-                    false,
-                );
-            }
-        }
-        self.collect_figures()?;
-        if self.stale {
-            self.stale = false;
-            self.refresh()?;
-        }
-        self.paint_frame()
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
     }
 
-    fn train_slice(&mut self) -> Result<()> {
-        let can_train = self.models.is_some();
-        let Some(models) = self.models.as_mut() else {
-            self.runner.running = false;
-            show_running(LAB, false, false);
-            return Ok(());
-        };
-        let done = models.steps();
-        models.rnn.monitor.set_every(self.runner.monitor_every(done));
-        let arrived = models.offset + models.rnn.monitor.latest().map_or(0, |r| r.step);
-        let gpu = self.ctx.gpu.clone();
-        let (rnn, device) = (&mut models.rnn, &models.device);
-        self.runner.slice(done, arrived, || rnn.train_step(&gpu, device))?;
-        show_running(LAB, self.runner.running, can_train);
-        show_steps(LAB, models.steps(), self.runner.rate(), self.runner.running);
+    fn steps(&self) -> Option<u32> {
+        self.models.as_ref().map(Models::steps)
+    }
+
+    fn remake(&mut self) -> Result<()> {
+        self.models = None;
+        self.painting = None;
+        self.plot.clear();
+        self.paint_stream = stream(self.core.link.seed, Purpose::Sampling);
+        self.stale = true;
+        let gpu = &self.core.ctx.gpu;
+        let dataset = self.core.dataset()?;
+        let palette = dataset.palette.clone().ok_or_else(|| {
+            Error::Invalid("the PixelRNN paints with palette colours: use the sprites or a sprite sheet".into())
+        })?;
+        let device = DeviceDataset::upload(gpu, &dataset)?;
+        if self.core.link.rnn.batch > device.train.count {
+            self.core.link.rnn.batch = device.train.count;
+        }
+        let rnn = PixelRnn::for_dataset(gpu, self.config(), &dataset)?;
+        let unigram = baselines(&dataset, 500)?.unigram_bits_per_pixel;
+        let heldout = dataset.heldout();
+        if self.pick >= heldout.count {
+            self.pick = 0;
+        }
+        let cell = scale_for(dataset.height, 160) as f64;
+        self.cover.borrow_mut().resize(dataset.height, dataset.width, cell);
+        dom::set_text(
+            "pixelrnn-baselines",
+            &format!(
+                "Knowing nothing costs log₂ {} = {:.2} bits per pixel; knowing only how often each colour \
+                 occurs, {:.2}. Anything lower is the LSTM reading the picture.",
+                palette.len(),
+                (palette.len() as f64).log2(),
+                unigram
+            ),
+        );
+        self.models = Some(Models { heldout, palette, device, rnn, unigram, plotted: 0, offset: 0 });
         Ok(())
+    }
+
+    fn train(&mut self) -> Result<u32> {
+        let Some(m) = self.models.as_mut() else { return Ok(0) };
+        let runner = &mut self.core.runner;
+        let done = m.steps();
+        m.rnn.monitor.set_every(runner.monitor_every(done));
+        let arrived = m.offset + m.rnn.monitor.latest().map_or(0, |r| r.step);
+        let gpu = &self.core.ctx.gpu;
+        let (rnn, device) = (&mut m.rnn, &m.device);
+        // Training leaves the views alone: they show held-out sprites and paintings.
+        runner.slice(done, arrived, || rnn.train_step(gpu, device))
     }
 
     fn collect_figures(&mut self) -> Result<()> {
@@ -411,165 +383,99 @@ impl RnnLab {
         if now - self.last_plot > 100.0 {
             self.plot.draw_if_changed();
             self.last_plot = now;
-            if let (Some(r), Ok(lab)) = (models.rnn.monitor.latest(), dom::by_id("lab-pixelrnn")) {
-                let _ = lab.set_attribute("data-loss", &format!("{}", r.values[1]));
-                let _ = lab.set_attribute("data-loss-step", &(models.offset + r.step).to_string());
+            if let Some(r) = models.rnn.monitor.latest() {
+                show_loss(LAB, r.values[1], models.offset + r.step);
             }
         }
         Ok(())
     }
 
-    fn current_link(&self) -> Link {
-        let mut link = self.link.clone();
-        link.steps = self.models.as_ref().map_or(0, Models::steps);
-        link
-    }
-
-    fn config(&self) -> PixelRnnConfig {
-        let r = &self.link.rnn;
-        PixelRnnConfig {
-            hidden: r.hidden,
-            layers: r.layers,
-            batch: r.batch,
-            learning_rate: r.lr,
-            seed: self.link.seed,
-            ..PixelRnnConfig::default()
+    /// The picker and the picked sprite when they changed (training never changes them, so
+    /// they need no pacing), and the painting's next pixels.
+    async fn redraw(&mut self) -> Result<()> {
+        if self.stale {
+            self.stale = false;
+            self.refresh()?;
         }
+        self.paint_frame()
     }
 
-    fn rebuild(&mut self, keep_running: bool) {
-        self.models = None;
+    fn shown(&mut self) {
+        self.stale = true;
+        self.plot.draw();
+    }
+
+    fn edited(&mut self, key: &str) -> bool {
+        if key == "temp" {
+            // Sampling only: the model stays as it is.
+            dom::set_text("pixelrnn-temp-value", &self.core.link.rnn.temperature.to_string());
+            self.core.ctx.publish(&self.current_link());
+            return false;
+        }
+        true
+    }
+
+    fn sheet_summary(&self) -> Option<String> {
+        let m = self.models.as_ref()?;
+        let tiles = m.device.train.count + m.device.heldout.count;
+        Some(format!("{tiles} tiles of {}×{} in {} colours.", m.device.height, m.device.width, m.palette.len()))
+    }
+
+    fn import(&mut self, bytes: &[u8]) -> Result<String> {
+        let Some(m) = self.models.as_mut() else {
+            return Err(Error::Invalid("make a dataset first: the model must fit its sprites".into()));
+        };
+        let (rnn, header) = PixelRnn::load(&self.core.ctx.gpu, bytes)?;
+        let (h, w, _) = m.geometry();
+        let link = &mut self.core.link;
+        if (header.height, header.width) != (h, w) {
+            return Err(Error::Invalid(format!(
+                "it paints {}×{} {} sprites, this lab has {h}×{w} {} images: switch the dataset first",
+                header.height, header.width, header.dataset, link.data.kind
+            )));
+        }
+        if header.palette != m.palette {
+            return Err(Error::Invalid(format!(
+                "it paints with another palette ({} colours, from {}) than this dataset's ({} colours)",
+                header.palette.len(),
+                header.dataset,
+                m.palette.len()
+            )));
+        }
+        let cfg = &header.config;
+        let r = &mut link.rnn;
+        r.hidden = cfg.hidden;
+        r.layers = cfg.layers;
+        r.batch = cfg.batch.min(m.device.train.count);
+        r.lr = cfg.learning_rate;
+        link.seed = cfg.seed;
+        m.rnn = rnn;
+        m.offset = header.steps;
+        m.plotted = 0;
         self.painting = None;
         self.plot.clear();
-        self.runner.target = None;
-        self.runner.forget_rate();
-        self.runner.running &= keep_running;
-        dom::show("pixelrnn-data-error", false);
-        match self.build() {
-            Ok(models) => {
-                dom::set_text(
-                    "pixelrnn-baselines",
-                    &format!(
-                        "Knowing nothing costs log₂ {} = {:.2} bits per pixel; knowing only how often each colour \
-                         occurs, {:.2}. Anything lower is the LSTM reading the picture.",
-                        models.palette.len(),
-                        (models.palette.len() as f64).log2(),
-                        models.unigram
-                    ),
-                );
-                self.models = Some(models);
-                status(LAB, "Ready. Press Train.", false);
-            }
-            Err(e) => {
-                dom::set_text("pixelrnn-data-error", &e.to_string());
-                dom::show("pixelrnn-data-error", true);
-                status(LAB, "No dataset: see above.", true);
-            }
-        }
-        self.paint_stream = stream(self.link.seed, Purpose::Sampling);
-        show_steps(LAB, 0, None, false);
-        show_running(LAB, self.runner.running, self.models.is_some());
-        self.stale = true;
-        fill_form(&self.link);
-        self.ctx.publish(&self.current_link());
+        fill_form(link);
+        self.core.ctx.publish(&self.current_link());
+        show_steps(LAB, header.steps, None, self.core.runner.running);
+        Ok(format!("loaded a PixelRNN trained {} steps on {}.", header.steps, header.dataset))
     }
 
-    fn build(&mut self) -> Result<Models> {
-        let gpu = &self.ctx.gpu;
-        let dataset = make_dataset(&self.link, self.sheet.as_ref().map(|s| s.1.as_slice()))?;
-        let palette = dataset.palette.clone().ok_or_else(|| {
-            Error::Invalid("the PixelRNN paints with palette colours: use the sprites or a sprite sheet".into())
-        })?;
-        let device = DeviceDataset::upload(gpu, &dataset)?;
-        if self.link.rnn.batch > device.train.count {
-            self.link.rnn.batch = device.train.count;
-        }
-        let rnn = PixelRnn::for_dataset(gpu, self.config(), &dataset)?;
-        let unigram = baselines(&dataset, 500)?.unigram_bits_per_pixel;
-        let heldout = dataset.heldout();
-        if self.pick >= heldout.count {
-            self.pick = 0;
-        }
-        let cell = scale_for(dataset.height, 160) as f64;
-        self.cover.borrow_mut().resize(dataset.height, dataset.width, cell);
-        Ok(Models { heldout, palette, device, rnn, unigram, plotted: 0, offset: 0 })
+    fn pretrained_loaded(&mut self, steps: u32) {
+        self.plot.set_empty_text("This model was trained elsewhere: press Train and its loss appears here.");
+        self.plot.draw();
+        status(
+            LAB,
+            &format!(
+                "Loaded a PixelRNN trained {steps} steps on sprites. Pick a sprite, cover part of it and \
+                 press Complete, or press Sample."
+            ),
+            false,
+        );
     }
 
-    async fn apply(&mut self, cmd: Cmd) -> Result<()> {
+    async fn apply_own(&mut self, cmd: Cmd) -> Result<()> {
         match cmd {
-            Cmd::Train => {
-                if self.models.is_some() {
-                    self.runner.running = true;
-                    self.runner.target = None;
-                    status(LAB, "Training…", false);
-                }
-            }
-            Cmd::Pause => {
-                self.runner.running = false;
-                self.runner.target = None;
-                status(LAB, "Paused.", false);
-                self.ctx.publish(&self.current_link());
-            }
-            Cmd::Step => {
-                if let Some(m) = &self.models {
-                    self.runner.target = Some(m.steps() + 1);
-                    self.runner.running = true;
-                }
-            }
-            Cmd::Reset => {
-                let running = self.runner.running;
-                self.rebuild(running);
-            }
-            Cmd::Edit(key, value) => {
-                if let Err(e) = self.link.set_value(&key, &value) {
-                    status(LAB, &format!("{e}; kept {}", self.link.value(&key).unwrap_or_default()), true);
-                    fill_form(&self.link);
-                    return Ok(());
-                }
-                if key == "temp" {
-                    // Sampling only: the model stays as it is.
-                    dom::set_text("pixelrnn-temp-value", &self.link.rnn.temperature.to_string());
-                    self.ctx.publish(&self.current_link());
-                    return Ok(());
-                }
-                let fixed = self.link.fix();
-                let running = self.runner.running;
-                self.rebuild(running);
-                if !fixed.is_empty() {
-                    let words: Vec<String> = fixed.iter().map(ToString::to_string).collect();
-                    status(LAB, &words.join(" · "), false);
-                } else if self.models.is_some() {
-                    status(LAB, &format!("{key} changed: the PixelRNN starts again from step 0."), false);
-                }
-            }
-            Cmd::Sheet(name, bytes) => {
-                self.sheet = Some((name.clone(), bytes));
-                self.link.data.kind = DatasetKind::Sheet;
-                self.link.fix();
-                let running = self.runner.running;
-                self.rebuild(running);
-                if let Some(m) = &self.models {
-                    let tiles = m.device.train.count + m.device.heldout.count;
-                    status(
-                        LAB,
-                        &format!(
-                            "{name}: {tiles} tiles of {}×{} in {} colours.",
-                            m.device.height,
-                            m.device.width,
-                            m.palette.len()
-                        ),
-                        false,
-                    );
-                    dom::set_text("pixelrnn-sheet-name", &name);
-                }
-            }
-            Cmd::FileError(e) => status(LAB, &e, true),
-            Cmd::CopyLink => copy_link(&self.current_link()),
             Cmd::Export(_) => self.export().await?,
-            Cmd::Import(name, bytes) => match self.import(&bytes) {
-                Ok(what) => status(LAB, &format!("{name}: {what}"), false),
-                Err(e) => status(LAB, &format!("{name} was not loaded, the PixelRNN is unchanged: {e}"), true),
-            },
             Cmd::Pick(x, y) => {
                 if let Some(cell) = self.views.picker.layout_of().and_then(|l| l.cell_at(x, y)) {
                     self.pick = cell;
@@ -578,18 +484,36 @@ impl RnnLab {
             }
             Cmd::Complete => self.start_painting(true)?,
             Cmd::Sample => self.start_painting(false)?,
-            Cmd::Pretrained => self.load_pretrained().await,
-            Cmd::Point(..) | Cmd::NewNoise => {}
+            // The other labs' controls: none here.
+            _ => {}
         }
         Ok(())
+    }
+
+    fn frame_failed(&mut self) {
+        self.painting = None;
+    }
+}
+
+impl RnnLab {
+    fn config(&self) -> PixelRnnConfig {
+        let r = &self.core.link.rnn;
+        PixelRnnConfig {
+            hidden: r.hidden,
+            layers: r.layers,
+            batch: r.batch,
+            learning_rate: r.lr,
+            seed: self.core.link.seed,
+            ..PixelRnnConfig::default()
+        }
     }
 
     /// Starts painting: completions of the picked sprite under the cover, or new sprites.
     fn start_painting(&mut self, complete: bool) -> Result<()> {
         let Some(m) = &self.models else { return Ok(()) };
-        let gpu = &self.ctx.gpu;
+        let gpu = &self.core.ctx.gpu;
         let seq = m.device.height * m.device.width;
-        let temperature = self.link.rnn.temperature;
+        let temperature = self.core.link.rnn.temperature;
         let stream = self.paint_stream.take(COPIES * seq);
         let (sampler, what) = if complete {
             let mask = self.cover.borrow().mask();
@@ -613,7 +537,7 @@ impl RnnLab {
     /// Records the next few pixels and shows whatever has arrived.
     fn paint_frame(&mut self) -> Result<()> {
         let (Some(p), Some(m)) = (self.painting.as_mut(), self.models.as_ref()) else { return Ok(()) };
-        let gpu = &self.ctx.gpu;
+        let gpu = &self.core.ctx.gpu;
         let seq = m.device.height * m.device.width;
         if let Some((position, tokens)) = p.sampler.latest()? {
             if position > p.shown {
@@ -654,86 +578,19 @@ impl RnnLab {
         Ok(())
     }
 
-    /// Loads the PixelRNN trained on sprites that comes with the page (made with
-    /// `genlab train pixelrnn`; see www/pretrained/README.md), switching to sprites if needed.
-    async fn load_pretrained(&mut self) {
-        if !on_bundled_data(&self.link) || self.models.is_none() {
-            self.link.data = DataLink::default_for(LAB);
-            self.link.fix();
-            self.rebuild(false);
-        }
-        self.runner.running = false;
-        self.runner.target = None;
-        if load_bundled(LAB, PRETRAINED, |bytes| self.import(bytes)).await.is_none() {
-            return;
-        }
-        let steps = self.models.as_ref().map_or(0, Models::steps);
-        self.plot.set_empty_text("This model was trained elsewhere: press Train and its loss appears here.");
-        self.plot.draw();
-        status(
-            LAB,
-            &format!(
-                "Loaded a PixelRNN trained {steps} steps on sprites. Pick a sprite, cover part of it and \
-                 press Complete, or press Sample."
-            ),
-            false,
-        );
-    }
-
     async fn export(&mut self) -> Result<()> {
         let Some(m) = &self.models else { return Ok(()) };
         let steps = m.steps();
+        let link = &self.core.link;
         let header = PixelRnnHeader {
             config: m.rnn.config.clone(),
             height: m.device.height,
             width: m.device.width,
             palette: m.palette.clone(),
-            dataset: self.link.data.kind.to_string(),
+            dataset: link.data.kind.to_string(),
             steps,
         };
-        let bytes = super::canonical_file(m.rnn.save(&self.ctx.gpu, &header).await?);
-        dom::download(&bytes, &export_name("pixelrnn", self.link.data.kind.name(), steps))
-            .map_err(|e| Error::Invalid(format!("the browser refused the download: {e:?}")))?;
-        status(LAB, &format!("Exported the PixelRNN at step {steps} ({} kB).", bytes.len() / 1024), false);
-        Ok(())
-    }
-
-    fn import(&mut self, bytes: &[u8]) -> Result<String> {
-        let Some(m) = self.models.as_mut() else {
-            return Err(Error::Invalid("make a dataset first: the model must fit its sprites".into()));
-        };
-        let (rnn, header) = PixelRnn::load(&self.ctx.gpu, bytes)?;
-        let (h, w, _) = m.geometry();
-        if (header.height, header.width) != (h, w) {
-            return Err(Error::Invalid(format!(
-                "it paints {}×{} {} sprites, this lab has {h}×{w} {} images: switch the dataset first",
-                header.height, header.width, header.dataset, self.link.data.kind
-            )));
-        }
-        if header.palette != m.palette {
-            return Err(Error::Invalid(format!(
-                "it paints with another palette ({} colours, from {}) than this dataset's ({} colours)",
-                header.palette.len(),
-                header.dataset,
-                m.palette.len()
-            )));
-        }
-        let cfg = &header.config;
-        let r = &mut self.link.rnn;
-        r.hidden = cfg.hidden;
-        r.layers = cfg.layers;
-        r.batch = cfg.batch.min(m.device.train.count);
-        r.lr = cfg.learning_rate;
-        self.link.seed = cfg.seed;
-        m.rnn = rnn;
-        m.offset = header.steps;
-        m.plotted = 0;
-        self.painting = None;
-        self.plot.clear();
-        fill_form(&self.link);
-        self.ctx.publish(&self.current_link());
-        show_steps(LAB, header.steps, None, self.runner.running);
-        Ok(format!("loaded a PixelRNN trained {} steps on {}.", header.steps, header.dataset))
+        download_model(link, "pixelrnn", "the PixelRNN", steps, m.rnn.save(&self.core.ctx.gpu, &header).await?)
     }
 
     /// Redraws the picker and the picked sprite under its cover.

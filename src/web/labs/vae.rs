@@ -13,12 +13,9 @@ use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, PointerEvent};
 
-use super::{
-    copy_link, export_name, fill_form, load_bundled, make_dataset, on_bundled_data, show_running, show_steps, status,
-    wire_buttons, wire_form, wire_sheet_input, Cmd, Ctx, Queue, Runner,
-};
+use super::{download_model, fill_form, scale_for, show_loss, show_steps, status, Cmd, Core, Ctx, LiveLab, Pace};
 use crate::data::device::DeviceDataset;
-use crate::data::{Dataset, DatasetKind};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::io::link::{Lab, Link};
@@ -41,9 +38,6 @@ const MAP: usize = 10;
 const DOTS: usize = 300;
 /// Half-width of the VAE's map: the prior's bulk.
 const PRIOR_EXTENT: f32 = 3.0;
-
-/// The bundled trained models (in www/pretrained/), loaded in this order.
-const PRETRAINED: [&str; 2] = ["vae-moons.safetensors", "autoencoder-moons.safetensors"];
 
 pub const VAE_COLOR: &str = "#6d4ad6";
 pub const AE_COLOR: &str = "#e8833a";
@@ -171,14 +165,10 @@ struct Views {
 }
 
 pub struct VaeLab {
-    ctx: Ctx,
-    link: Link,
-    queue: Queue,
-    runner: Runner,
+    core: Core,
     views: Views,
     plot: Plot,
     map_state: [Rc<RefCell<MapState>>; 2],
-    sheet: Option<(String, Vec<u8>)>,
     models: Option<Models>,
     /// Held-out images being interpolated between.
     pair: (usize, usize),
@@ -187,17 +177,10 @@ pub struct VaeLab {
     /// Visuals are out of date.
     stale: bool,
     picker_stale: bool,
-    last_refresh: f64,
-    refresh_cost: f64,
+    pace: Pace,
     /// Views redrawn so far (a data attribute, for tests).
     refreshes: u32,
     last_plot: f64,
-    was_active: bool,
-}
-
-/// Scale that makes an image about `target` CSS pixels tall.
-fn scale_for(height: usize, target: usize) -> usize {
-    (target / height.max(1)).max(1)
 }
 
 /// The default pair: on moons, the fullest held-out moon and the thinnest waxing crescent
@@ -214,10 +197,8 @@ fn default_pair(heldout: &Dataset) -> (usize, usize) {
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    let queue = Queue::default();
-    wire_buttons(LAB, &queue);
-    wire_form(&link, &queue);
-    wire_sheet_input(LAB, &queue);
+    let core = Core::new(ctx, link);
+    let queue = &core.queue;
     {
         let q = queue.clone();
         let picker: HtmlCanvasElement = dom::get("vae-picker");
@@ -262,7 +243,7 @@ pub fn start(ctx: Ctx, link: Link) {
             }
         });
     }
-    let views = match make_views(&ctx) {
+    let views = match make_views(&core.ctx) {
         Ok(v) => v,
         Err(e) => {
             status(LAB, &format!("cannot draw on this page: {e}"), true);
@@ -275,27 +256,21 @@ pub fn start(ctx: Ctx, link: Link) {
         None,
     );
     let mut lab = VaeLab {
-        ctx,
-        link,
-        queue,
-        runner: Runner::new(),
+        core,
         views,
         plot,
         map_state,
-        sheet: None,
         models: None,
         pair: (0, 0),
         pick_b: false,
         stale: true,
         picker_stale: true,
-        last_refresh: 0.0,
-        refresh_cost: 0.0,
+        pace: Pace::default(),
         refreshes: 0,
         last_plot: 0.0,
-        was_active: false,
     };
     lab.plot.set_dashed(1, true);
-    wasm_bindgen_futures::spawn_local(lab.run());
+    wasm_bindgen_futures::spawn_local(super::run(lab));
 }
 
 fn make_views(ctx: &Ctx) -> Result<Views> {
@@ -312,95 +287,92 @@ fn make_views(ctx: &Ctx) -> Result<Views> {
     })
 }
 
-impl VaeLab {
-    async fn run(mut self) {
-        let replay = self.link.steps;
-        self.rebuild(false);
-        if replay > 0 && self.models.is_some() {
-            self.runner.target = Some(replay);
-            self.runner.running = true;
-            status(LAB, &format!("Replaying the link: training to step {replay}…"), false);
-        }
-        loop {
-            dom::next_frame().await;
-            if let Err(e) = self.frame().await {
-                self.runner.running = false;
-                self.runner.target = None;
-                status(LAB, &e.to_string(), true);
-            }
-        }
+impl LiveLab for VaeLab {
+    const LAB: Lab = LAB;
+    /// Made with `genlab train vae` (see www/pretrained/README.md).
+    const PRETRAINED: &'static [&'static str] = &["vae-moons.safetensors", "autoencoder-moons.safetensors"];
+    const STARTS_AGAIN: &'static str = "the models start again from step 0.";
+    const UNCHANGED: &'static str = "the models are unchanged";
+
+    fn core(&self) -> &Core {
+        &self.core
     }
 
-    async fn frame(&mut self) -> Result<()> {
-        let active = self.ctx.is_active(LAB);
-        if active && !self.was_active {
-            self.ctx.publish(&self.current_link());
-            self.stale = true;
-            self.plot.draw();
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    /// Steps as shown (an imported VAE counts the steps it came with).
+    fn steps(&self) -> Option<u32> {
+        self.models.as_ref().map(Models::steps)
+    }
+
+    fn remake(&mut self) -> Result<()> {
+        self.models = None;
+        self.plot.clear();
+        self.plot.set_empty_text("Press Train: the losses appear here.");
+        self.stale = true;
+        self.picker_stale = true;
+        if let Ok(el) = dom::by_id("lab-vae") {
+            let vae = &self.core.link.vae;
+            let _ = el.set_attribute("data-compare", if vae.compare { "1" } else { "0" });
+            let _ = el.set_attribute("data-latent", &vae.latent.to_string());
         }
-        self.was_active = active;
-        for cmd in self.queue.take() {
-            // One command failing (a download refused, say) must not drop the ones after it.
-            if let Err(e) = self.apply(cmd).await {
-                status(LAB, &e.to_string(), true);
+        let gpu = &self.core.ctx.gpu;
+        let dataset = self.core.dataset()?;
+        let link = &mut self.core.link;
+        let device = DeviceDataset::upload(gpu, &dataset)?;
+        // A sheet's size is known only now: refit the batch and the pair to it.
+        if link.vae.batch > device.train.count {
+            link.vae.batch = device.train.count;
+            status(LAB, &format!("Batch size lowered to the {} training images.", device.train.count), false);
+        }
+        let heldout = dataset.heldout();
+        self.pair = match link.vae.pair {
+            Some((a, b)) if a < heldout.count && b < heldout.count => (a, b),
+            _ => {
+                link.vae.pair = None;
+                default_pair(&heldout)
             }
+        };
+        let mut nets = vec![Vae::new(gpu, self.config(false), dataset.image_len())?];
+        if self.core.link.vae.compare {
+            nets.push(Vae::new(gpu, self.config(true), dataset.image_len())?);
         }
-        if !active {
-            return Ok(());
-        }
-        let was_running = self.runner.running;
-        self.train_slice()?;
-        if was_running && !self.runner.running {
-            // A replay or a single step just finished.
-            self.ctx.publish(&self.current_link());
-            if self.link.steps > 0 && self.models.as_ref().is_some_and(|m| m.steps() == self.link.steps) {
-                status(
-                    LAB,
-                    &format!("Replayed the link's {} steps: this is the model it describes.", self.link.steps),
-                    false,
-                );
-            }
-        }
-        self.collect_figures()?;
-        let now = dom::now();
-        let interval = (4.0 * self.refresh_cost).max(if self.runner.running { 250.0 } else { 0.0 });
-        if self.stale && now - self.last_refresh >= interval {
-            self.stale = false;
-            self.refresh().await?;
-            self.last_refresh = dom::now();
-            self.refresh_cost = self.last_refresh - now;
-        }
+        let noise = crate::kernels::rng::normal(
+            gpu,
+            stream(self.core.link.seed, Purpose::Sampling),
+            [SAMPLES, self.core.link.vae.latent],
+            0.0,
+            1.0,
+        )?;
+        let plotted = vec![0; nets.len()];
+        self.models = Some(Models { heldout, device, nets, noise, plotted, offset: 0 });
         Ok(())
     }
 
-    fn train_slice(&mut self) -> Result<()> {
-        let can_train = self.models.is_some();
-        let Some(models) = self.models.as_mut() else {
-            self.runner.running = false;
-            show_running(LAB, false, false);
-            return Ok(());
-        };
-        // Steps as shown (an imported VAE counts the steps it came with).
-        let done = models.steps();
-        let every = self.runner.monitor_every(done);
-        for net in &mut models.nets {
+    /// Trains the VAE and, with the comparison on, the autoencoder on the same minibatches.
+    fn train(&mut self) -> Result<u32> {
+        let Some(m) = self.models.as_mut() else { return Ok(0) };
+        let runner = &mut self.core.runner;
+        let done = m.steps();
+        let every = runner.monitor_every(done);
+        for net in &mut m.nets {
             net.monitor.set_every(every);
         }
-        let arrived = models.offset + models.nets[0].monitor.latest().map_or(0, |r| r.step);
-        let gpu = self.ctx.gpu.clone();
-        let (nets, device) = (&mut models.nets, &models.device);
-        let n = self.runner.slice(done, arrived, || {
+        let arrived = m.offset + m.nets[0].monitor.latest().map_or(0, |r| r.step);
+        let gpu = &self.core.ctx.gpu;
+        let (nets, device) = (&mut m.nets, &m.device);
+        let n = runner.slice(done, arrived, || {
             for net in nets.iter_mut() {
-                net.train_step(&gpu, device)?;
+                net.train_step(gpu, device)?;
             }
             Ok(())
         })?;
         if n > 0 {
             self.stale = true;
         }
-        show_running(LAB, self.runner.running, can_train);
-        show_steps(LAB, models.steps(), self.runner.rate(), self.runner.running);
-        Ok(())
+        Ok(n)
     }
 
     /// Moves newly arrived figures into the plot and the figures line.
@@ -438,89 +410,145 @@ impl VaeLab {
                         r.values[1], r.values[0]
                     ),
                 );
-                if let Ok(lab) = dom::by_id("lab-vae") {
-                    let _ = lab.set_attribute("data-loss", &format!("{}", r.values[0]));
-                    let _ = lab.set_attribute("data-loss-step", &(offset + r.step).to_string());
-                }
+                show_loss(LAB, r.values[0], offset + r.step);
             }
         }
         Ok(())
     }
 
-    /// The link of what is on screen now, with the steps taken.
-    fn current_link(&self) -> Link {
-        let mut link = self.link.clone();
-        link.steps = self.models.as_ref().map_or(0, Models::steps);
-        link
+    /// Every view, when something changed (paced: a redraw decodes and reads back codes).
+    async fn redraw(&mut self) -> Result<()> {
+        let now = dom::now();
+        if self.stale && self.pace.due(now, self.core.runner.running) {
+            self.stale = false;
+            self.refresh().await?;
+            self.pace.done(now);
+        }
+        Ok(())
     }
 
-    /// Makes the dataset and fresh models from the link. `keep_running`: carry on training.
-    fn rebuild(&mut self, keep_running: bool) {
-        self.models = None;
-        self.plot.clear();
-        self.plot.set_empty_text("Press Train: the losses appear here.");
-        self.runner.target = None;
-        self.runner.forget_rate();
-        self.runner.running &= keep_running;
-        dom::show("vae-data-error", false);
-        let lab_el = dom::by_id("lab-vae").ok();
-        if let Some(el) = &lab_el {
-            let _ = el.set_attribute("data-compare", if self.link.vae.compare { "1" } else { "0" });
-            let _ = el.set_attribute("data-latent", &self.link.vae.latent.to_string());
-        }
-        match self.build() {
-            Ok(models) => {
-                self.models = Some(models);
-                status(LAB, "Ready. Press Train.", false);
-            }
-            Err(e) => {
-                dom::set_text("vae-data-error", &e.to_string());
-                dom::show("vae-data-error", true);
-                status(LAB, "No dataset: see above.", true);
-            }
-        }
-        show_steps(LAB, 0, None, false);
-        show_running(LAB, self.runner.running, self.models.is_some());
+    fn shown(&mut self) {
         self.stale = true;
-        self.picker_stale = true;
-        fill_form(&self.link);
-        self.ctx.publish(&self.current_link());
+        self.plot.draw();
     }
 
-    fn build(&mut self) -> Result<Models> {
-        let gpu = &self.ctx.gpu;
-        let dataset = make_dataset(&self.link, self.sheet.as_ref().map(|s| s.1.as_slice()))?;
-        let device = DeviceDataset::upload(gpu, &dataset)?;
-        // A sheet's size is known only now: refit the batch and the pair to it.
-        if self.link.vae.batch > device.train.count {
-            self.link.vae.batch = device.train.count;
-            status(LAB, &format!("Batch size lowered to the {} training images.", device.train.count), false);
+    fn edited(&mut self, key: &str) -> bool {
+        // Another dataset (a sheet and the bundled one included): the picked pair's indices
+        // would point at other images.
+        if key == "data" || key == "count" || key == "dseed" {
+            self.core.link.vae.pair = None;
         }
-        let heldout = dataset.heldout();
-        self.pair = match self.link.vae.pair {
-            Some((a, b)) if a < heldout.count && b < heldout.count => (a, b),
-            _ => {
-                self.link.vae.pair = None;
-                default_pair(&heldout)
-            }
+        true
+    }
+
+    fn sheet_summary(&self) -> Option<String> {
+        let m = self.models.as_ref()?;
+        Some(format!(
+            "{} tiles of {}×{} in {} colours.",
+            m.heldout.count + m.device.train.count,
+            m.device.height,
+            m.device.width,
+            m.heldout.num_colors().unwrap_or(0)
+        ))
+    }
+
+    /// Loads a VAE or autoencoder file into its slot. Nothing changes unless it fits.
+    fn import(&mut self, bytes: &[u8]) -> Result<String> {
+        let Some(m) = self.models.as_mut() else {
+            return Err(Error::Invalid("make a dataset first: the model must fit its images".into()));
         };
-        let mut nets = vec![Vae::new(gpu, self.config(false), dataset.image_len())?];
-        if self.link.vae.compare {
-            nets.push(Vae::new(gpu, self.config(true), dataset.image_len())?);
+        let (net, header) = Vae::load(&self.core.ctx.gpu, bytes)?;
+        let (h, w, c) = m.geometry();
+        if (header.height, header.width, header.channels) != (h, w, c) {
+            return Err(Error::Invalid(format!(
+                "it was trained on {}×{}×{} {} images, this lab has {h}×{w}×{c} {} images: switch the dataset first",
+                header.height, header.width, header.channels, header.dataset, self.core.link.data.kind
+            )));
         }
-        let noise = crate::kernels::rng::normal(
-            gpu,
-            stream(self.link.seed, Purpose::Sampling),
-            [SAMPLES, self.link.vae.latent],
-            0.0,
-            1.0,
-        )?;
-        let plotted = vec![0; nets.len()];
-        Ok(Models { heldout, device, nets, noise, plotted, offset: 0 })
+        let cfg = header.config.clone();
+        if cfg.autoencoder {
+            if m.nets.len() < 2 {
+                self.core.link.vae.compare = true;
+                m.nets.push(net);
+                m.plotted.push(0);
+            } else {
+                m.nets[1] = net;
+                m.plotted[1] = 0;
+            }
+            if let Ok(el) = dom::by_id("lab-vae") {
+                let _ = el.set_attribute("data-compare", "1");
+            }
+            fill_form(&self.core.link);
+            self.stale = true;
+            return Ok(format!("loaded an autoencoder trained {} steps on {}.", header.steps, header.dataset));
+        }
+        let v = &mut self.core.link.vae;
+        (v.hidden, v.latent, v.batch, v.lr, v.beta, v.warmup) =
+            (cfg.hidden, cfg.latent, cfg.batch.min(m.device.train.count), cfg.learning_rate, cfg.beta, cfg.kl_warmup);
+        self.core.link.seed = cfg.seed;
+        let latent_changed = m.nets[0].config.latent != cfg.latent;
+        m.nets[0] = net;
+        m.offset = header.steps;
+        m.plotted[0] = 0;
+        let mut note = String::new();
+        if m.nets.len() > 1 && (latent_changed || m.nets[1].config.hidden != cfg.hidden) {
+            let baseline = VaeConfig { autoencoder: true, batch: self.core.link.vae.batch, ..cfg.clone() };
+            m.nets[1] = Vae::new(&self.core.ctx.gpu, baseline, m.image_len())?;
+            m.plotted[1] = 0;
+            note = " The autoencoder starts again with its settings.".into();
+        }
+        let m = self.models.as_mut().expect("checked above");
+        if latent_changed {
+            m.noise = crate::kernels::rng::normal(
+                &self.core.ctx.gpu,
+                stream(self.core.link.seed, Purpose::Sampling),
+                [SAMPLES, cfg.latent],
+                0.0,
+                1.0,
+            )?;
+        }
+        self.plot.clear();
+        if let Ok(el) = dom::by_id("lab-vae") {
+            let _ = el.set_attribute("data-latent", &cfg.latent.to_string());
+        }
+        fill_form(&self.core.link);
+        self.stale = true;
+        self.core.ctx.publish(&self.current_link());
+        show_steps(LAB, header.steps, None, self.core.runner.running);
+        Ok(format!("loaded a VAE trained {} steps on {}.{note}", header.steps, header.dataset))
     }
 
+    fn pretrained_loaded(&mut self, steps: u32) {
+        self.plot.set_empty_text("These models were trained elsewhere: press Train and their losses appear here.");
+        self.plot.draw();
+        status(
+            LAB,
+            &format!(
+                "Loaded a VAE and an autoencoder trained {steps} steps on moons. Compare their maps, \
+                 pick other moons, or press Train to train them further."
+            ),
+            false,
+        );
+    }
+
+    async fn apply_own(&mut self, cmd: Cmd) -> Result<()> {
+        match cmd {
+            Cmd::Export(i) => self.export(i).await?,
+            Cmd::Pick(x, y) => self.pick(x, y),
+            Cmd::Point(i, z0, z1) => {
+                self.map_state[i].borrow_mut().point = (z0, z1);
+                self.draw_point(i)?;
+            }
+            // The other labs' controls: none here.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl VaeLab {
     fn config(&self, autoencoder: bool) -> VaeConfig {
-        let v = &self.link.vae;
+        let v = &self.core.link.vae;
         VaeConfig {
             hidden: v.hidden,
             latent: v.latent,
@@ -529,92 +557,8 @@ impl VaeLab {
             autoencoder,
             batch: v.batch,
             learning_rate: v.lr,
-            seed: self.link.seed,
+            seed: self.core.link.seed,
         }
-    }
-
-    async fn apply(&mut self, cmd: Cmd) -> Result<()> {
-        match cmd {
-            Cmd::Train => {
-                if self.models.is_some() {
-                    self.runner.running = true;
-                    self.runner.target = None;
-                    status(LAB, "Training…", false);
-                }
-            }
-            Cmd::Pause => {
-                self.runner.running = false;
-                self.runner.target = None;
-                status(LAB, "Paused.", false);
-                self.ctx.publish(&self.current_link());
-            }
-            Cmd::Step => {
-                if let Some(m) = &self.models {
-                    self.runner.target = Some(m.steps() + 1);
-                    self.runner.running = true;
-                }
-            }
-            Cmd::Reset => {
-                let running = self.runner.running;
-                self.rebuild(running);
-            }
-            Cmd::Edit(key, value) => {
-                if let Err(e) = self.link.set_value(&key, &value) {
-                    status(LAB, &format!("{e}; kept {}", self.link.value(&key).unwrap_or_default()), true);
-                    fill_form(&self.link);
-                    return Ok(());
-                }
-                if key == "data" || key == "count" || key == "dseed" {
-                    self.link.vae.pair = None;
-                }
-                let fixed = self.link.fix();
-                let running = self.runner.running;
-                self.rebuild(running);
-                if !fixed.is_empty() {
-                    let words: Vec<String> = fixed.iter().map(ToString::to_string).collect();
-                    status(LAB, &words.join(" · "), false);
-                } else if self.models.is_some() {
-                    status(LAB, &format!("{key} changed: the models start again from step 0."), false);
-                }
-            }
-            Cmd::Sheet(name, bytes) => {
-                self.sheet = Some((name.clone(), bytes));
-                self.link.data.kind = DatasetKind::Sheet;
-                self.link.vae.pair = None;
-                self.link.fix();
-                let running = self.runner.running;
-                self.rebuild(running);
-                if let Some(m) = &self.models {
-                    status(
-                        LAB,
-                        &format!(
-                            "{name}: {} tiles of {}×{} in {} colours.",
-                            m.heldout.count + m.device.train.count,
-                            m.device.height,
-                            m.device.width,
-                            m.heldout.num_colors().unwrap_or(0)
-                        ),
-                        false,
-                    );
-                    dom::set_text("vae-sheet-name", &name);
-                }
-            }
-            Cmd::FileError(e) => status(LAB, &e, true),
-            Cmd::CopyLink => copy_link(&self.current_link()),
-            Cmd::Export(i) => self.export(i).await?,
-            Cmd::Import(name, bytes) => match self.import(&bytes) {
-                Ok(what) => status(LAB, &format!("{name}: {what}"), false),
-                Err(e) => status(LAB, &format!("{name} was not loaded, the models are unchanged: {e}"), true),
-            },
-            Cmd::Pick(x, y) => self.pick(x, y),
-            Cmd::Point(i, z0, z1) => {
-                self.map_state[i].borrow_mut().point = (z0, z1);
-                self.draw_point(i)?;
-            }
-            Cmd::Pretrained => self.load_pretrained().await,
-            Cmd::NewNoise | Cmd::Complete | Cmd::Sample => {}
-        }
-        Ok(())
     }
 
     /// A click on the held-out picker at CSS pixel (x, y).
@@ -628,39 +572,10 @@ impl VaeLab {
         }
         self.pick_b = !self.pick_b;
         dom::set_text("vae-pick-next", if self.pick_b { "B" } else { "A" });
-        self.link.vae.pair = Some(self.pair);
+        self.core.link.vae.pair = Some(self.pair);
         self.picker_stale = true;
         self.stale = true;
-        self.ctx.publish(&self.current_link());
-    }
-
-    /// Loads the VAE and the autoencoder trained on moons that come with the page (made with
-    /// `genlab train vae`; see www/pretrained/README.md), switching to moons if needed.
-    async fn load_pretrained(&mut self) {
-        if !on_bundled_data(&self.link) || self.models.is_none() {
-            self.link.data = crate::io::link::DataLink::default_for(LAB);
-            self.link.vae.pair = None;
-            self.link.fix();
-            self.rebuild(false);
-        }
-        self.runner.running = false;
-        self.runner.target = None;
-        for file in PRETRAINED {
-            if load_bundled(LAB, file, |bytes| self.import(bytes)).await.is_none() {
-                return;
-            }
-        }
-        let steps = self.models.as_ref().map_or(0, Models::steps);
-        self.plot.set_empty_text("These models were trained elsewhere: press Train and their losses appear here.");
-        self.plot.draw();
-        status(
-            LAB,
-            &format!(
-                "Loaded a VAE and an autoencoder trained {steps} steps on moons. Compare their maps, \
-                 pick other moons, or press Train to train them further."
-            ),
-            false,
-        );
+        self.core.ctx.publish(&self.current_link());
     }
 
     async fn export(&mut self, which: usize) -> Result<()> {
@@ -668,92 +583,23 @@ impl VaeLab {
         let Some(net) = m.nets.get(which) else { return Ok(()) };
         let (height, width, channels) = m.geometry();
         let steps = if which == 0 { m.steps() } else { net.steps() };
+        let link = &self.core.link;
         let header = VaeHeader {
             config: net.config.clone(),
             height,
             width,
             channels,
-            dataset: self.link.data.kind.to_string(),
+            dataset: link.data.kind.to_string(),
             steps,
         };
-        let bytes = super::canonical_file(net.save(&self.ctx.gpu, &header).await?);
         let model = if net.config.autoencoder { "autoencoder" } else { "vae" };
-        dom::download(&bytes, &export_name(model, self.link.data.kind.name(), steps))
-            .map_err(|e| Error::Invalid(format!("the browser refused the download: {e:?}")))?;
-        status(LAB, &format!("Exported the {model} at step {steps} ({} kB).", bytes.len() / 1024), false);
-        Ok(())
-    }
-
-    /// Loads a VAE or autoencoder file into its slot. Nothing changes unless it fits.
-    fn import(&mut self, bytes: &[u8]) -> Result<String> {
-        let Some(m) = self.models.as_mut() else {
-            return Err(Error::Invalid("make a dataset first: the model must fit its images".into()));
-        };
-        let (net, header) = Vae::load(&self.ctx.gpu, bytes)?;
-        let (h, w, c) = m.geometry();
-        if (header.height, header.width, header.channels) != (h, w, c) {
-            return Err(Error::Invalid(format!(
-                "it was trained on {}×{}×{} {} images, this lab has {h}×{w}×{c} {} images: switch the dataset first",
-                header.height, header.width, header.channels, header.dataset, self.link.data.kind
-            )));
-        }
-        let cfg = header.config.clone();
-        if cfg.autoencoder {
-            if m.nets.len() < 2 {
-                self.link.vae.compare = true;
-                m.nets.push(net);
-                m.plotted.push(0);
-            } else {
-                m.nets[1] = net;
-                m.plotted[1] = 0;
-            }
-            if let Ok(el) = dom::by_id("lab-vae") {
-                let _ = el.set_attribute("data-compare", "1");
-            }
-            fill_form(&self.link);
-            self.stale = true;
-            return Ok(format!("loaded an autoencoder trained {} steps on {}.", header.steps, header.dataset));
-        }
-        let v = &mut self.link.vae;
-        (v.hidden, v.latent, v.batch, v.lr, v.beta, v.warmup) =
-            (cfg.hidden, cfg.latent, cfg.batch.min(m.device.train.count), cfg.learning_rate, cfg.beta, cfg.kl_warmup);
-        self.link.seed = cfg.seed;
-        let latent_changed = m.nets[0].config.latent != cfg.latent;
-        m.nets[0] = net;
-        m.offset = header.steps;
-        m.plotted[0] = 0;
-        let mut note = String::new();
-        if m.nets.len() > 1 && (latent_changed || m.nets[1].config.hidden != cfg.hidden) {
-            let baseline = VaeConfig { autoencoder: true, batch: self.link.vae.batch, ..cfg.clone() };
-            m.nets[1] = Vae::new(&self.ctx.gpu, baseline, m.image_len())?;
-            m.plotted[1] = 0;
-            note = " The autoencoder starts again with its settings.".into();
-        }
-        let m = self.models.as_mut().expect("checked above");
-        if latent_changed {
-            m.noise = crate::kernels::rng::normal(
-                &self.ctx.gpu,
-                stream(self.link.seed, Purpose::Sampling),
-                [SAMPLES, cfg.latent],
-                0.0,
-                1.0,
-            )?;
-        }
-        self.plot.clear();
-        if let Ok(el) = dom::by_id("lab-vae") {
-            let _ = el.set_attribute("data-latent", &cfg.latent.to_string());
-        }
-        fill_form(&self.link);
-        self.stale = true;
-        self.ctx.publish(&self.current_link());
-        show_steps(LAB, header.steps, None, self.runner.running);
-        Ok(format!("loaded a VAE trained {} steps on {}.{note}", header.steps, header.dataset))
+        download_model(link, model, &format!("the {model}"), steps, net.save(&self.core.ctx.gpu, &header).await?)
     }
 
     /// Redraws every view from the models as they are now.
     async fn refresh(&mut self) -> Result<()> {
         let Some(m) = &self.models else { return Ok(()) };
-        let gpu = self.ctx.gpu.clone();
+        let gpu = self.core.ctx.gpu.clone();
         let geometry = m.geometry();
         let (h, w, _) = geometry;
         let len = m.image_len();
@@ -790,7 +636,7 @@ impl VaeLab {
             self.views.samples[i].draw(&samples, Layout::new(SAMPLES, geometry, 8, small), 0)?;
         }
 
-        if self.link.vae.latent == 2 {
+        if self.core.link.vae.latent == 2 {
             let dots = m.heldout.count.min(DOTS);
             let x = m.device.heldout.range(&gpu, 0, dots)?.reshape([dots, len])?;
             // Moons are coloured by phase, so the map shows how phases are laid out.
@@ -836,7 +682,7 @@ impl VaeLab {
             return Ok(());
         }
         let point = self.map_state[i].borrow().point;
-        let image = net.decode_codes(&self.ctx.gpu, &[vec![point.0, point.1]])?;
+        let image = net.decode_codes(&self.core.ctx.gpu, &[vec![point.0, point.1]])?;
         let (h, ..) = m.geometry();
         self.views.points[i].draw(
             &image,
