@@ -82,6 +82,13 @@ struct Summary {
     coarse_recall: f64,
     coarse_precision_untrained: f64,
     coarse_recall_untrained: f64,
+    /// The same four figures for held-out real images in place of generated ones (absent
+    /// when the held-out split is too small).
+    heldout_precision: Option<f64>,
+    heldout_recall: Option<f64>,
+    heldout_coarse_precision: Option<f64>,
+    heldout_coarse_recall: Option<f64>,
+    heldout_images: usize,
     pr_samples: usize,
     z_dim: usize,
     hidden: usize,
@@ -128,6 +135,12 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     let real = &train_split.pixels[..pr_count * dataset.image_len()];
     let geometry = (dataset.height, dataset.width, dataset.channels);
     let untrained = measure(gpu, &gan, real, pr_count, geometry)?;
+    // What a perfect generator would score: held-out real images in place of generated ones.
+    let heldout = dataset.heldout();
+    let heldout_count = pr_count.min(heldout.count);
+    let reference = (heldout_count > DEFAULT_K)
+        .then(|| scores(real, &heldout.pixels[..heldout_count * dataset.image_len()], geometry))
+        .transpose()?;
 
     let snapshot_steps: Vec<u32> = {
         let mut at: Vec<u32> = PROGRESS_AT.iter().map(|f| (f * args.steps as f64).round() as u32).collect();
@@ -214,6 +227,11 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         coarse_recall: trained.coarse.recall,
         coarse_precision_untrained: untrained.coarse.precision,
         coarse_recall_untrained: untrained.coarse.recall,
+        heldout_precision: reference.as_ref().map(|r| r.pixels.precision),
+        heldout_recall: reference.as_ref().map(|r| r.pixels.recall),
+        heldout_coarse_precision: reference.as_ref().map(|r| r.coarse.precision),
+        heldout_coarse_recall: reference.as_ref().map(|r| r.coarse.recall),
+        heldout_images: heldout_count,
         pr_samples: pr_count,
         z_dim: gan.config.z_dim,
         hidden: gan.config.hidden,
@@ -237,15 +255,19 @@ struct Scores {
 
 /// Precision and recall of `count` generated images (the seed's evaluation stream) against
 /// the `count` real images `real`, of `height × width × channels`.
-fn measure(gpu: &Gpu, gan: &Gan, real: &[f32], count: usize, (h, w, c): (usize, usize, usize)) -> Result<Scores> {
+fn measure(gpu: &Gpu, gan: &Gan, real: &[f32], count: usize, geometry: (usize, usize, usize)) -> Result<Scores> {
     let generated = gan.sample(gpu, stream(gan.config.seed, Purpose::Evaluation), count)?;
-    let generated = block_on(generated.to_vec(gpu))?;
+    scores(real, &block_on(generated.to_vec(gpu))?, geometry)
+}
+
+/// Precision and recall of the images `generated` against the images `real`.
+fn scores(real: &[f32], generated: &[f32], (h, w, c): (usize, usize, usize)) -> Result<Scores> {
     let cells = h.div_ceil(COARSE_CELL) * w.div_ceil(COARSE_CELL) * c;
     Ok(Scores {
-        pixels: precision_recall(real, &generated, gan.data_len, DEFAULT_K)?,
+        pixels: precision_recall(real, generated, h * w * c, DEFAULT_K)?,
         coarse: precision_recall(
             &coarse(real, h, w, c, COARSE_CELL)?,
-            &coarse(&generated, h, w, c, COARSE_CELL)?,
+            &coarse(generated, h, w, c, COARSE_CELL)?,
             cells,
             DEFAULT_K,
         )?,
