@@ -600,6 +600,30 @@ fn named_tensors_round_trip() {
     assert!(load_tensors(&bytes[..20]).is_err());
 }
 
+/// The same tensors and metadata always make the same bytes, whatever order the metadata
+/// comes in (the writer holds it in a HashMap), with the header's keys sorted and padded.
+#[test]
+fn saved_files_are_byte_for_byte_repeatable() {
+    let w = [1.0f32, -2.0, 3.5];
+    let pairs = [("model", "gan"), ("header", "{\"z\":32}"), ("parts", "generator"), ("zeta", "1"), ("alpha", "2")];
+    let first = save_tensors(&[("w", &[3], &w), ("b", &[1], &[0.5])], &pairs).unwrap();
+    for turn in 1..pairs.len() {
+        let mut shuffled = pairs;
+        shuffled.rotate_left(turn);
+        let again = save_tensors(&[("w", &[3], &w), ("b", &[1], &[0.5])], &shuffled).unwrap();
+        assert_eq!(again, first, "metadata order {shuffled:?}");
+    }
+    let n = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+    assert_eq!(n % 8, 0, "the header is padded to 8 bytes");
+    let header = std::str::from_utf8(&first[8..8 + n]).unwrap().trim_end();
+    let keys = ["\"__metadata__\"", "\"alpha\"", "\"header\"", "\"model\"", "\"parts\"", "\"zeta\"", "\"b\"", "\"w\""];
+    let at: Vec<usize> = keys.iter().map(|k| header.find(k).unwrap_or_else(|| panic!("{k} in {header}"))).collect();
+    assert!(at.windows(2).all(|p| p[0] < p[1]), "keys in sorted order: {header}");
+    let loaded = load_tensors(&first).unwrap();
+    assert_eq!(loaded.get("w").unwrap().data, w);
+    assert_eq!(loaded.metadata.len(), pairs.len());
+}
+
 #[test]
 fn dataset_helpers() {
     let ds = moons(5, 2, &MoonJitter::NONE).unwrap();

@@ -70,7 +70,40 @@ fn serialize(tensors: Vec<Owned>, metadata: &[(&str, &str)]) -> Result<Vec<u8>> 
         views.push((t.name.clone(), view));
     }
     let meta = Some(metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
-    safetensors::serialize(views, meta).map_err(|e| bad(format!("writing failed: {e}")))
+    let file = safetensors::serialize(views, meta).map_err(|e| bad(format!("writing failed: {e}")))?;
+    sorted_header(file)
+}
+
+/// The same file with its JSON header's keys in sorted order. The writer takes the metadata
+/// as a `HashMap`, whose order changes from run to run; sorted, the same tensors always make
+/// the same bytes (an export, import, export round trip gives the file back unchanged). The
+/// header stays padded with spaces to a multiple of 8 bytes, as the format asks; the tensor
+/// data after it does not move.
+fn sorted_header(file: Vec<u8>) -> Result<Vec<u8>> {
+    let broken = || bad("the writer made an unreadable header".into());
+    let n = usize::try_from(u64::from_le_bytes(file.get(..8).ok_or_else(broken)?.try_into().map_err(|_| broken())?))
+        .map_err(|_| broken())?;
+    let header = file.get(8..8usize.checked_add(n).ok_or_else(broken)?).ok_or_else(broken)?;
+    let value: serde_json::Value = serde_json::from_slice(header).map_err(|_| broken())?;
+    let mut json = serde_json::to_vec(&sort_keys(value)).map_err(|_| broken())?;
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + file.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&file[8 + n..]);
+    Ok(out)
+}
+
+/// `value` with every object's keys inserted in sorted order (sorted whether serde_json's
+/// maps keep insertion order or not).
+fn sort_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<String, serde_json::Value> = map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        other => other,
+    }
 }
 
 fn parse(bytes: &[u8]) -> Result<(SafeTensors<'_>, BTreeMap<String, String>)> {

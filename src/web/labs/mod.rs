@@ -761,33 +761,10 @@ pub fn show_loss(lab: Lab, loss: f32, step: u32) {
 /// Downloads a saved model (`bytes`, from `save`) as `genlab-{model}-{dataset}-step{steps}`
 /// and says so in the status line, where `title` names it.
 pub fn download_model(link: &Link, model: &str, title: &str, steps: u32, bytes: Vec<u8>) -> Result<()> {
-    let bytes = canonical_file(bytes);
     dom::download(&bytes, &export_name(model, link.data.kind.name(), steps))
         .map_err(|e| Error::Invalid(format!("the browser refused the download: {e:?}")))?;
     status(link.lab, &format!("Exported {title} at step {steps} ({} kB).", bytes.len() / 1024), false);
     Ok(())
-}
-
-/// The same safetensors file with its JSON header's keys sorted. The writer takes the
-/// metadata from a `HashMap`, whose order changes from run to run; sorted, the same weights
-/// always download as the same bytes (an export, import, export round trip gives the file
-/// back unchanged). The header stays padded with spaces to a multiple of 8 bytes, as the
-/// format asks; the tensor data after it is untouched. Anything unexpected: the file as is.
-pub fn canonical_file(bytes: Vec<u8>) -> Vec<u8> {
-    let sorted = (|| {
-        let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
-        let header = bytes.get(8..8usize.checked_add(n)?)?;
-        // serde_json's maps are BTreeMaps (no preserve_order feature): writing sorts them.
-        let value: serde_json::Value = serde_json::from_slice(header).ok()?;
-        let mut json = serde_json::to_vec(&value).ok()?;
-        json.resize(json.len().div_ceil(8) * 8, b' ');
-        let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
-        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-        out.extend_from_slice(&json);
-        out.extend_from_slice(&bytes[8 + n..]);
-        Some(out)
-    })();
-    sorted.unwrap_or(bytes)
 }
 
 /// A file name for an exported model.
