@@ -3,7 +3,7 @@
 // trained samples at once. The VAE's bundled pair is tested in vae.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canvasStats, openPage, saveScreenshot } from './harness.mjs';
+import { assertUncoveredKept, canvasStats, openPage, saveScreenshot } from './harness.mjs';
 
 const steps = (page, lab) => page.getAttribute(`#lab-${lab}`, 'data-steps').then(Number);
 const statusMatches = (page, lab, pattern) =>
@@ -42,6 +42,7 @@ test('the bundled PixelRNN loads in one click and completes a covered sprite', {
     await page.click('#pixelrnn-complete');
     await statusMatches(page, 'pixelrnn', /^Painted 8 /);
     assert.equal(Number(await page.getAttribute('#lab-pixelrnn', 'data-painted')), 16 * 16, 'every pixel position reached');
+    await assertUncoveredKept(page, 16 * 16);
     const out = await canvasStats(page, '#pixelrnn-out');
     assert.ok(out.colours >= 4 && out.spread > 5, `completions: ${JSON.stringify(out)}`);
     await saveScreenshot(page, 'pixelrnn', { fullPage: true });

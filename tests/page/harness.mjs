@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -132,4 +133,16 @@ export async function saveScreenshot(page, name, options = {}) {
   const { mkdirSync } = await import('node:fs');
   mkdirSync(process.env.SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: `${process.env.SCREENSHOTS}/${name}.png`, ...options });
+}
+
+/** The first completion equals the sprite wherever the cover left it visible. */
+export async function assertUncoveredKept(page, pixels) {
+  const list = (name) => page.getAttribute('#lab-pixelrnn', `data-${name}`).then((v) => v.split(',').map(Number));
+  const [copy, sprite, cover] = await Promise.all([list('first-copy'), list('sprite'), list('cover')]);
+  assert.equal(copy.length, pixels);
+  assert.equal(sprite.length, pixels);
+  const covered = cover.filter((c) => c === 1).length;
+  assert.ok(covered > 0 && covered < pixels, `${covered} of ${pixels} pixels covered`);
+  const changed = copy.map((c, i) => (cover[i] === 0 && c !== sprite[i] ? i : -1)).filter((i) => i >= 0);
+  assert.deepEqual(changed, [], 'uncovered pixels the completion changed');
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { canvasStats, openPage, waitForSteps } from './harness.mjs';
+import { assertUncoveredKept, canvasStats, openPage, waitForSteps } from './harness.mjs';
 
 const TINY = '#lab=pixelrnn&data=sprites&count=40&size=8&hidden=16&batch=4&lr=0.01&seed=2';
 const painted = (page) => page.getAttribute('#lab-pixelrnn', 'data-painted').then(Number);
@@ -33,6 +33,7 @@ test('the PixelRNN lab trains, completes covered sprites pixel by pixel and pain
     await page.locator('#pixelrnn-picker').click({ position: { x: 30, y: 10 } });
     assert.equal(await page.getAttribute('#pixelrnn-cover-bottom-half', 'aria-pressed'), 'true');
     await paintAll(page, '#pixelrnn-complete');
+    await assertUncoveredKept(page, 8 * 8);
     const out = await canvasStats(page, '#pixelrnn-out');
     assert.ok(out.colours >= 3 && out.spread > 5, `completions: ${JSON.stringify(out)}`);
 

@@ -173,6 +173,8 @@ struct Painting {
     /// Pixels recorded per frame (adapted to the frame budget).
     per_frame: usize,
     started: f64,
+    /// For a completion: the sprite's colours and the cover (true = painted by the model).
+    completing: Option<(Vec<u8>, Vec<bool>)>,
 }
 
 struct Views {
@@ -515,19 +517,20 @@ impl RnnLab {
         let seq = m.device.height * m.device.width;
         let temperature = self.core.link.rnn.temperature;
         let stream = self.paint_stream.take(COPIES * seq);
-        let (sampler, what) = if complete {
+        let (sampler, what, completing) = if complete {
             let mask = self.cover.borrow().mask();
             if !mask.iter().any(|&p| p) {
                 status(LAB, "Nothing is covered: pick a cover, or paint over the sprite with the mouse.", true);
                 return Ok(());
             }
             let sprite = m.heldout.image_indices(self.pick).expect("a palette dataset has indices");
-            (m.rnn.completer(gpu, sprite, &mask, COPIES, temperature, stream)?, "completions")
+            let sampler = m.rnn.completer(gpu, sprite, &mask, COPIES, temperature, stream)?;
+            (sampler, "completions", Some((sprite.to_vec(), mask)))
         } else {
-            (m.rnn.sampler(gpu, COPIES, temperature, stream)?, "new monsters")
+            (m.rnn.sampler(gpu, COPIES, temperature, stream)?, "new monsters", None)
         };
         status(LAB, &format!("Painting {COPIES} {what}, pixel by pixel…"), false);
-        self.painting = Some(Painting { sampler, what, shown: 0, per_frame: 2, started: dom::now() });
+        self.painting = Some(Painting { sampler, what, shown: 0, per_frame: 2, started: dom::now(), completing });
         if let Ok(lab) = dom::by_id("lab-pixelrnn") {
             let _ = lab.set_attribute("data-painted", "0");
         }
@@ -543,6 +546,11 @@ impl RnnLab {
             if position > p.shown {
                 p.shown = position;
                 let pixels = m.pixels(tokens);
+                // What the page tests read once the last pixel is in: the colours of the first
+                // copy, and for a completion the sprite and its cover, to check that the
+                // uncovered pixels came through untouched.
+                let join = |v: &mut dyn Iterator<Item = u32>| v.map(|t| t.to_string()).collect::<Vec<_>>().join(",");
+                let first_copy = (position >= seq).then(|| join(&mut tokens[..seq].iter().copied()));
                 let images = Tensor::from_slice(gpu, [p.sampler.batch(), m.device.height, m.device.width, 3], &pixels)?;
                 let (h, w, _) = m.geometry();
                 let mut layout = Layout::new(p.sampler.batch(), (h, w, 3), COPIES, scale_for(h, 64));
@@ -553,6 +561,13 @@ impl RnnLab {
                 dom::set_text("pixelrnn-progress", &format!("{position} / {seq} pixels"));
                 if let Ok(lab) = dom::by_id("lab-pixelrnn") {
                     let _ = lab.set_attribute("data-painted", &position.to_string());
+                    if let Some(first_copy) = &first_copy {
+                        let _ = lab.set_attribute("data-first-copy", first_copy);
+                        if let Some((sprite, mask)) = &p.completing {
+                            let _ = lab.set_attribute("data-sprite", &join(&mut sprite.iter().map(|&t| t as u32)));
+                            let _ = lab.set_attribute("data-cover", &join(&mut mask.iter().map(|&c| c as u32)));
+                        }
+                    }
                 }
             }
         }
