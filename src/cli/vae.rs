@@ -58,6 +58,10 @@ struct Summary {
     evaluation: genlab::models::vae::Evaluation,
     #[serde(skip_serializing_if = "Option::is_none")]
     interp_manifold_dist: Option<f64>,
+    /// Over the pairs less than a quarter of the phase cycle apart, and over the others.
+    interp_manifold_dist_near_pairs: Option<f64>,
+    interp_manifold_dist_far_pairs: Option<f64>,
+    near_pairs: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     heldout_manifold_dist: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,9 +141,12 @@ pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
         steps_per_sec: args.steps as f64 / seconds,
         train_loss: vae.monitor.recent_mean("loss", 10),
         evaluation,
-        interp_manifold_dist: manifold.map(|m| m.0),
-        heldout_manifold_dist: manifold.map(|m| m.1),
-        pixel_blend_manifold_dist: manifold.map(|m| m.2),
+        interp_manifold_dist: manifold.as_ref().map(|m| m.interp),
+        interp_manifold_dist_near_pairs: manifold.as_ref().and_then(|m| m.interp_near),
+        interp_manifold_dist_far_pairs: manifold.as_ref().and_then(|m| m.interp_far),
+        near_pairs: manifold.as_ref().map(|m| m.near_pairs),
+        heldout_manifold_dist: manifold.as_ref().map(|m| m.real),
+        pixel_blend_manifold_dist: manifold.as_ref().map(|m| m.blend),
         latent: vae.config.latent,
         hidden: vae.config.hidden,
         batch: vae.config.batch,
@@ -204,7 +211,7 @@ async fn manifold_distances(
     heldout: &Dataset,
     pairs: usize,
     seed: u64,
-) -> Result<(f64, f64, f64)> {
+) -> Result<ManifoldDistances> {
     let manifold = MoonManifold::new(genlab::data::MoonJitter::default())?;
     let n = heldout.count;
     let mut pick = stream(seed, Purpose::Evaluation);
@@ -223,12 +230,47 @@ async fn manifold_distances(
         Ok(total / count as f64)
     };
     let interp = mean(&mut decoded.chunks(vae.image_len).map(<[f32]>::to_vec))?;
+    // The same, split by how far apart the pair's phases are around the cycle: a pair less
+    // than a quarter cycle apart (full moon and gibbous, gibbous and half) has real moons
+    // all along the arc between them; a pair further apart is split by the ring's inside.
+    let near: Vec<bool> = match &heldout.phase {
+        Some(phase) => ids
+            .chunks(2)
+            .map(|ab| {
+                let d = (phase[ab[0] as usize] - phase[ab[1] as usize]).abs();
+                d.min(1.0 - d) < 0.25
+            })
+            .collect(),
+        None => vec![false; pairs],
+    };
+    let split = |want: bool| -> Result<Option<f64>> {
+        let mut chosen = decoded.chunks(vae.image_len).zip(&near).filter(|(_, &n)| n == want).map(|(d, _)| d.to_vec());
+        let count = near.iter().filter(|&&n| n == want).count();
+        (count > 0).then(|| mean(&mut chosen)).transpose()
+    };
+    let (interp_near, interp_far) = (split(true)?, split(false)?);
     let real = mean(&mut ids.iter().take(pairs).map(|&i| heldout.image(i as usize).to_vec()))?;
     let blend = mean(&mut ids.chunks(2).map(|ab| {
         let (a, b) = (heldout.image(ab[0] as usize), heldout.image(ab[1] as usize));
         a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect()
     }))?;
-    Ok((interp, real, blend))
+    Ok(ManifoldDistances {
+        interp,
+        interp_near,
+        interp_far,
+        real,
+        blend,
+        near_pairs: near.iter().filter(|&&n| n).count(),
+    })
+}
+
+struct ManifoldDistances {
+    interp: f64,
+    interp_near: Option<f64>,
+    interp_far: Option<f64>,
+    real: f64,
+    blend: f64,
+    near_pairs: usize,
 }
 
 #[derive(Args, Debug)]
