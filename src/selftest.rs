@@ -9,6 +9,7 @@ use crate::gpu::{Gpu, Shape, Tensor};
 use crate::kernels::adam::{self, AdamConfig};
 use crate::kernels::lstm::{self, LstmDims, LstmStates};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
+use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::rng::{self, Stream};
 use crate::kernels::{elementwise, gan, gather, loss, reduce, reparam, Activation};
 
@@ -71,6 +72,11 @@ pub enum Case {
         source_rows: usize,
         cols: usize,
         rows: usize,
+    },
+    /// im2col, and col2im of patches of the same shape.
+    Patches {
+        batch: usize,
+        geometry: PatchGeometry,
     },
     /// z and the KL rows from `stats [rows, 2·latent]` (log-variances in ±`logvar_scale`;
     /// past ±20 they are clamped).
@@ -371,6 +377,24 @@ impl Case {
                 let want = gather::cpu::gather_rows(&source, cols, &index);
                 Ok(check("gather rows".into(), format!("{rows} of {source_rows}×{cols}"), max_error(&got, &want), 0.0))
             }
+            Case::Patches { batch, geometry: g } => {
+                let images = test_data(19, batch * g.image_len(), 1.0);
+                let it = Tensor::from_slice(gpu, [batch, g.image_len()], &images)?;
+                let patches = gpu.read(&patches::im2col(gpu, &it, &g)?).await?;
+                let d_patches = test_data(20, patches.len(), 1.0);
+                let dt = Tensor::from_slice(gpu, [batch * g.positions(), g.patch_len()], &d_patches)?;
+                let d_images = gpu.read(&patches::col2im(gpu, &dt, &g)?).await?;
+                let error = worst(&[
+                    (&patches, &patches::cpu::im2col(&images, &g)),
+                    (&d_images, &patches::cpu::col2im(&d_patches, &g)),
+                ]);
+                let shape = format!(
+                    "{batch}×{}×{}×{}, {}×{} window, stride {}, pad {}",
+                    g.height, g.width, g.channels, g.kernel, g.kernel, g.stride, g.pad
+                );
+                // im2col copies; col2im sums at most ⌈K/S⌉² values, in another order than the twin.
+                Ok(check("im2col + col2im".into(), shape, error, 1e-6))
+            }
             Case::ReparamForward { rows, latent, logvar_scale } => {
                 let stats = vae_stats(20, rows, latent, logvar_scale);
                 let st = Tensor::from_slice(gpu, [rows, 2 * latent], &stats)?;
@@ -547,6 +571,10 @@ pub fn matmul_cases(small: bool) -> Vec<Case> {
     cases
 }
 
+fn geometry(height: usize, width: usize, channels: usize, kernel: usize, stride: usize, pad: usize) -> PatchGeometry {
+    PatchGeometry { height, width, channels, kernel, stride, pad }
+}
+
 /// Every other kernel, on awkward sizes.
 pub fn other_cases(small: bool) -> Vec<Case> {
     let mut cases = Vec::new();
@@ -570,6 +598,11 @@ pub fn other_cases(small: bool) -> Vec<Case> {
         Case::RngUniform { n: 4099 },
         Case::RngNormal { n: 4099 },
         Case::Gather { source_rows: 50, cols: 9, rows: 31 },
+        // DCGAN's 4×4 stride-2 window on a sprite, a moon-sized odd case, and a window as large
+        // as the padded image.
+        Case::Patches { batch: 3, geometry: geometry(16, 16, 3, 4, 2, 1) },
+        Case::Patches { batch: 2, geometry: geometry(7, 5, 2, 3, 2, 2) },
+        Case::Patches { batch: 1, geometry: geometry(2, 3, 1, 4, 1, 1) },
         Case::ReparamForward { rows: 7, latent: 3, logvar_scale: 3.0 },
         // Log-variances past the ±20 clamp.
         Case::ReparamForward { rows: 5, latent: 4, logvar_scale: 30.0 },

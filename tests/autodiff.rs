@@ -8,9 +8,10 @@ use std::rc::Rc;
 use genlab::autodiff::Tape;
 use genlab::gpu::Gpu;
 use genlab::kernels::adam::AdamConfig;
+use genlab::kernels::patches::PatchGeometry;
 use genlab::kernels::rng::Stream;
 use genlab::kernels::Activation;
-use genlab::nn::{Adam, Mlp, Param};
+use genlab::nn::{Adam, Conv2d, Mlp, Param};
 use genlab::selftest::test_data;
 use genlab::{Result, Tensor};
 
@@ -154,6 +155,81 @@ fn input_gradient_matches_finite_differences() {
             analytic[i]
         );
     }
+}
+
+/// d loss / d (weights, bias, input) of a strided, padded convolution on odd-sized images,
+/// then a dense layer and BCE, against central differences.
+#[test]
+fn convolution_gradients_match_finite_differences() {
+    let gpu = common::gpu();
+    let geometry = PatchGeometry { height: 5, width: 4, channels: 2, kernel: 3, stride: 2, pad: 1 };
+    let mut stream = Stream::new(21);
+    let conv = Conv2d::new(&gpu, "conv", geometry, 3, Activation::LeakyRelu(0.2), &mut stream).unwrap();
+    set(&gpu, &conv.bias, &test_data(6, 3, 0.3));
+    let dense =
+        Mlp::new(&gpu, "dense", &[conv.output_len(), 2], Activation::Identity, Activation::Identity, &mut stream)
+            .unwrap();
+    let batch = 2;
+    let x_values = test_data(7, batch * geometry.image_len(), 1.0);
+    let targets: Vec<f32> = test_data(8, batch * 2, 0.5).iter().map(|v| v + 0.5).collect();
+    let targets = Tensor::from_slice(&gpu, [batch, 2], &targets).unwrap();
+    let record = |x_values: &[f32]| {
+        let tape = Tape::new(&gpu);
+        let x = tape.input(&Tensor::from_slice(&gpu, [batch, geometry.image_len()], x_values).unwrap());
+        let features = conv.forward(&tape, x).unwrap();
+        tape.bce_with_logits(dense.forward(&tape, features).unwrap(), &targets, 1.0).unwrap();
+        (tape, x)
+    };
+    let (tape, x) = record(&x_values);
+    tape.backward().unwrap();
+    let eps = 1e-2f32;
+    let compare = |what: &str, i: usize, analytic: f32, up: f64, down: f64| {
+        let numeric = (up - down) / (2.0 * eps as f64);
+        let error = (numeric - analytic as f64).abs() / (numeric.abs().max(analytic.abs() as f64) + 1e-2);
+        assert!(error < 5e-3, "{what} [{i}]: analytic {analytic} vs finite difference {numeric}");
+    };
+    for param in conv.params() {
+        let analytic = param.grad.to_vec_blocking(&gpu).unwrap();
+        let original = param.value.to_vec_blocking(&gpu).unwrap();
+        for i in 0..original.len() {
+            let mut nudged = original.clone();
+            let mut loss_with = |v: f32| {
+                nudged[i] = v;
+                set(&gpu, &param, &nudged);
+                total_loss(&gpu, &record(&x_values).0)
+            };
+            let (up, down) = (loss_with(original[i] + eps), loss_with(original[i] - eps));
+            set(&gpu, &param, &original);
+            compare(&param.name, i, analytic[i], up, down);
+        }
+    }
+    // Every pixel, the corners and edges (which fewer windows see) included.
+    let analytic = tape.grad(x).expect("input gradient").to_vec_blocking(&gpu).unwrap();
+    for i in 0..x_values.len() {
+        let mut v = x_values.clone();
+        v[i] += eps;
+        let up = total_loss(&gpu, &record(&v).0);
+        v[i] -= 2.0 * eps;
+        let down = total_loss(&gpu, &record(&v).0);
+        compare("x", i, analytic[i], up, down);
+    }
+}
+
+/// Patches of data (a constant) carry no gradient: the tape spends no backward work on them.
+#[test]
+fn convolution_of_a_constant_leaves_no_input_gradient() {
+    let gpu = common::gpu();
+    let geometry = PatchGeometry { height: 4, width: 4, channels: 1, kernel: 2, stride: 2, pad: 0 };
+    let conv = Conv2d::new(&gpu, "conv", geometry, 2, Activation::Identity, &mut Stream::new(3)).unwrap();
+    let tape = Tape::new(&gpu);
+    let x = tape.constant(&Tensor::from_slice(&gpu, [1, 16], &test_data(4, 16, 1.0)).unwrap());
+    let y = conv.forward(&tape, x).unwrap();
+    assert_eq!(tape.value(y).shape().dims(), &[1, 8]);
+    let targets = Tensor::from_slice(&gpu, [1, 8], &[0.5f32; 8]).unwrap();
+    tape.bce_with_logits(y, &targets, 1.0).unwrap();
+    tape.backward().unwrap();
+    assert!(tape.grad(x).is_none());
+    assert!(conv.weight.grad.to_vec_blocking(&gpu).unwrap().iter().any(|&g| g != 0.0));
 }
 
 #[test]

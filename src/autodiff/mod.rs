@@ -15,10 +15,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Tensor};
+use crate::gpu::{Gpu, Shape, Tensor};
 use crate::kernels::elementwise::{self, Activation};
 use crate::kernels::loss;
 use crate::kernels::matmul::{self, Epilogue, Transpose};
+use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::reduce;
 use crate::nn::Param;
 
@@ -174,6 +175,48 @@ impl Tape {
                 Ok(())
             })),
         ))
+    }
+
+    /// A convolution of the NHWC images in `x` (`[B, H·W·C]`) with `w` (`[K·K·C, C_out]`,
+    /// rows in window order (ky, kx, c)): `act(patches(x) · w + bias)`, as `[B, OH·OW·C_out]`
+    /// (NHWC again). All of its arithmetic, forward and backward, is the matmul of
+    /// [`Tape::linear`]; [`Tape::patches`] only moves values.
+    pub fn conv2d(&self, x: Var, w: Var, bias: Option<Var>, act: Activation, geometry: &PatchGeometry) -> Result<Var> {
+        let batch = self.value(x).len() / geometry.image_len();
+        let y = self.linear(self.patches(x, geometry)?, w, bias, act)?;
+        let out_channels = self.value(w).shape().as_matrix().1;
+        self.reshape(y, [batch, geometry.positions() * out_channels])
+    }
+
+    /// The K×K windows of the images in `x` as rows (im2col); backward sums each window
+    /// entry's gradient onto the pixel it copied (col2im, the adjoint).
+    pub fn patches(&self, x: Var, geometry: &PatchGeometry) -> Result<Var> {
+        let value = patches::im2col(&self.gpu, &self.value(x), geometry)?;
+        let geometry = *geometry;
+        let backward: Backward = Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+            let Some(dy) = dy else { return Ok(()) };
+            tape.send_grad(x, &patches::col2im(&tape.gpu, &dy, &geometry)?)
+        });
+        Ok(self.push_leaf(value, Some(backward), self.needs_grad(x)))
+    }
+
+    /// The same values under another shape (no copy).
+    pub fn reshape(&self, x: Var, shape: impl Into<Shape>) -> Result<Var> {
+        let input = self.value(x);
+        let value = input.reshape(shape)?;
+        let input_shape = input.shape().clone();
+        let backward: Backward = Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+            let Some(dy) = dy else { return Ok(()) };
+            tape.send_grad(x, &dy.reshape(input_shape)?)
+        });
+        Ok(self.push_leaf(value, Some(backward), self.needs_grad(x)))
+    }
+
+    /// Whether a gradient for `var` is wanted: false for constants and what is made from
+    /// constants alone by [`Tape::patches`] and [`Tape::reshape`], so no backward work is
+    /// spent on data.
+    fn needs_grad(&self, var: Var) -> bool {
+        self.nodes.borrow()[var.0].needs_grad
     }
 
     /// `act(x)` elementwise.

@@ -8,6 +8,7 @@ pub mod gather;
 pub mod loss;
 pub mod lstm;
 pub mod matmul;
+pub mod patches;
 pub mod pixel_rnn;
 pub mod reduce;
 pub mod reparam;
@@ -24,6 +25,7 @@ pub(crate) mod source {
     pub const PHILOX: &str = include_str!("../../shaders/philox.wgsl");
     pub const RNG: &str = include_str!("../../shaders/rng.wgsl");
     pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
+    pub const PATCHES: &str = include_str!("../../shaders/patches.wgsl");
     pub const REPARAM: &str = include_str!("../../shaders/reparam.wgsl");
     pub const GAN: &str = include_str!("../../shaders/gan.wgsl");
     pub const LSTM: &str = include_str!("../../shaders/lstm.wgsl");

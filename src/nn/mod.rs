@@ -1,4 +1,5 @@
-//! Layers built from kernels: parameters, dense layers, MLPs, and the Adam optimiser.
+//! Layers built from kernels: parameters, dense and convolution layers, MLPs, and the Adam
+//! optimiser.
 
 pub mod checkpoint;
 
@@ -9,6 +10,7 @@ use crate::autodiff::{Tape, Var};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Shape, Tensor};
 use crate::kernels::adam::{self, AdamConfig};
+use crate::kernels::patches::PatchGeometry;
 use crate::kernels::rng::{self, Stream};
 use crate::kernels::Activation;
 
@@ -105,6 +107,57 @@ impl Linear {
         let w = tape.param(&self.weight);
         let b = tape.param(&self.bias);
         tape.linear(x, w, Some(b), self.activation)
+    }
+
+    pub fn params(&self) -> Vec<Rc<Param>> {
+        vec![self.weight.clone(), self.bias.clone()]
+    }
+}
+
+/// A convolution `y = act(conv(x, W) + b)` over NHWC images, W of shape
+/// [K·K·C_in, C_out] (see [`Tape::conv2d`]): the same small filters applied at every window
+/// position, which a dense layer cannot share.
+pub struct Conv2d {
+    pub weight: Rc<Param>,
+    pub bias: Rc<Param>,
+    pub activation: Activation,
+    pub geometry: PatchGeometry,
+}
+
+impl Conv2d {
+    /// He-style initialisation over the window (std = gain / sqrt(K·K·C_in)), zero bias.
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        geometry: PatchGeometry,
+        out_channels: usize,
+        activation: Activation,
+        stream: &mut Stream,
+    ) -> Result<Conv2d> {
+        geometry.validate()?;
+        if out_channels == 0 {
+            return Err(Error::Invalid(format!("{name}: a convolution needs at least one output channel")));
+        }
+        // Its weights have a linear layer's shape and start the same way.
+        let Linear { weight, bias, activation } =
+            Linear::new(gpu, name, geometry.patch_len(), out_channels, activation, stream)?;
+        Ok(Conv2d { weight, bias, activation, geometry })
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.bias.numel()
+    }
+
+    /// Values per output image: OH · OW · C_out.
+    pub fn output_len(&self) -> usize {
+        self.geometry.positions() * self.out_channels()
+    }
+
+    pub fn forward(&self, tape: &Tape, x: Var) -> Result<Var> {
+        let w = tape.param(&self.weight);
+        let b = tape.param(&self.bias);
+        tape.conv2d(x, w, Some(b), self.activation, &self.geometry)
     }
 
     pub fn params(&self) -> Vec<Rc<Param>> {

@@ -1,0 +1,172 @@
+//! Image patches (im2col) and their adjoint (col2im): a convolution as one matrix
+//! multiplication, so the tuned matmul kernel does a convolution's arithmetic and its
+//! gradients (see `Tape::conv2d`).
+
+use crate::error::{Error, Result};
+use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::kernels::source;
+
+static IM2COL: KernelSpec = KernelSpec {
+    shader: "patches.wgsl",
+    sources: &[source::PATCHES],
+    entry: "im2col",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+static COL2IM: KernelSpec = KernelSpec {
+    shader: "patches.wgsl",
+    sources: &[source::PATCHES],
+    entry: "col2im",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+/// The shape of a convolution's input and window: NHWC images of `height × width ×
+/// channels`, a `kernel × kernel` window moved by `stride`, `pad` zero pixels round the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PatchGeometry {
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl PatchGeometry {
+    /// Refuses windows that do not fit the padded image, and zero sizes.
+    pub fn validate(&self) -> Result<()> {
+        let PatchGeometry { height, width, channels, kernel, stride, pad } = *self;
+        if height == 0 || width == 0 || channels == 0 || kernel == 0 || stride == 0 {
+            return Err(Error::Invalid(format!("patch geometry {self:?} has a zero size")));
+        }
+        if pad >= kernel {
+            return Err(Error::Invalid(format!(
+                "padding {pad} is not smaller than the {kernel}×{kernel} window: some windows would see only padding"
+            )));
+        }
+        if height + 2 * pad < kernel || width + 2 * pad < kernel {
+            return Err(Error::Invalid(format!(
+                "a {kernel}×{kernel} window does not fit a {height}×{width} image padded by {pad}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Output rows (window positions down the image).
+    pub fn out_height(&self) -> usize {
+        (self.height + 2 * self.pad - self.kernel) / self.stride + 1
+    }
+
+    /// Output columns (window positions across the image).
+    pub fn out_width(&self) -> usize {
+        (self.width + 2 * self.pad - self.kernel) / self.stride + 1
+    }
+
+    /// Values per image: height · width · channels.
+    pub fn image_len(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// Values per patch: kernel² · channels.
+    pub fn patch_len(&self) -> usize {
+        self.kernel * self.kernel * self.channels
+    }
+
+    /// Window positions per image: out_height · out_width.
+    pub fn positions(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    batch: u32,
+    height: u32,
+    width: u32,
+    channels: u32,
+    kernel: u32,
+    stride: u32,
+    pad: u32,
+    out_h: u32,
+    out_w: u32,
+}
+
+fn params(geometry: &PatchGeometry, batch: usize) -> Params {
+    Params {
+        batch: batch as u32,
+        height: geometry.height as u32,
+        width: geometry.width as u32,
+        channels: geometry.channels as u32,
+        kernel: geometry.kernel as u32,
+        stride: geometry.stride as u32,
+        pad: geometry.pad as u32,
+        out_h: geometry.out_height() as u32,
+        out_w: geometry.out_width() as u32,
+    }
+}
+
+/// The batch size of `tensor` as rows of `row_len`, or a shape error naming `op`.
+fn batch_of(op: &'static str, tensor: &Tensor, row_len: usize, what: &str) -> Result<usize> {
+    if tensor.is_empty() || !tensor.len().is_multiple_of(row_len) {
+        return Err(Error::BadShape {
+            op,
+            why: format!("expected whole {what} of {row_len} values"),
+            shape: tensor.shape().clone(),
+        });
+    }
+    Ok(tensor.len() / row_len)
+}
+
+/// Patches of `images` (`[B, H·W·C]`, or any shape of B whole images): `[B·OH·OW, K·K·C]`.
+pub fn im2col(gpu: &Gpu, images: &Tensor, geometry: &PatchGeometry) -> Result<Tensor> {
+    geometry.validate()?;
+    let batch = batch_of("im2col", images, geometry.image_len(), "images")?;
+    let out = Tensor::uninit(gpu, [batch * geometry.positions(), geometry.patch_len()])?;
+    gpu.dispatch(&IM2COL, &params(geometry, batch), &[images, &out], grid_1d(out.len(), 256));
+    Ok(out)
+}
+
+/// The adjoint of [`im2col`]: each image value gets the sum of the patch entries that
+/// copied it. `patches` is `[B·OH·OW, K·K·C]`; the result is `[B, H·W·C]`.
+pub fn col2im(gpu: &Gpu, patches: &Tensor, geometry: &PatchGeometry) -> Result<Tensor> {
+    geometry.validate()?;
+    let per_image = geometry.positions() * geometry.patch_len();
+    let batch = batch_of("col2im", patches, per_image, "images' patches")?;
+    let out = Tensor::uninit(gpu, [batch, geometry.image_len()])?;
+    gpu.dispatch(&COL2IM, &params(geometry, batch), &[patches, &out], grid_1d(out.len(), 256));
+    Ok(out)
+}
+
+pub mod cpu {
+    use super::PatchGeometry;
+
+    /// The image index read by patch entry (`row`, `col`), or `None` for padding.
+    fn source(g: &PatchGeometry, row: usize, col: usize) -> Option<usize> {
+        let (b, position) = (row / g.positions(), row % g.positions());
+        let (oy, ox) = (position / g.out_width(), position % g.out_width());
+        let (ky, kx, c) = (col / (g.kernel * g.channels), (col / g.channels) % g.kernel, col % g.channels);
+        let y = (oy * g.stride + ky).checked_sub(g.pad).filter(|&y| y < g.height)?;
+        let x = (ox * g.stride + kx).checked_sub(g.pad).filter(|&x| x < g.width)?;
+        Some(b * g.image_len() + (y * g.width + x) * g.channels + c)
+    }
+
+    pub fn im2col(images: &[f32], g: &PatchGeometry) -> Vec<f32> {
+        let rows = images.len() / g.image_len() * g.positions();
+        let cols = g.patch_len();
+        (0..rows * cols).map(|i| source(g, i / cols, i % cols).map_or(0.0, |s| images[s])).collect()
+    }
+
+    /// Scatter-add, the plain way (the kernel gathers instead).
+    pub fn col2im(patches: &[f32], g: &PatchGeometry) -> Vec<f32> {
+        let cols = g.patch_len();
+        let batch = patches.len() / (g.positions() * cols);
+        let mut images = vec![0.0; batch * g.image_len()];
+        for (i, &v) in patches.iter().enumerate() {
+            if let Some(s) = source(g, i / cols, i % cols) {
+                images[s] += v;
+            }
+        }
+        images
+    }
+}
