@@ -7,10 +7,10 @@ mod common;
 use genlab::data::device::DeviceRows;
 use genlab::gpu::{block_on, Gpu};
 use genlab::kernels::rng::{cpu, Stream};
-use genlab::models::gan::{slerp_codes, Gan, GanConfig, GanHeader, GanOutput, FIXED_SAMPLES};
+use genlab::models::gan::{slerp_codes, Gan, GanConfig, GanHeader, GanOutput, SampleShape, FIXED_SAMPLES};
 use genlab::models::metrics::{coarse, precision_recall, DEFAULT_K};
 use genlab::models::{stream, Purpose};
-use genlab::Error;
+use genlab::{Error, Tensor};
 
 const MODES: usize = 8;
 const STD: f32 = 0.05;
@@ -50,6 +50,7 @@ fn toy_config(seed: u64) -> GanConfig {
         g_learning_rate: 2e-3,
         d_learning_rate: 5e-3,
         output: GanOutput::Identity,
+        d_conv_channels: 0,
         seed,
         ..GanConfig::default()
     }
@@ -57,7 +58,7 @@ fn toy_config(seed: u64) -> GanConfig {
 
 fn toy(gpu: &Gpu, config: GanConfig) -> (Gan, DeviceRows) {
     let data = DeviceRows::upload(gpu, &ring(2000, 5), &[2]).unwrap();
-    let mut gan = Gan::new(gpu, config, 2).unwrap();
+    let mut gan = Gan::new(gpu, config, SampleShape::points(2)).unwrap();
     gan.monitor.set_every(1);
     (gan, data)
 }
@@ -174,7 +175,7 @@ fn same_seed_same_weights_other_seed_other_weights() {
 #[test]
 fn bad_configurations_are_refused_with_reasons() {
     let gpu = common::gpu();
-    let refuse = |config: GanConfig, needle: &str| match Gan::new(&gpu, config, 2) {
+    let refuse = |config: GanConfig, needle: &str| match Gan::new(&gpu, config, SampleShape::points(2)) {
         Err(e) => assert!(e.to_string().contains(needle), "{e}"),
         Ok(_) => panic!("accepted a bad config, expected {needle:?}"),
     };
@@ -188,10 +189,10 @@ fn bad_configurations_are_refused_with_reasons() {
     refuse(GanConfig { g_ema: 1.0, ..toy_config(1) }, "average decay 1");
 
     let data = DeviceRows::upload(&gpu, &ring(100, 1), &[2]).unwrap();
-    let mut gan = Gan::new(&gpu, GanConfig { batch: 1000, ..toy_config(1) }, 2).unwrap();
+    let mut gan = Gan::new(&gpu, GanConfig { batch: 1000, ..toy_config(1) }, SampleShape::points(2)).unwrap();
     let e = gan.train_step(&gpu, &data).unwrap_err();
     assert!(e.to_string().contains("batch size 1000"), "{e}");
-    let mut gan = Gan::new(&gpu, toy_config(1), 3).unwrap();
+    let mut gan = Gan::new(&gpu, toy_config(1), SampleShape::points(3)).unwrap();
     let e = gan.train_step(&gpu, &data).unwrap_err();
     assert!(e.to_string().contains("samples of 3 values"), "{e}");
 }
@@ -246,7 +247,7 @@ fn the_generator_alone_is_a_smaller_file_that_samples_the_same() {
     let average = values(loaded.generator_ema.as_ref().expect("the toy GAN averages its generator"));
     assert_eq!(values(&loaded.generator), average, "the training generator starts from the average");
     // The discriminator is the seed's fresh one, and training goes on from there.
-    let fresh = Gan::new(&gpu, gan.config.clone(), 2).unwrap();
+    let fresh = Gan::new(&gpu, gan.config.clone(), SampleShape::points(2)).unwrap();
     assert_eq!(values(&loaded.discriminator), values(&fresh.discriminator));
     let mut loaded = loaded;
     loaded.train_step(&gpu, &data).unwrap();
@@ -346,4 +347,54 @@ fn coarse_images_average_squares_per_channel_and_edges_hold_what_fits() {
     assert_eq!(coarse(&image, h, w, c, 1).unwrap(), image);
     assert!(coarse(&image[1..], h, w, c, 2).is_err());
     assert!(coarse(&image, h, w, c, 0).is_err());
+}
+
+/// The sprite setup in miniature: D starts with a convolution over 6×5×3 images. Its
+/// filters are D's (D's update moves them, G's does not), they survive a save and load, and
+/// a convolution over points is refused.
+#[test]
+fn a_convolutional_discriminator_belongs_to_d_and_round_trips() {
+    let gpu = common::gpu();
+    let shape = SampleShape::image(6, 5, 3);
+    let images = cpu::uniform(Stream::new(3), 40 * shape.len(), 0.25, 0.75);
+    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let config = GanConfig { z_dim: 4, hidden: 16, batch: 8, d_conv_channels: 4, seed: 5, ..GanConfig::default() };
+    let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
+    let conv = gan.discriminator_conv.as_ref().expect("d_conv_channels > 0 gives D a convolution");
+    // 4×4 windows, stride 2, padding 1: a 3×2 map of 4 channels feeds D's dense layers.
+    assert_eq!(conv.output_len(), 3 * 2 * 4);
+    let names: Vec<String> = gan.discriminator_params().iter().map(|p| p.name.clone()).collect();
+    assert_eq!(&names[..2], ["discriminator.conv.weight", "discriminator.conv.bias"]);
+    let filters = |gan: &Gan| gan.discriminator_conv.as_ref().unwrap().weight.value.to_vec_blocking(&gpu).unwrap();
+
+    let before = filters(&gan);
+    gan.generator_step(&gpu).unwrap();
+    gpu.submit();
+    assert_eq!(filters(&gan), before, "G's update wrote to D's filters");
+    gan.discriminator_step(&gpu, &data).unwrap();
+    gpu.submit();
+    assert_ne!(filters(&gan), before, "D's update left its filters alone");
+    for _ in 0..3 {
+        gan.train_step(&gpu, &data).unwrap();
+    }
+
+    let header = GanHeader { config, height: 6, width: 5, channels: 3, dataset: "noise".into(), steps: 4 };
+    let (loaded, _) = Gan::load(&gpu, &block_on(gan.save(&gpu, &header)).unwrap()).unwrap();
+    assert_eq!(weights(&gpu, &gan), weights(&gpu, &loaded));
+    let probe = Tensor::from_slice(&gpu, [8, shape.len()], &images[..8 * shape.len()]).unwrap();
+    let judge = |gan: &Gan| gan.discriminate(&gpu, &probe).unwrap().to_vec_blocking(&gpu).unwrap();
+    assert_eq!(judge(&gan), judge(&loaded));
+
+    let e = Gan::new(&gpu, GanConfig { d_conv_channels: 4, ..toy_config(1) }, SampleShape::points(2)).err();
+    assert!(e.expect("a convolution over 1×2 points").to_string().contains("d_conv_channels"));
+}
+
+/// Files written before the discriminator could convolve have no `d_conv_channels` in their
+/// header; they load as the MLP discriminator they were trained with.
+#[test]
+fn headers_without_a_convolution_setting_mean_none() {
+    let mut json = serde_json::to_value(GanConfig::default()).unwrap();
+    json.as_object_mut().unwrap().remove("d_conv_channels");
+    let config: GanConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(config.d_conv_channels, 0);
 }

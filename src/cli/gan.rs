@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::Args;
 use genlab::data::device::DeviceDataset;
 use genlab::gpu::{block_on, Gpu, Readback};
-use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput};
+use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput, SampleShape};
 use genlab::models::metrics::{coarse, precision_recall, PrecisionRecall, COARSE_CELL, DEFAULT_K};
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
@@ -55,6 +55,10 @@ pub struct TrainGan {
     /// Decay of the moving average of the generator's weights that draws the samples (0: off).
     #[arg(long, default_value_t = GanConfig::default().g_ema)]
     pub g_ema: f32,
+    /// Channels of the discriminator's first layer, a 4×4 stride-2 convolution (0: none, an
+    /// MLP on the pixels).
+    #[arg(long, default_value_t = GanConfig::default().d_conv_channels)]
+    pub d_conv: usize,
     /// Generated and real images compared for precision and recall.
     #[arg(long, default_value_t = 1000)]
     pub pr_samples: usize,
@@ -98,6 +102,7 @@ struct Summary {
     d_lr: f32,
     real_label: f32,
     g_ema: f32,
+    d_conv_channels: usize,
     adapter: String,
 }
 
@@ -113,13 +118,14 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         d_steps: args.d_steps,
         real_label: args.real_label,
         g_ema: args.g_ema,
+        d_conv_channels: args.d_conv,
         output: GanOutput::Sigmoid,
         seed: args.seed,
         ..defaults
     };
     let data = DeviceDataset::upload(gpu, &dataset)?;
     genlab::models::check_batch(config.batch, data.train.count)?;
-    let mut gan = Gan::new(gpu, config, dataset.image_len())?;
+    let mut gan = Gan::new(gpu, config, SampleShape::image(dataset.height, dataset.width, dataset.channels))?;
     create_dir(&args.out)?;
 
     // Precision and recall against the first training images, before and after.
@@ -241,6 +247,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         d_lr: gan.config.d_learning_rate,
         real_label: gan.config.real_label,
         g_ema: gan.config.g_ema,
+        d_conv_channels: gan.config.d_conv_channels,
         adapter: gpu.summary().to_string(),
     };
     println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);

@@ -53,9 +53,10 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::elementwise::{self, Activation};
+use crate::kernels::patches::PatchGeometry;
 use crate::kernels::rng::{self, Stream};
 use crate::models::{check_batch, check_learning_rate, stream, Monitor, Purpose};
-use crate::nn::{Adam, Linear, Mlp, Param};
+use crate::nn::{Adam, Conv2d, Linear, Mlp, Param};
 
 /// Figures the GAN reports each monitored step, in this order: D's loss and G's loss, and
 /// the mean probability D gives "real" to a real and to a fake minibatch (last D update).
@@ -108,6 +109,12 @@ pub struct GanConfig {
     /// Decay of the moving average of G's weights that generates the samples (0 = sample
     /// from the training generator itself).
     pub g_ema: f32,
+    /// Channels of the discriminator's first layer, a 4×4 convolution with stride 2 that
+    /// looks at every window of the image with the same filters; 0 for none (D is then an
+    /// MLP on the raw values, as for the points of the toy distributions). Files written
+    /// before this option existed have none.
+    #[serde(default)]
+    pub d_conv_channels: usize,
     pub output: GanOutput,
     pub seed: u64,
 }
@@ -124,6 +131,7 @@ impl Default for GanConfig {
             d_steps: 1,
             real_label: 1.0,
             g_ema: 0.999,
+            d_conv_channels: 16,
             output: GanOutput::Sigmoid,
             seed: 1,
         }
@@ -140,6 +148,12 @@ impl GanConfig {
         }
         if self.batch == 0 {
             return Err(Error::Invalid("batch size 0: a GAN step needs at least one image; try 64".into()));
+        }
+        if self.d_conv_channels > 256 {
+            return Err(Error::Invalid(format!(
+                "{} convolution channels in the discriminator is over 256; try 16, or 0 for none",
+                self.d_conv_channels
+            )));
         }
         if self.d_steps == 0 || self.d_steps > 16 {
             return Err(Error::Invalid(format!(
@@ -167,6 +181,41 @@ impl GanConfig {
     }
 }
 
+/// What one sample is: an image of `height × width × channels` values (NHWC), or for the
+/// points of a toy distribution, 1 × D × 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleShape {
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+}
+
+impl SampleShape {
+    pub fn image(height: usize, width: usize, channels: usize) -> SampleShape {
+        SampleShape { height, width, channels }
+    }
+
+    /// Points with `dims` coordinates.
+    pub fn points(dims: usize) -> SampleShape {
+        SampleShape { height: 1, width: dims, channels: 1 }
+    }
+
+    /// Values per sample.
+    pub fn len(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The window of the discriminator's convolution: 4×4, stride 2, one pixel of padding
+/// (DCGAN's), so a 16×16 sprite gives an 8×8 map.
+fn discriminator_window(shape: SampleShape) -> PatchGeometry {
+    PatchGeometry { height: shape.height, width: shape.width, channels: shape.channels, kernel: 4, stride: 2, pad: 1 }
+}
+
 pub struct Gan {
     pub config: GanConfig,
     /// z → hidden → hidden → image: the generator that trains.
@@ -174,8 +223,11 @@ pub struct Gan {
     /// The exponential moving average of the generator's weights (when `g_ema` > 0): the
     /// generator that samples.
     pub generator_ema: Option<Mlp>,
-    /// image → hidden → hidden → logit.
+    /// The discriminator's convolution (with `d_conv_channels` > 0): image → feature map.
+    pub discriminator_conv: Option<Conv2d>,
+    /// (feature map or image) → hidden → hidden → logit.
     pub discriminator: Mlp,
+    pub shape: SampleShape,
     /// Values per generated sample (height · width · channels for images).
     pub data_len: usize,
     g_optimizer: Adam,
@@ -189,9 +241,10 @@ pub struct Gan {
 }
 
 impl Gan {
-    /// A fresh GAN for samples of `data_len` values.
-    pub fn new(gpu: &Gpu, config: GanConfig, data_len: usize) -> Result<Gan> {
+    /// A fresh GAN for samples of `shape`.
+    pub fn new(gpu: &Gpu, config: GanConfig, shape: SampleShape) -> Result<Gan> {
         config.validate()?;
+        let data_len = shape.len();
         if data_len == 0 {
             return Err(Error::Invalid("a GAN needs samples of at least one value".into()));
         }
@@ -200,8 +253,23 @@ impl Gan {
         let h = config.hidden;
         let generator =
             Mlp::new(gpu, "generator", &[config.z_dim, h, h, data_len], leaky, config.output.activation(), &mut init)?;
+        let discriminator_conv = match config.d_conv_channels {
+            0 => None,
+            channels => {
+                let window = discriminator_window(shape);
+                window.validate().map_err(|_| {
+                    Error::Invalid(format!(
+                        "a discriminator convolution needs images of at least 2×2; these samples are {}×{}: \
+                         set d_conv_channels to 0",
+                        shape.height, shape.width
+                    ))
+                })?;
+                Some(Conv2d::new(gpu, "discriminator.conv", window, channels, leaky, &mut init)?)
+            }
+        };
+        let features = discriminator_conv.as_ref().map_or(data_len, Conv2d::output_len);
         let discriminator =
-            Mlp::new(gpu, "discriminator", &[data_len, h, h, 1], leaky, Activation::Identity, &mut init)?;
+            Mlp::new(gpu, "discriminator", &[features, h, h, 1], leaky, Activation::Identity, &mut init)?;
         let generator_ema = (config.g_ema > 0.0).then(|| average_of(gpu, &generator)).transpose()?;
         let adam = |lr| Adam::new(AdamConfig { lr, beta1: config.beta1, ..AdamConfig::default() });
         let fixed_noise =
@@ -214,7 +282,9 @@ impl Gan {
             fixed_noise,
             generator,
             generator_ema,
+            discriminator_conv,
             discriminator,
+            shape,
             data_len,
             config,
             monitor: Monitor::new(FIGURES, 10),
@@ -226,14 +296,31 @@ impl Gan {
     }
 
     pub fn discriminator_params(&self) -> Vec<Rc<Param>> {
-        self.discriminator.params()
+        let mut params = self.discriminator_conv.as_ref().map(Conv2d::params).unwrap_or_default();
+        params.extend(self.discriminator.params());
+        params
+    }
+
+    /// D's logits for the samples in `x`. `frozen` records D's weights as tape constants
+    /// (G's update: gradients flow through D to the fakes, none is written to D).
+    fn discriminator_logits(&self, tape: &Tape, x: Var, frozen: bool) -> Result<Var> {
+        let weight = |param: &Rc<Param>| if frozen { tape.constant(&param.value) } else { tape.param(param) };
+        let features = match &self.discriminator_conv {
+            Some(conv) => {
+                tape.conv2d(x, weight(&conv.weight), Some(weight(&conv.bias)), conv.activation, &conv.geometry)?
+            }
+            None => x,
+        };
+        self.discriminator.layers.iter().try_fold(features, |h, layer| {
+            tape.linear(h, weight(&layer.weight), Some(weight(&layer.bias)), layer.activation)
+        })
     }
 
     /// Every parameter: the generator's, the discriminator's, then the averaged
     /// generator's (if any).
     pub fn params(&self) -> Vec<Rc<Param>> {
         let mut params = self.generator.params();
-        params.extend(self.discriminator.params());
+        params.extend(self.discriminator_params());
         if let Some(ema) = &self.generator_ema {
             params.extend(ema.params());
         }
@@ -302,11 +389,11 @@ impl Gan {
             tape.value(forward_frozen(&tape, &self.generator, input)?)
         };
         let tape = Tape::new(gpu);
-        let real_logits = self.discriminator.forward(&tape, tape.constant(&real))?;
-        let fake_logits = self.discriminator.forward(&tape, tape.constant(&fake))?;
+        let real_logits = self.discriminator_logits(&tape, tape.constant(&real), false)?;
+        let fake_logits = self.discriminator_logits(&tape, tape.constant(&fake), false)?;
         let (_, stats) = tape.gan_discriminator_loss(real_logits, fake_logits, self.config.real_label)?;
         tape.backward()?;
-        self.d_optimizer.step(gpu, &self.discriminator.params())?;
+        self.d_optimizer.step(gpu, &self.discriminator_params())?;
         Ok(stats)
     }
 
@@ -317,7 +404,7 @@ impl Gan {
         let z = self.fresh_noise(gpu)?;
         let tape = Tape::new(gpu);
         let fake = self.generator.forward(&tape, tape.constant(&z))?;
-        let logits = forward_frozen(&tape, &self.discriminator, fake)?;
+        let logits = self.discriminator_logits(&tape, fake, true)?;
         let (_, stats) = tape.gan_generator_loss(logits)?;
         tape.backward()?;
         self.g_optimizer.step(gpu, &self.generator.params())?;
@@ -404,7 +491,7 @@ impl Gan {
         }
         let tape = Tape::new(gpu);
         let input = tape.constant(x);
-        let logits = tape.value(forward_frozen(&tape, &self.discriminator, input)?);
+        let logits = tape.value(self.discriminator_logits(&tape, input, true)?);
         elementwise::bias_act(gpu, &logits, None, Activation::Sigmoid)
     }
 }
@@ -478,6 +565,7 @@ pub struct GanHeader {
 
 impl Gan {
     /// A safetensors file: `generator.{0,1,2}.{weight,bias}`,
+    /// `discriminator.conv.{weight,bias}` (with `d_conv_channels` > 0),
     /// `discriminator.{0,1,2}.{weight,bias}`, `generator_ema.{0,1,2}.{weight,bias}` (with
     /// `g_ema` > 0), and metadata `model` = `gan` and `header` = the
     /// [`GanHeader`] as JSON.
@@ -499,10 +587,10 @@ impl Gan {
     }
 
     fn header_json(&self, header: &GanHeader) -> Result<String> {
-        if header.height * header.width * header.channels != self.data_len {
+        if SampleShape::image(header.height, header.width, header.channels) != self.shape {
             return Err(Error::Invalid(format!(
-                "header geometry {}×{}×{} does not match this GAN's {} values per sample",
-                header.height, header.width, header.channels, self.data_len
+                "header geometry {}×{}×{} does not match this GAN's samples, {:?}",
+                header.height, header.width, header.channels, self.shape
             )));
         }
         serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))
@@ -522,7 +610,8 @@ impl Gan {
             .get("header")
             .and_then(|h| serde_json::from_str(h).ok())
             .ok_or_else(|| Error::Tensors("the GAN file's header is missing or unreadable".into()))?;
-        let gan = Gan::new(gpu, header.config.clone(), header.height * header.width * header.channels)?;
+        let shape = SampleShape::image(header.height, header.width, header.channels);
+        let gan = Gan::new(gpu, header.config.clone(), shape)?;
         if meta.get("parts").map(String::as_str) == Some(GENERATOR_ONLY) {
             crate::nn::checkpoint::load(gpu, &gan.generator.params(), bytes)?;
             if let Some(ema) = &gan.generator_ema {

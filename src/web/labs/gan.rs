@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::io::link::{Lab, Link};
 use crate::kernels::rng::{self, Stream};
-use crate::models::gan::{Gan, GanConfig, GanHeader, FIXED_SAMPLES};
+use crate::models::gan::{Gan, GanConfig, GanHeader, SampleShape, FIXED_SAMPLES};
 use crate::models::{stream, Purpose};
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
@@ -191,7 +191,7 @@ impl LiveLab for GanLab {
         if self.core.link.gan.batch > device.train.count {
             self.core.link.gan.batch = device.train.count;
         }
-        let gan = Gan::new(gpu, self.config(), dataset.image_len())?;
+        let gan = Gan::new(gpu, self.config(), SampleShape::image(dataset.height, dataset.width, dataset.channels))?;
         self.models = Some(Models { device, gan, noise: None, plotted: 0, offset: 0 });
         Ok(())
     }
