@@ -398,3 +398,26 @@ fn headers_without_a_convolution_setting_mean_none() {
     let config: GanConfig = serde_json::from_value(json).unwrap();
     assert_eq!(config.d_conv_channels, 0);
 }
+
+/// From scratch, G starts at the training images' mean: its output layer starts small, and
+/// `start_from_mean` puts the mean into the output bias (through the sigmoid's inverse).
+#[test]
+fn a_fresh_generator_starts_at_the_mean_image() {
+    let gpu = common::gpu();
+    let shape = SampleShape::image(4, 4, 3);
+    let mean: Vec<f32> = (0..shape.len()).map(|i| 0.05 + 0.9 * (i as f32 / shape.len() as f32)).collect();
+    let config = GanConfig { z_dim: 8, hidden: 32, batch: 4, d_conv_channels: 0, ..GanConfig::default() };
+    let mut gan = Gan::new(&gpu, config, shape).unwrap();
+    let spread = |samples: &[f32]| {
+        let per_sample: Vec<f32> =
+            samples.chunks(shape.len()).map(|s| s.iter().zip(&mean).map(|(a, b)| (a - b).abs()).sum::<f32>()).collect();
+        per_sample.iter().sum::<f32>() / (per_sample.len() * shape.len()) as f32
+    };
+    let before = spread(&gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap());
+    gan.start_from_mean(&gpu, &mean).unwrap();
+    let after = spread(&gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap());
+    assert!(after < 0.03, "mean distance to the mean image {after} (before: {before})");
+    assert!(before > 0.1, "the untouched generator was already at the mean: {before}");
+    let e = gan.start_from_mean(&gpu, &mean[1..]).unwrap_err();
+    assert!(e.to_string().contains("47 values"), "{e}");
+}

@@ -126,6 +126,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     let data = DeviceDataset::upload(gpu, &dataset)?;
     genlab::models::check_batch(config.batch, data.train.count)?;
     let mut gan = Gan::new(gpu, config, SampleShape::image(dataset.height, dataset.width, dataset.channels))?;
+    gan.start_from_mean(gpu, &dataset.train().mean_image())?;
     create_dir(&args.out)?;
 
     // Precision and recall against the first training images, before and after.

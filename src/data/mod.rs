@@ -147,6 +147,17 @@ impl Dataset {
         self.height * self.width * self.channels
     }
 
+    /// The pixel-wise mean of the images (`image_len` values).
+    pub fn mean_image(&self) -> Vec<f32> {
+        let mut sum = vec![0f64; self.image_len()];
+        for image in self.pixels.chunks_exact(self.image_len()) {
+            for (s, &v) in sum.iter_mut().zip(image) {
+                *s += v as f64;
+            }
+        }
+        sum.iter().map(|&s| (s / self.count.max(1) as f64) as f32).collect()
+    }
+
     /// Pixels per image: height·width.
     pub fn plane_len(&self) -> usize {
         self.height * self.width

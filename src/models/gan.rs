@@ -68,6 +68,11 @@ pub const FIXED_SAMPLES: usize = 64;
 /// The `parts` metadata of a file that holds only the sampling generator.
 const GENERATOR_ONLY: &str = "generator";
 
+/// G's output layer starts with weights this much smaller than a plain layer's: G begins
+/// by drawing one image for every z rather than per-pixel noise, and its images gain only
+/// the variation that D's gradient asks for.
+pub const G_OUTPUT_INIT_SCALE: f32 = 0.1;
+
 /// Slope of the leaky ReLUs.
 pub const LEAKY_SLOPE: f32 = 0.2;
 
@@ -253,6 +258,10 @@ impl Gan {
         let h = config.hidden;
         let generator =
             Mlp::new(gpu, "generator", &[config.z_dim, h, h, data_len], leaky, config.output.activation(), &mut init)?;
+        let output = &generator.layers.last().expect("three layers").weight.value;
+        let plain = Tensor::uninit(gpu, output.shape().clone())?;
+        gpu.copy(output, &plain)?;
+        elementwise::axpby(gpu, G_OUTPUT_INIT_SCALE, &plain, 0.0, output)?;
         let discriminator_conv = match config.d_conv_channels {
             0 => None,
             channels => {
@@ -289,6 +298,38 @@ impl Gan {
             config,
             monitor: Monitor::new(FIGURES, 10),
         })
+    }
+
+    /// Sets G's output bias so that its first images are `mean` (the training images'
+    /// mean; with the small output weights, every z then starts there). Training from
+    /// scratch calls this once: a sigmoid's bias moving at Adam's pace (≈ lr per step) would
+    /// otherwise spend a good part of the run just finding the background colour.
+    pub fn start_from_mean(&mut self, gpu: &Gpu, mean: &[f32]) -> Result<()> {
+        if mean.len() != self.data_len {
+            return Err(Error::Invalid(format!(
+                "a mean image of {} values for a GAN whose samples have {}",
+                mean.len(),
+                self.data_len
+            )));
+        }
+        let bias: Vec<f32> = match self.config.output {
+            // The logit of the mean, kept off the sigmoid's flat ends.
+            GanOutput::Sigmoid => mean
+                .iter()
+                .map(|&m| {
+                    let m = m.clamp(0.01, 0.99);
+                    (m / (1.0 - m)).ln()
+                })
+                .collect(),
+            GanOutput::Identity => mean.to_vec(),
+        };
+        let bias = Tensor::from_slice(gpu, [self.data_len], &bias)?;
+        let generators = std::iter::once(&self.generator).chain(&self.generator_ema);
+        for generator in generators {
+            gpu.copy(&bias, &generator.layers.last().expect("three layers").bias.value)?;
+        }
+        gpu.submit();
+        Ok(())
     }
 
     pub fn generator_params(&self) -> Vec<Rc<Param>> {

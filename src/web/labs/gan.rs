@@ -191,7 +191,9 @@ impl LiveLab for GanLab {
         if self.core.link.gan.batch > device.train.count {
             self.core.link.gan.batch = device.train.count;
         }
-        let gan = Gan::new(gpu, self.config(), SampleShape::image(dataset.height, dataset.width, dataset.channels))?;
+        let mut gan =
+            Gan::new(gpu, self.config(), SampleShape::image(dataset.height, dataset.width, dataset.channels))?;
+        gan.start_from_mean(gpu, &dataset.train().mean_image())?;
         self.models = Some(Models { device, gan, noise: None, plotted: 0, offset: 0 });
         Ok(())
     }
