@@ -158,6 +158,8 @@ pub struct GanLink {
     pub d_steps: u32,
     /// The discriminator's target for real images (0.9: one-sided label smoothing).
     pub real_label: f32,
+    /// Channels of D's first layer, a convolution (0: none).
+    pub d_conv: usize,
 }
 
 /// The model's own defaults, so the page trains what the command line trains.
@@ -172,6 +174,7 @@ impl Default for GanLink {
             d_lr: c.d_learning_rate,
             d_steps: c.d_steps,
             real_label: c.real_label,
+            d_conv: c.d_conv_channels,
         }
     }
 }
@@ -394,6 +397,7 @@ const GAN_KEYS: &[(&str, Rule)] = &[
     ("dlr", LR),
     ("dsteps", Rule::Uint(1, 16)),
     ("label", Rule::Float { min: 0.0, max: 1.0, above_min: true }),
+    ("dconv", Rule::Uint(0, 64)),
 ];
 
 const RNN_KEYS: &[(&str, Rule)] = &[
@@ -657,6 +661,7 @@ impl Link {
             (Lab::Gan, "dlr") => self.gan.d_lr = float(&value),
             (Lab::Gan, "dsteps") => self.gan.d_steps = uint(&value) as u32,
             (Lab::Gan, "label") => self.gan.real_label = float(&value),
+            (Lab::Gan, "dconv") => self.gan.d_conv = uint(&value) as usize,
             (Lab::PixelRnn, "hidden") => self.rnn.hidden = uint(&value) as usize,
             (Lab::PixelRnn, "layers") => self.rnn.layers = uint(&value) as usize,
             (Lab::PixelRnn, "batch") => self.rnn.batch = uint(&value) as usize,
@@ -691,6 +696,7 @@ impl Link {
             (Lab::Gan, "dlr") => self.gan.d_lr.to_string(),
             (Lab::Gan, "dsteps") => self.gan.d_steps.to_string(),
             (Lab::Gan, "label") => self.gan.real_label.to_string(),
+            (Lab::Gan, "dconv") => self.gan.d_conv.to_string(),
             (Lab::PixelRnn, "hidden") => self.rnn.hidden.to_string(),
             (Lab::PixelRnn, "layers") => self.rnn.layers.to_string(),
             (Lab::PixelRnn, "batch") => self.rnn.batch.to_string(),

@@ -290,6 +290,7 @@ impl LiveLab for GanLab {
         g.d_lr = cfg.d_learning_rate;
         g.d_steps = cfg.d_steps;
         g.real_label = cfg.real_label;
+        g.d_conv = cfg.d_conv_channels;
         link.seed = cfg.seed;
         m.gan = gan;
         m.offset = header.steps;
@@ -349,6 +350,7 @@ impl GanLab {
             d_learning_rate: g.d_lr,
             d_steps: g.d_steps,
             real_label: g.real_label,
+            d_conv_channels: g.d_conv,
             seed: self.core.link.seed,
             ..GanConfig::default()
         }
