@@ -161,9 +161,9 @@ impl GanConfig {
         if self.batch == 0 {
             return Err(Error::Invalid("batch size 0: a GAN step needs at least one image; try 64".into()));
         }
-        if self.d_conv_channels > 256 {
+        if self.d_conv_channels > 64 {
             return Err(Error::Invalid(format!(
-                "{} convolution channels in the discriminator is over 256; try 16, or 0 for none",
+                "{} convolution channels in the discriminator is over 64; try 16, or 0 for none",
                 self.d_conv_channels
             )));
         }
