@@ -187,6 +187,7 @@ fn bad_configurations_are_refused_with_reasons() {
     refuse(GanConfig { d_steps: 0, ..toy_config(1) }, "discriminator steps");
     refuse(GanConfig { batch: 0, ..toy_config(1) }, "batch size 0");
     refuse(GanConfig { g_ema: 1.0, ..toy_config(1) }, "average decay 1");
+    refuse(GanConfig { d_conv_channels: 65, ..toy_config(1) }, "65 convolution channels");
 
     let data = DeviceRows::upload(&gpu, &ring(100, 1), &[2]).unwrap();
     let mut gan = Gan::new(&gpu, GanConfig { batch: 1000, ..toy_config(1) }, SampleShape::points(2)).unwrap();
