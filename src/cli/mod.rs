@@ -1,4 +1,4 @@
-//! `genlab info | selftest | bench | dataset | train | sample`.
+//! `genlab info | selftest | bench | dataset | train | eval | sample`.
 
 mod bench;
 mod data;
@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         model: Train,
     },
+    /// Measure saved weights on a dataset's held-out split; one JSON line of figures.
+    Eval {
+        #[command(subcommand)]
+        model: Eval,
+    },
     /// Draw samples from saved weights into a safetensors file.
     Sample {
         #[command(subcommand)]
@@ -57,6 +62,12 @@ enum Train {
     /// The PixelRNN: an LSTM that paints sprites pixel by pixel in a palette.
     #[command(name = "pixelrnn")]
     PixelRnn(pixel_rnn::TrainPixelRnn),
+}
+
+#[derive(Subcommand)]
+enum Eval {
+    /// A VAE's or autoencoder's −ELBO, IW −log p(x) and, on moons, manifold distances.
+    Vae(vae::EvalVae),
 }
 
 #[derive(Subcommand)]
@@ -93,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Bench { what } => bench::run(&gpu, what),
         Command::Dataset(_) => unreachable!("handled above"),
         Command::Train { model: Train::Vae(args) } => vae::train(&gpu, args),
+        Command::Eval { model: Eval::Vae(args) } => vae::eval(&gpu, args),
         Command::Sample { model: Sample::Vae(args) } => vae::sample(&gpu, args),
         Command::Train { model: Train::Gan(args) } => gan::train(&gpu, args),
         Command::Sample { model: Sample::Gan(args) } => gan::sample(&gpu, args),

@@ -7,7 +7,8 @@ use clap::Args;
 use genlab::data::device::DeviceDataset;
 use genlab::data::{Dataset, DatasetKind, MoonManifold};
 use genlab::gpu::{block_on, Gpu};
-use genlab::models::vae::{latent_grid, lerp_codes, Vae, VaeConfig, VaeHeader};
+use genlab::models::latent::{lerp_codes, slerp_codes, CodePath};
+use genlab::models::vae::{latent_grid, Vae, VaeConfig, VaeHeader};
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result, Tensor};
 
@@ -47,6 +48,68 @@ pub struct TrainVae {
     pub out: PathBuf,
 }
 
+#[derive(Args, Debug)]
+pub struct EvalVae {
+    /// The dataset to measure on: the same as the run's (its held-out split).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// A weights file written by `genlab train vae`.
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Picks the held-out pairs (the training run uses its training seed).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Importance samples per held-out image for the −log p(x) estimate.
+    #[arg(long, default_value_t = 64)]
+    pub iw_samples: usize,
+}
+
+#[derive(serde::Serialize)]
+struct EvalSummary {
+    model: &'static str,
+    data: String,
+    steps: u32,
+    #[serde(flatten)]
+    figures: Figures,
+    latent: usize,
+    hidden: usize,
+    adapter: String,
+}
+
+/// `genlab eval vae`: the held-out figures of saved weights, as one JSON line.
+pub fn eval(gpu: &Gpu, args: EvalVae) -> Result<()> {
+    let bytes = std::fs::read(&args.weights)
+        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", args.weights.display())))?;
+    let (vae, header) = Vae::load(gpu, &bytes)?;
+    let dataset = args.data.load()?;
+    if dataset.image_len() != vae.image_len {
+        return Err(Error::Invalid(format!(
+            "{} was trained on {}×{}×{} images ({}), but this dataset's are {}×{}×{}; pass the data \
+             it was trained on",
+            args.weights.display(),
+            header.height,
+            header.width,
+            header.channels,
+            header.dataset,
+            dataset.height,
+            dataset.width,
+            dataset.channels
+        )));
+    }
+    let data = DeviceDataset::upload(gpu, &dataset)?;
+    let summary = EvalSummary {
+        model: if vae.config.autoencoder { "autoencoder" } else { "vae" },
+        data: dataset.kind.to_string(),
+        steps: header.steps,
+        figures: figures(gpu, &vae, &dataset, &data, args.seed, args.iw_samples)?,
+        latent: vae.config.latent,
+        hidden: vae.config.hidden,
+        adapter: gpu.summary().to_string(),
+    };
+    println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);
+    Ok(())
+}
+
 #[derive(serde::Serialize)]
 struct Summary {
     model: &'static str,
@@ -55,21 +118,41 @@ struct Summary {
     steps_per_sec: f64,
     train_loss: Option<f32>,
     #[serde(flatten)]
-    evaluation: genlab::models::vae::Evaluation,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    interp_manifold_dist: Option<f64>,
-    /// Over the pairs less than a quarter of the phase cycle apart, and over the others.
-    interp_manifold_dist_near_pairs: Option<f64>,
-    interp_manifold_dist_far_pairs: Option<f64>,
-    near_pairs: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    heldout_manifold_dist: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pixel_blend_manifold_dist: Option<f64>,
+    figures: Figures,
     latent: usize,
     hidden: usize,
     batch: usize,
     adapter: String,
+}
+
+/// What `train vae` and `eval vae` measure on the held-out split.
+#[derive(serde::Serialize)]
+struct Figures {
+    #[serde(flatten)]
+    evaluation: genlab::models::vae::Evaluation,
+    /// Moons only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    manifold: Option<ManifoldDistances>,
+}
+
+/// Held-out figures of `vae`: −ELBO and IW −log p(x) (none for the autoencoder), and on moons
+/// the manifold distances.
+fn figures(
+    gpu: &Gpu,
+    vae: &Vae,
+    dataset: &Dataset,
+    data: &DeviceDataset,
+    seed: u64,
+    iw_samples: usize,
+) -> Result<Figures> {
+    let k = if vae.config.autoencoder { 0 } else { iw_samples };
+    let evaluation = block_on(vae.evaluate(gpu, &data.heldout, k, 512))?;
+    let manifold = if dataset.kind == DatasetKind::Moons {
+        Some(block_on(manifold_distances(gpu, vae, data, &dataset.heldout(), 200, seed))?)
+    } else {
+        None
+    };
+    Ok(Figures { evaluation, manifold })
 }
 
 pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
@@ -104,7 +187,6 @@ pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
 
-    let evaluation = block_on(vae.evaluate(gpu, &data.heldout, if args.ae { 0 } else { args.iw_samples }, 512))?;
     let header = VaeHeader {
         config: vae.config.clone(),
         height: dataset.height,
@@ -129,24 +211,14 @@ pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
         )?;
     }
 
-    let manifold = if dataset.kind == DatasetKind::Moons {
-        Some(block_on(manifold_distances(gpu, &vae, &data, &heldout, 200, args.seed))?)
-    } else {
-        None
-    };
+    let figures = figures(gpu, &vae, &dataset, &data, args.seed, args.iw_samples)?;
     let summary = Summary {
         model: name,
         data: dataset.kind.to_string(),
         steps: vae.steps(),
         steps_per_sec: args.steps as f64 / seconds,
         train_loss: vae.monitor.recent_mean("loss", 10),
-        evaluation,
-        interp_manifold_dist: manifold.as_ref().map(|m| m.interp),
-        interp_manifold_dist_near_pairs: manifold.as_ref().and_then(|m| m.interp_near),
-        interp_manifold_dist_far_pairs: manifold.as_ref().and_then(|m| m.interp_far),
-        near_pairs: manifold.as_ref().map(|m| m.near_pairs),
-        heldout_manifold_dist: manifold.as_ref().map(|m| m.real),
-        pixel_blend_manifold_dist: manifold.as_ref().map(|m| m.blend),
+        figures,
         latent: vae.config.latent,
         hidden: vae.config.hidden,
         batch: vae.config.batch,
@@ -218,21 +290,15 @@ async fn manifold_distances(
     let ids = genlab::kernels::rng::cpu::random_index(pick.take(2 * pairs), 2 * pairs, n as u32);
     let x = data.heldout.select(gpu, &ids)?.reshape([2 * pairs, vae.image_len])?;
     let codes = vae.encode(gpu, &x).await?;
-    let midpoints: Vec<Vec<f32>> = codes.chunks(2).map(|ab| lerp_codes(&ab[0], &ab[1], 3).swap_remove(1)).collect();
-    let decoded = vae.decode_codes(gpu, &midpoints)?.to_vec(gpu).await?;
-    let mean = |images: &mut dyn Iterator<Item = Vec<f32>>| -> Result<f64> {
-        let mut total = 0.0;
-        let mut count = 0;
-        for image in images {
-            total += manifold.distance(&image)? as f64;
-            count += 1;
-        }
-        Ok(total / count as f64)
+    let midpoint = |path: CodePath| -> Vec<Vec<f32>> {
+        codes.chunks(2).map(|ab| path(&ab[0], &ab[1], 3).swap_remove(1)).collect()
     };
-    let interp = mean(&mut decoded.chunks(vae.image_len).map(<[f32]>::to_vec))?;
-    // The same, split by how far apart the pair's phases are around the cycle: a pair less
-    // than a quarter cycle apart (full moon and gibbous, gibbous and half) has real moons
-    // all along the arc between them; a pair further apart is split by the ring's inside.
+    let line = decoded_distances(gpu, vae, &manifold, &midpoint(lerp_codes)).await?;
+    let arc = decoded_distances(gpu, vae, &manifold, &midpoint(slerp_codes)).await?;
+    let recon = decoded_distances(gpu, vae, &manifold, &codes[..pairs]).await?;
+    // Split by how far apart the pair's phases are around the cycle: a pair less than a
+    // quarter cycle apart (full moon and gibbous, gibbous and half) has real moons all along
+    // the arc between them; a pair further apart is split by the ring's inside.
     let near: Vec<bool> = match &heldout.phase {
         Some(phase) => ids
             .chunks(2)
@@ -243,34 +309,75 @@ async fn manifold_distances(
             .collect(),
         None => vec![false; pairs],
     };
-    let split = |want: bool| -> Result<Option<f64>> {
-        let mut chosen = decoded.chunks(vae.image_len).zip(&near).filter(|(_, &n)| n == want).map(|(d, _)| d.to_vec());
-        let count = near.iter().filter(|&&n| n == want).count();
-        (count > 0).then(|| mean(&mut chosen)).transpose()
+    let mean_where = |values: &[f64], want: bool| -> Option<f64> {
+        let chosen: Vec<f64> = values.iter().zip(&near).filter(|(_, &n)| n == want).map(|(v, _)| *v).collect();
+        (!chosen.is_empty()).then(|| mean(&chosen))
     };
-    let (interp_near, interp_far) = (split(true)?, split(false)?);
-    let real = mean(&mut ids.iter().take(pairs).map(|&i| heldout.image(i as usize).to_vec()))?;
-    let blend = mean(&mut ids.chunks(2).map(|ab| {
-        let (a, b) = (heldout.image(ab[0] as usize), heldout.image(ab[1] as usize));
-        a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect()
-    }))?;
+    let real: Vec<f64> = ids
+        .iter()
+        .take(pairs)
+        .map(|&i| manifold.distance(heldout.image(i as usize)).map(f64::from))
+        .collect::<Result<_>>()?;
+    let blend: Vec<f64> = ids
+        .chunks(2)
+        .map(|ab| {
+            let (a, b) = (heldout.image(ab[0] as usize), heldout.image(ab[1] as usize));
+            let average: Vec<f32> = a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect();
+            manifold.distance(&average).map(f64::from)
+        })
+        .collect::<Result<_>>()?;
     Ok(ManifoldDistances {
-        interp,
-        interp_near,
-        interp_far,
-        real,
-        blend,
+        interp: mean(&line),
+        interp_near: mean_where(&line, true),
+        interp_far: mean_where(&line, false),
+        arc: mean(&arc),
+        arc_near: mean_where(&arc, true),
+        arc_far: mean_where(&arc, false),
         near_pairs: near.iter().filter(|&&n| n).count(),
+        real: mean(&real),
+        recon: mean(&recon),
+        blend: mean(&blend),
     })
 }
 
+/// The distance to the nearest true moon of each code's decoded image.
+async fn decoded_distances(gpu: &Gpu, vae: &Vae, manifold: &MoonManifold, codes: &[Vec<f32>]) -> Result<Vec<f64>> {
+    let images = vae.decode_codes(gpu, codes)?.to_vec(gpu).await?;
+    images.chunks(vae.image_len).map(|image| manifold.distance(image).map(f64::from)).collect()
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+#[derive(serde::Serialize)]
 struct ManifoldDistances {
+    /// Midpoints on the straight line between the two codes.
+    #[serde(rename = "interp_manifold_dist")]
     interp: f64,
+    /// The same over the pairs less than a quarter of the phase cycle apart, and the others.
+    #[serde(rename = "interp_manifold_dist_near_pairs")]
     interp_near: Option<f64>,
+    #[serde(rename = "interp_manifold_dist_far_pairs")]
     interp_far: Option<f64>,
-    real: f64,
-    blend: f64,
+    /// Midpoints on the great-circle arc between the two codes (slerp).
+    #[serde(rename = "slerp_manifold_dist")]
+    arc: f64,
+    #[serde(rename = "slerp_manifold_dist_near_pairs")]
+    arc_near: Option<f64>,
+    #[serde(rename = "slerp_manifold_dist_far_pairs")]
+    arc_far: Option<f64>,
     near_pairs: usize,
+    /// The held-out moons themselves (≈ 0: the fit's own error).
+    #[serde(rename = "heldout_manifold_dist")]
+    real: f64,
+    /// The held-out moons' reconstructions decode(encode(x)): how far the model is off the
+    /// manifold before any interpolation (its blur).
+    #[serde(rename = "recon_manifold_dist")]
+    recon: f64,
+    /// The pixel-space average of each pair.
+    #[serde(rename = "pixel_blend_manifold_dist")]
+    blend: f64,
 }
 
 #[derive(Args, Debug)]

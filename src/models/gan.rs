@@ -61,6 +61,7 @@ use crate::kernels::adam::AdamConfig;
 use crate::kernels::elementwise::{self, Activation};
 use crate::kernels::patches::PatchGeometry;
 use crate::kernels::rng::{self, Stream};
+use crate::models::latent::slerp_codes;
 use crate::models::{check_batch, check_learning_rate, stream, Monitor, Purpose};
 use crate::nn::{Adam, Conv2d, Linear, Mlp, Param};
 
@@ -574,28 +575,6 @@ fn forward_frozen(tape: &Tape, mlp: &Mlp, x: Var) -> Result<Var> {
         let b = tape.constant(&layer.bias.value);
         tape.linear(h, w, Some(b), layer.activation)
     })
-}
-
-/// `steps` points of the spherical interpolation from `a` to `b`,
-/// `sin((1−t)ω)/sin ω · a + sin(tω)/sin ω · b` with ω the angle between them, both ends
-/// included; a straight line where a and b are (anti)parallel.
-pub fn slerp_codes(a: &[f32], b: &[f32], steps: usize) -> Vec<Vec<f32>> {
-    let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-    let (na, nb) = (norm(a), norm(b));
-    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
-    let cos = if na > 0.0 && nb > 0.0 { (dot / (na * nb)).clamp(-1.0, 1.0) } else { 1.0 };
-    let omega = cos.acos();
-    (0..steps)
-        .map(|i| {
-            let t = i as f64 / (steps - 1).max(1) as f64;
-            let (wa, wb) = if omega.sin().abs() < 1e-6 {
-                (1.0 - t, t)
-            } else {
-                (((1.0 - t) * omega).sin() / omega.sin(), (t * omega).sin() / omega.sin())
-            };
-            a.iter().zip(b).map(|(&x, &y)| (wa * x as f64 + wb * y as f64) as f32).collect()
-        })
-        .collect()
 }
 
 /// What a saved GAN needs besides its tensors: the config and the sample geometry

@@ -3,6 +3,7 @@
 //! figures through a [`Monitor`] that never waits for the GPU.
 
 pub mod gan;
+pub mod latent;
 pub mod metrics;
 pub mod monitor;
 pub mod pixel_rnn;

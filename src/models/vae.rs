@@ -25,6 +25,7 @@ use crate::kernels::elementwise::{self, Activation};
 use crate::kernels::reduce;
 use crate::kernels::reparam;
 use crate::kernels::rng::{self, Stream};
+use crate::models::latent::lerp_codes;
 use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monitor, Purpose};
 use crate::nn::{Adam, Mlp, Param};
 
@@ -371,16 +372,6 @@ impl Vae {
         }
         Ok(total)
     }
-}
-
-/// `steps` codes evenly spaced from `a` to `b`, both ends included.
-pub fn lerp_codes(a: &[f32], b: &[f32], steps: usize) -> Vec<Vec<f32>> {
-    (0..steps)
-        .map(|i| {
-            let t = i as f32 / (steps - 1).max(1) as f32;
-            a.iter().zip(b).map(|(&x, &y)| x + t * (y - x)).collect()
-        })
-        .collect()
 }
 
 /// Codes on an n×n grid over [−extent, extent]² (2-D latents): the latent map, row-major

@@ -10,6 +10,7 @@ use crate::gpu::Tensor;
 use crate::io::link::{Lab, Link};
 use crate::kernels::rng::{self, Stream};
 use crate::models::gan::{Gan, GanConfig, GanHeader, SampleShape, FIXED_SAMPLES};
+use crate::models::latent::slerp_point;
 use crate::models::{stream, Purpose};
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
@@ -78,18 +79,7 @@ impl Walk {
 
     /// The point at `t` on the great circle (the curve `slerp_codes` samples).
     fn here(&self) -> Vec<f32> {
-        let (a, b) = (&self.from, &self.to);
-        let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-        let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
-        let cos = (dot / (norm(a) * norm(b)).max(1e-12)).clamp(-1.0, 1.0);
-        let omega = cos.acos();
-        let t = self.t;
-        let (wa, wb) = if omega.sin().abs() < 1e-6 {
-            (1.0 - t, t)
-        } else {
-            (((1.0 - t) * omega).sin() / omega.sin(), (t * omega).sin() / omega.sin())
-        };
-        a.iter().zip(b).map(|(&x, &y)| (wa * x as f64 + wb * y as f64) as f32).collect()
+        slerp_point(&self.from, &self.to, self.t)
     }
 }
 
