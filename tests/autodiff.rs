@@ -11,7 +11,7 @@ use genlab::kernels::adam::AdamConfig;
 use genlab::kernels::patches::PatchGeometry;
 use genlab::kernels::rng::Stream;
 use genlab::kernels::Activation;
-use genlab::nn::{Adam, Conv2d, Mlp, Param};
+use genlab::nn::{Adam, Conv2d, ConvTranspose2d, Mlp, Param};
 use genlab::selftest::test_data;
 use genlab::{Result, Tensor};
 
@@ -169,18 +169,72 @@ fn convolution_gradients_match_finite_differences() {
     let dense =
         Mlp::new(&gpu, "dense", &[conv.output_len(), 2], Activation::Identity, Activation::Identity, &mut stream)
             .unwrap();
-    let batch = 2;
-    let x_values = test_data(7, batch * geometry.image_len(), 1.0);
+    let x_values = test_data(7, 2 * geometry.image_len(), 1.0);
+    check_input_and_params(&gpu, &conv.params(), &x_values, 2, |tape, x| {
+        dense.forward(tape, conv.forward(tape, x).unwrap()).unwrap()
+    });
+}
+
+/// The transposed convolution, on an output whose size the stride does not divide (so the
+/// last row and column are painted by fewer windows).
+#[test]
+fn transposed_convolution_gradients_match_finite_differences() {
+    let gpu = common::gpu();
+    let geometry = PatchGeometry { height: 5, width: 4, channels: 2, kernel: 3, stride: 2, pad: 1 };
+    let mut stream = Stream::new(22);
+    let deconv = ConvTranspose2d::new(&gpu, "deconv", 3, geometry, Activation::Tanh, &mut stream).unwrap();
+    set(&gpu, &deconv.bias, &test_data(9, 2, 0.3));
+    assert_eq!((deconv.input_len(), deconv.output_len()), (3 * 2 * 3, 5 * 4 * 2));
+    let dense =
+        Mlp::new(&gpu, "dense", &[deconv.output_len(), 2], Activation::Identity, Activation::Identity, &mut stream)
+            .unwrap();
+    let x_values = test_data(10, 2 * deconv.input_len(), 1.0);
+    check_input_and_params(&gpu, &deconv.params(), &x_values, 2, |tape, x| {
+        dense.forward(tape, deconv.forward(tape, x).unwrap()).unwrap()
+    });
+
+    // Forward: the CPU twins composed — a matmul per pixel, col2im, bias and activation.
+    let tape = Tape::new(&gpu);
+    let x = tape.input(&Tensor::from_slice(&gpu, [2, deconv.input_len()], &x_values).unwrap());
+    let y = tape.value(deconv.forward(&tape, x).unwrap()).to_vec_blocking(&gpu).unwrap();
+    let w = deconv.weight.value.to_vec_blocking(&gpu).unwrap();
+    let bias = deconv.bias.value.to_vec_blocking(&gpu).unwrap();
+    let windows = genlab::kernels::matmul::cpu::matmul(
+        &x_values,
+        &w,
+        2 * geometry.positions(),
+        geometry.patch_len(),
+        3,
+        genlab::kernels::matmul::Transpose::NONE,
+        None,
+        Activation::Identity,
+        None,
+    );
+    let painted = genlab::kernels::patches::cpu::col2im(&windows, &geometry);
+    let expected = genlab::kernels::elementwise::cpu::bias_act(&painted, 2, Some(&bias), Activation::Tanh);
+    assert_eq!(y.len(), expected.len());
+    assert!(y.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-5), "{y:?}\nvs\n{expected:?}");
+}
+
+/// Finite differences against the tape's gradients of every value of `params` and of the
+/// input `x` (`batch` rows of `x_values`), for the network `forward` followed by a BCE loss
+/// against fixed targets.
+fn check_input_and_params(
+    gpu: &Gpu,
+    params: &[Rc<Param>],
+    x_values: &[f32],
+    batch: usize,
+    forward: impl Fn(&Tape, genlab::autodiff::Var) -> genlab::autodiff::Var,
+) {
     let targets: Vec<f32> = test_data(8, batch * 2, 0.5).iter().map(|v| v + 0.5).collect();
-    let targets = Tensor::from_slice(&gpu, [batch, 2], &targets).unwrap();
+    let targets = Tensor::from_slice(gpu, [batch, 2], &targets).unwrap();
     let record = |x_values: &[f32]| {
-        let tape = Tape::new(&gpu);
-        let x = tape.input(&Tensor::from_slice(&gpu, [batch, geometry.image_len()], x_values).unwrap());
-        let features = conv.forward(&tape, x).unwrap();
-        tape.bce_with_logits(dense.forward(&tape, features).unwrap(), &targets, 1.0).unwrap();
+        let tape = Tape::new(gpu);
+        let x = tape.input(&Tensor::from_slice(gpu, [batch, x_values.len() / batch], x_values).unwrap());
+        tape.bce_with_logits(forward(&tape, x), &targets, 1.0).unwrap();
         (tape, x)
     };
-    let (tape, x) = record(&x_values);
+    let (tape, x) = record(x_values);
     tape.backward().unwrap();
     let eps = 1e-2f32;
     let compare = |what: &str, i: usize, analytic: f32, up: f64, down: f64| {
@@ -188,29 +242,29 @@ fn convolution_gradients_match_finite_differences() {
         let error = (numeric - analytic as f64).abs() / (numeric.abs().max(analytic.abs() as f64) + 1e-2);
         assert!(error < 5e-3, "{what} [{i}]: analytic {analytic} vs finite difference {numeric}");
     };
-    for param in conv.params() {
-        let analytic = param.grad.to_vec_blocking(&gpu).unwrap();
-        let original = param.value.to_vec_blocking(&gpu).unwrap();
+    for param in params {
+        let analytic = param.grad.to_vec_blocking(gpu).unwrap();
+        let original = param.value.to_vec_blocking(gpu).unwrap();
         for i in 0..original.len() {
             let mut nudged = original.clone();
             let mut loss_with = |v: f32| {
                 nudged[i] = v;
-                set(&gpu, &param, &nudged);
-                total_loss(&gpu, &record(&x_values).0)
+                set(gpu, param, &nudged);
+                total_loss(gpu, &record(x_values).0)
             };
             let (up, down) = (loss_with(original[i] + eps), loss_with(original[i] - eps));
-            set(&gpu, &param, &original);
+            set(gpu, param, &original);
             compare(&param.name, i, analytic[i], up, down);
         }
     }
-    // Every pixel, the corners and edges (which fewer windows see) included.
-    let analytic = tape.grad(x).expect("input gradient").to_vec_blocking(&gpu).unwrap();
+    // Every input value, the corners and edges (which fewer windows see) included.
+    let analytic = tape.grad(x).expect("input gradient").to_vec_blocking(gpu).unwrap();
     for i in 0..x_values.len() {
-        let mut v = x_values.clone();
+        let mut v = x_values.to_vec();
         v[i] += eps;
-        let up = total_loss(&gpu, &record(&v).0);
+        let up = total_loss(gpu, &record(&v).0);
         v[i] -= 2.0 * eps;
-        let down = total_loss(&gpu, &record(&v).0);
+        let down = total_loss(gpu, &record(&v).0);
         compare("x", i, analytic[i], up, down);
     }
 }

@@ -200,6 +200,78 @@ impl Tape {
         Ok(self.push_leaf(value, Some(backward), self.needs_grad(x)))
     }
 
+    /// The adjoint of [`Tape::patches`] (col2im): rows of window entries
+    /// (`[B·OH·OW, K·K·C]`) summed onto the NHWC images they cover (`[B, H·W·C]`);
+    /// backward copies each pixel's gradient back to every window entry that covers it
+    /// (im2col). With a matmul before it, this is a transposed convolution.
+    pub fn unpatches(&self, x: Var, geometry: &PatchGeometry) -> Result<Var> {
+        let value = patches::col2im(&self.gpu, &self.value(x), geometry)?;
+        let geometry = *geometry;
+        let backward: Backward = Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+            let Some(dy) = dy else { return Ok(()) };
+            tape.send_grad(x, &patches::im2col(&tape.gpu, &dy, &geometry)?)
+        });
+        Ok(self.push_leaf(value, Some(backward), self.needs_grad(x)))
+    }
+
+    /// A transposed convolution ("deconvolution"): each pixel of the NHWC images in `x`
+    /// (`[B, OH·OW·C_in]`, on the grid of `geometry`'s window positions) paints a K×K×C_out
+    /// window `x_pixel · w` (`w` is `[C_in, K·K·C_out]`, columns in window order) onto the
+    /// `geometry.height × width` output, overlapping windows add, then `act(· + bias)` per
+    /// channel; the result is `[B, H·W·C_out]`. It is the adjoint of [`Tape::conv2d`]'s
+    /// linear part, so a generator can grow images the way a discriminator shrinks them.
+    pub fn conv_transpose2d(
+        &self,
+        x: Var,
+        w: Var,
+        bias: Var,
+        act: Activation,
+        geometry: &PatchGeometry,
+    ) -> Result<Var> {
+        let (in_channels, window) = self.value(w).shape().as_matrix();
+        if window != geometry.patch_len() {
+            return Err(Error::shape(
+                "conv_transpose2d",
+                "the weights must paint one K·K·C_out window per pixel",
+                self.value(w).shape(),
+                &Shape::from([in_channels, geometry.patch_len()]),
+            ));
+        }
+        let batch = self.value(x).len() / (geometry.positions() * in_channels);
+        let pixels = self.reshape(x, [batch * geometry.positions(), in_channels])?;
+        let windows = self.matmul(pixels, w)?;
+        let images = self.reshape(
+            self.unpatches(windows, geometry)?,
+            [batch * geometry.height * geometry.width, geometry.channels],
+        )?;
+        let y = self.bias_act(images, bias, act)?;
+        self.reshape(y, [batch, geometry.image_len()])
+    }
+
+    /// `act(x + bias)` with `bias` added to every row of the matrix `x`.
+    pub fn bias_act(&self, x: Var, bias: Var, act: Activation) -> Result<Var> {
+        let y = elementwise::bias_act(&self.gpu, &self.value(x), Some(&self.value(bias)), act)?;
+        let yv = y.clone();
+        Ok(self.push(
+            y,
+            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+                let Some(dy) = dy else { return Ok(()) };
+                let gpu = &tape.gpu;
+                let dz = if act == Activation::Identity {
+                    dy
+                } else {
+                    let dz = Tensor::uninit(gpu, dy.shape().clone())?;
+                    elementwise::activation_backward_into(gpu, &dy, &yv, act, &dz, false)?;
+                    dz
+                };
+                if let Some((db, acc)) = tape.grad_slot(bias)? {
+                    reduce::sum_cols_into(gpu, &dz, 1.0, &db, acc)?;
+                }
+                tape.send_grad(x, &dz)
+            })),
+        ))
+    }
+
     /// The same values under another shape (no copy).
     pub fn reshape(&self, x: Var, shape: impl Into<Shape>) -> Result<Var> {
         let input = self.value(x);

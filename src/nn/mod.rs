@@ -165,6 +165,72 @@ impl Conv2d {
     }
 }
 
+/// A transposed convolution layer ([`Tape::conv_transpose2d`]): each input pixel paints a
+/// K×K window of `geometry.channels` output channels onto the larger output image that
+/// `geometry` describes; weights `[C_in, K·K·C_out]`, bias `[C_out]`.
+pub struct ConvTranspose2d {
+    pub weight: Rc<Param>,
+    pub bias: Rc<Param>,
+    pub activation: Activation,
+    pub geometry: PatchGeometry,
+}
+
+impl ConvTranspose2d {
+    /// He-style initialisation over what reaches one output pixel: C_in channels of about
+    /// (K / stride)² input pixels; zero bias.
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        in_channels: usize,
+        geometry: PatchGeometry,
+        activation: Activation,
+        stream: &mut Stream,
+    ) -> Result<ConvTranspose2d> {
+        geometry.validate()?;
+        if in_channels == 0 {
+            return Err(Error::Invalid(format!("{name}: a transposed convolution needs at least one input channel")));
+        }
+        let gain = match activation {
+            Activation::Relu | Activation::LeakyRelu(_) => 2f32.sqrt(),
+            _ => 1.0,
+        };
+        let overlap = (geometry.kernel as f32 / geometry.stride as f32).max(1.0).powi(2);
+        let std = gain / (in_channels as f32 * overlap).sqrt();
+        let window = geometry.patch_len();
+        Ok(ConvTranspose2d {
+            weight: Param::new(
+                gpu,
+                &format!("{name}.weight"),
+                [in_channels, window],
+                Init::Normal { std, stream: stream.take(in_channels * window) },
+            )?,
+            bias: Param::new(gpu, &format!("{name}.bias"), [geometry.channels], Init::Zeros)?,
+            activation,
+            geometry,
+        })
+    }
+
+    /// Values per input image: OH · OW · C_in (OH × OW = the window positions).
+    pub fn input_len(&self) -> usize {
+        self.geometry.positions() * self.weight.value.shape().as_matrix().0
+    }
+
+    /// Values per output image: H · W · C_out.
+    pub fn output_len(&self) -> usize {
+        self.geometry.image_len()
+    }
+
+    pub fn forward(&self, tape: &Tape, x: Var) -> Result<Var> {
+        let w = tape.param(&self.weight);
+        let b = tape.param(&self.bias);
+        tape.conv_transpose2d(x, w, b, self.activation, &self.geometry)
+    }
+
+    pub fn params(&self) -> Vec<Rc<Param>> {
+        vec![self.weight.clone(), self.bias.clone()]
+    }
+}
+
 /// A stack of dense layers: `sizes` = [inputs, hidden…, outputs]; `hidden` activation
 /// between layers and `output` activation at the end.
 pub struct Mlp {
