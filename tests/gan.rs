@@ -155,7 +155,7 @@ fn without_the_average_the_training_generator_samples() {
     // With no average, G's own layers draw the samples.
     let z = gan.fixed_noise().clone();
     let tape = genlab::autodiff::Tape::new(&gpu);
-    let direct = tape.value(gan.generator.forward(&tape, tape.constant(&z)).unwrap());
+    let direct = tape.value(gan.generator.forward(&tape, tape.constant(&z), false).unwrap());
     assert_eq!(direct.to_vec_blocking(&gpu).unwrap(), gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap());
 }
 
@@ -189,6 +189,7 @@ fn bad_configurations_are_refused_with_reasons() {
     refuse(GanConfig { batch: 0, ..toy_config(1) }, "batch size 0");
     refuse(GanConfig { g_ema: 1.0, ..toy_config(1) }, "average decay 1");
     refuse(GanConfig { d_conv_channels: 65, ..toy_config(1) }, "65 convolution channels");
+    refuse(GanConfig { g_conv_channels: 65, ..toy_config(1) }, "65 channels in the generator");
 
     let data = DeviceRows::upload(&gpu, &ring(100, 1), &[2]).unwrap();
     let mut gan = Gan::new(&gpu, GanConfig { batch: 1000, ..toy_config(1) }, SampleShape::points(2)).unwrap();
@@ -243,14 +244,14 @@ fn the_generator_alone_is_a_smaller_file_that_samples_the_same() {
     // It samples what the original's averaged generator samples, from both of its generators.
     let a = gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap();
     assert_eq!(loaded.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap(), a);
-    let values = |mlp: &genlab::nn::Mlp| -> Vec<Vec<f32>> {
-        mlp.params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect()
+    let values = |params: Vec<std::rc::Rc<genlab::nn::Param>>| -> Vec<Vec<f32>> {
+        params.iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect()
     };
-    let average = values(loaded.generator_ema.as_ref().expect("the toy GAN averages its generator"));
-    assert_eq!(values(&loaded.generator), average, "the training generator starts from the average");
+    let average = values(loaded.generator_ema.as_ref().expect("the toy GAN averages its generator").params());
+    assert_eq!(values(loaded.generator.params()), average, "the training generator starts from the average");
     // The discriminator is the seed's fresh one, and training goes on from there.
     let fresh = Gan::new(&gpu, gan.config.clone(), SampleShape::points(2)).unwrap();
-    assert_eq!(values(&loaded.discriminator), values(&fresh.discriminator));
+    assert_eq!(values(loaded.discriminator.params()), values(fresh.discriminator.params()));
     let mut loaded = loaded;
     loaded.train_step(&gpu, &data).unwrap();
 }
@@ -397,8 +398,67 @@ fn a_convolutional_discriminator_belongs_to_d_and_round_trips() {
 fn headers_without_a_convolution_setting_mean_none() {
     let mut json = serde_json::to_value(GanConfig::default()).unwrap();
     json.as_object_mut().unwrap().remove("d_conv_channels");
+    json.as_object_mut().unwrap().remove("g_conv_channels");
     let config: GanConfig = serde_json::from_value(json).unwrap();
-    assert_eq!(config.d_conv_channels, 0);
+    assert_eq!((config.d_conv_channels, config.g_conv_channels), (0, 0));
+}
+
+/// With `g_conv_channels` = c, G's dense layers make an H/4 × W/4 × 2c map that two
+/// transposed convolutions paint up to the image; the moving average, the small generator
+/// file and the start from the mean image work as for the MLP generator.
+#[test]
+fn an_upsampling_generator_trains_round_trips_and_starts_at_the_mean() {
+    let gpu = common::gpu();
+    let shape = SampleShape::image(8, 12, 3);
+    let images = cpu::uniform(Stream::new(4), 40 * shape.len(), 0.1, 0.9);
+    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let config = GanConfig { z_dim: 4, hidden: 16, batch: 8, g_conv_channels: 3, seed: 6, ..GanConfig::default() };
+    let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
+    let names: Vec<String> = gan.generator_params().iter().map(|p| p.name.clone()).collect();
+    assert_eq!(
+        names[names.len() - 5..],
+        [
+            "generator.up.0.weight",
+            "generator.up.0.bias",
+            "generator.up.1.weight",
+            "generator.up.1.bias",
+            "generator.image_bias"
+        ]
+    );
+    // z → 16 → a 2×3 map of 6 channels → 4×6×3 → 8×12×3.
+    assert_eq!(gan.generator.dense.layers[1].weight.value.shape().dims(), &[16, 2 * 3 * 6]);
+    assert_eq!(gan.generator.upsample[0].weight.value.shape().dims(), &[6, 4 * 4 * 3]);
+
+    let mean: Vec<f32> = (0..shape.len()).map(|i| 0.2 + 0.6 * ((i * 7) % 11) as f32 / 10.0).collect();
+    gan.start_from_mean(&gpu, &mean).unwrap();
+    let samples = gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap();
+    let off = samples.chunks(shape.len()).flat_map(|s| s.iter().zip(&mean).map(|(a, b)| (a - b).abs())).sum::<f32>()
+        / samples.len() as f32;
+    assert!(off < 0.03, "mean distance to the mean image {off}");
+
+    let before = weights(&gpu, &gan);
+    for _ in 0..3 {
+        gan.train_step(&gpu, &data).unwrap();
+    }
+    let after = weights(&gpu, &gan);
+    let generator_count = gan.generator_params().len();
+    for (i, (b, a)) in before.iter().zip(&after).take(generator_count).enumerate() {
+        assert_ne!(b, a, "G's parameter {} did not train", names[i]);
+    }
+
+    let header = GanHeader { config, height: 8, width: 12, channels: 3, dataset: "noise".into(), steps: 3 };
+    let (loaded, _) = Gan::load(&gpu, &block_on(gan.save(&gpu, &header)).unwrap()).unwrap();
+    assert_eq!(weights(&gpu, &gan), weights(&gpu, &loaded));
+    let (small, _) = Gan::load(&gpu, &block_on(gan.save_generator(&gpu, &header)).unwrap()).unwrap();
+    let fixed = |gan: &Gan| gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap();
+    assert_eq!(fixed(&small), fixed(&gan));
+
+    let refused =
+        |shape: SampleShape| Gan::new(&gpu, GanConfig { g_conv_channels: 3, ..GanConfig::default() }, shape).err();
+    for shape in [SampleShape::image(6, 8, 3), SampleShape::points(2)] {
+        let e = refused(shape).expect("sides not divisible by 4");
+        assert!(e.to_string().contains("divisible by 4"), "{e}");
+    }
 }
 
 /// From scratch, G starts at the training images' mean: its output layer starts small, and

@@ -59,6 +59,10 @@ pub struct TrainGan {
     /// MLP on the pixels).
     #[arg(long, default_value_t = GanConfig::default().d_conv_channels)]
     pub d_conv: usize,
+    /// Channels of the generator's upsampling, two 4×4 stride-2 transposed convolutions
+    /// (0: none, an MLP that draws every pixel on its own).
+    #[arg(long, default_value_t = GanConfig::default().g_conv_channels)]
+    pub g_conv: usize,
     /// Generated and real images compared for precision and recall.
     #[arg(long, default_value_t = 1000)]
     pub pr_samples: usize,
@@ -103,6 +107,7 @@ struct Summary {
     real_label: f32,
     g_ema: f32,
     d_conv_channels: usize,
+    g_conv_channels: usize,
     adapter: String,
 }
 
@@ -119,6 +124,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         real_label: args.real_label,
         g_ema: args.g_ema,
         d_conv_channels: args.d_conv,
+        g_conv_channels: args.g_conv,
         output: GanOutput::Sigmoid,
         seed: args.seed,
         ..defaults
@@ -249,6 +255,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         real_label: gan.config.real_label,
         g_ema: gan.config.g_ema,
         d_conv_channels: gan.config.d_conv_channels,
+        g_conv_channels: gan.config.g_conv_channels,
         adapter: gpu.summary().to_string(),
     };
     println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);

@@ -63,7 +63,7 @@ use crate::kernels::patches::PatchGeometry;
 use crate::kernels::rng::{self, Stream};
 use crate::models::latent::slerp_codes;
 use crate::models::{check_batch, check_learning_rate, stream, Monitor, Purpose};
-use crate::nn::{Adam, Conv2d, Linear, Mlp, Param};
+use crate::nn::{Adam, Conv2d, ConvTranspose2d, Init, Linear, Mlp, Param};
 
 /// Figures the GAN reports each monitored step, in this order: D's loss and G's loss, and
 /// the mean probability D gives "real" to a real and to a fake minibatch (last D update).
@@ -128,6 +128,14 @@ pub struct GanConfig {
     /// monsters (README). Files written before this option existed have none.
     #[serde(default)]
     pub d_conv_channels: usize,
+    /// Channels of the generator's upsampling stack (0 for none: G is an MLP that draws all
+    /// pixels at once). With c > 0, G's dense layers make an H/4 × W/4 × 2c feature map, and
+    /// two 4×4 transposed convolutions with stride 2 paint it up to H/2 × W/2 × c and then to
+    /// the image, the same filters at every position (DCGAN's generator, without batch
+    /// norm). Images only, with sides divisible by 4. Files written before this option
+    /// existed have none.
+    #[serde(default)]
+    pub g_conv_channels: usize,
     pub output: GanOutput,
     pub seed: u64,
 }
@@ -145,6 +153,7 @@ impl Default for GanConfig {
             real_label: 1.0,
             g_ema: 0.999,
             d_conv_channels: 0,
+            g_conv_channels: 0,
             output: GanOutput::Sigmoid,
             seed: 1,
         }
@@ -166,6 +175,12 @@ impl GanConfig {
             return Err(Error::Invalid(format!(
                 "{} convolution channels in the discriminator is over 64; try 16, or 0 for none",
                 self.d_conv_channels
+            )));
+        }
+        if self.g_conv_channels > 64 {
+            return Err(Error::Invalid(format!(
+                "{} channels in the generator's upsampling is over 64; try 16, or 0 for an MLP generator",
+                self.g_conv_channels
             )));
         }
         if self.d_steps == 0 || self.d_steps > 16 {
@@ -229,13 +244,142 @@ fn discriminator_window(shape: SampleShape) -> PatchGeometry {
     PatchGeometry { height: shape.height, width: shape.width, channels: shape.channels, kernel: 4, stride: 2, pad: 1 }
 }
 
+/// The generator: noise → image.
+///
+/// As an MLP (`g_conv_channels` = 0): z → hidden → hidden → image, every pixel its own
+/// output unit. With upsampling: z → hidden → an H/4 × W/4 × 2c feature map → two 4×4
+/// stride-2 transposed convolutions → the image; each filter paints the same way wherever
+/// it is, so neighbouring pixels are drawn together rather than each on its own.
+pub struct Generator {
+    pub dense: Mlp,
+    pub upsample: Vec<ConvTranspose2d>,
+    /// Upsampling only: a value per output pixel added before the output activation (the
+    /// image G starts from; the MLP's last bias plays this part).
+    pub image_bias: Option<Rc<Param>>,
+    pub output: Activation,
+}
+
+impl Generator {
+    fn new(gpu: &Gpu, name: &str, config: &GanConfig, shape: SampleShape, init: &mut Stream) -> Result<Generator> {
+        let leaky = Activation::LeakyRelu(LEAKY_SLOPE);
+        let (h, output) = (config.hidden, config.output.activation());
+        let generator = match config.g_conv_channels {
+            0 => Generator {
+                dense: Mlp::new(gpu, name, &[config.z_dim, h, h, shape.len()], leaky, output, init)?,
+                upsample: Vec::new(),
+                image_bias: None,
+                output,
+            },
+            c => {
+                let SampleShape { height, width, channels } = shape;
+                if height < 4 || width < 4 || height % 4 != 0 || width % 4 != 0 || config.output != GanOutput::Sigmoid {
+                    return Err(Error::Invalid(format!(
+                        "an upsampling generator makes images with sides divisible by 4; these samples are \
+                         {height}×{width}×{channels}: set g_conv_channels to 0"
+                    )));
+                }
+                let window =
+                    |height, width, channels| PatchGeometry { height, width, channels, kernel: 4, stride: 2, pad: 1 };
+                let base = (height / 4) * (width / 4) * 2 * c;
+                let dense = Mlp::new(gpu, name, &[config.z_dim, h, base], leaky, leaky, init)?;
+                let up = |i: usize, input: usize, geometry: PatchGeometry, act, init: &mut Stream| {
+                    ConvTranspose2d::new(gpu, &format!("{name}.up.{i}"), input, geometry, act, init)
+                };
+                let upsample = vec![
+                    up(0, 2 * c, window(height / 2, width / 2, c), leaky, init)?,
+                    up(1, c, window(height, width, channels), Activation::Identity, init)?,
+                ];
+                let image_bias = Param::new(gpu, &format!("{name}.image_bias"), [shape.len()], Init::Zeros)?;
+                Generator { dense, upsample, image_bias: Some(image_bias), output }
+            }
+        };
+        // G's last layer starts small (see G_OUTPUT_INIT_SCALE).
+        let last = generator.last_weight();
+        let plain = Tensor::uninit(gpu, last.value.shape().clone())?;
+        gpu.copy(&last.value, &plain)?;
+        elementwise::axpby(gpu, G_OUTPUT_INIT_SCALE, &plain, 0.0, &last.value)?;
+        Ok(generator)
+    }
+
+    fn last_weight(&self) -> &Rc<Param> {
+        match self.upsample.last() {
+            Some(up) => &up.weight,
+            None => &self.dense.layers.last().expect("three layers").weight,
+        }
+    }
+
+    /// What is added to every image before the output activation.
+    fn image_bias(&self) -> &Rc<Param> {
+        match &self.image_bias {
+            Some(bias) => bias,
+            None => &self.dense.layers.last().expect("three layers").bias,
+        }
+    }
+
+    pub fn params(&self) -> Vec<Rc<Param>> {
+        let mut params = self.dense.params();
+        params.extend(self.upsample.iter().flat_map(ConvTranspose2d::params));
+        params.extend(self.image_bias.clone());
+        params
+    }
+
+    /// G(z). `frozen` records the weights as tape constants (D's update and sampling: no
+    /// gradient is written to G).
+    pub fn forward(&self, tape: &Tape, z: Var, frozen: bool) -> Result<Var> {
+        let weight = |param: &Rc<Param>| if frozen { tape.constant(&param.value) } else { tape.param(param) };
+        let features = self.dense.layers.iter().try_fold(z, |h, layer| {
+            tape.linear(h, weight(&layer.weight), Some(weight(&layer.bias)), layer.activation)
+        })?;
+        if self.upsample.is_empty() {
+            return Ok(features);
+        }
+        let painted = self.upsample.iter().try_fold(features, |h, up| {
+            tape.conv_transpose2d(h, weight(&up.weight), weight(&up.bias), up.activation, &up.geometry)
+        })?;
+        tape.bias_act(painted, weight(self.image_bias()), self.output)
+    }
+
+    /// A copy of every weight, named `{name}.*` in place of this generator's own prefix: to
+    /// hold the moving average.
+    fn copy_as(&self, gpu: &Gpu, name: &str) -> Result<Generator> {
+        let copy = |param: &Rc<Param>| -> Result<Rc<Param>> {
+            let value = Tensor::uninit(gpu, param.value.shape().clone())?;
+            gpu.copy(&param.value, &value)?;
+            let suffix = param.name.split_once('.').map_or("", |(_, rest)| rest);
+            Param::from_tensor(gpu, &format!("{name}.{suffix}"), value)
+        };
+        let dense = Mlp {
+            layers: self
+                .dense
+                .layers
+                .iter()
+                .map(|l| Ok(Linear { weight: copy(&l.weight)?, bias: copy(&l.bias)?, activation: l.activation }))
+                .collect::<Result<_>>()?,
+        };
+        let upsample = self
+            .upsample
+            .iter()
+            .map(|u| {
+                Ok(ConvTranspose2d {
+                    weight: copy(&u.weight)?,
+                    bias: copy(&u.bias)?,
+                    activation: u.activation,
+                    geometry: u.geometry,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let image_bias = self.image_bias.as_ref().map(copy).transpose()?;
+        Ok(Generator { dense, upsample, image_bias, output: self.output })
+    }
+}
+
 pub struct Gan {
     pub config: GanConfig,
-    /// z → hidden → hidden → image: the generator that trains.
-    pub generator: Mlp,
+    /// The generator that trains.
+    pub generator: Generator,
     /// The exponential moving average of the generator's weights (when `g_ema` > 0): the
     /// generator that samples.
-    pub generator_ema: Option<Mlp>,
+    pub generator_ema: Option<Generator>,
     /// The discriminator's convolution (with `d_conv_channels` > 0): image → feature map.
     pub discriminator_conv: Option<Conv2d>,
     /// (feature map or image) → hidden → hidden → logit.
@@ -264,12 +408,7 @@ impl Gan {
         let mut init = stream(config.seed, Purpose::Init);
         let leaky = Activation::LeakyRelu(LEAKY_SLOPE);
         let h = config.hidden;
-        let generator =
-            Mlp::new(gpu, "generator", &[config.z_dim, h, h, data_len], leaky, config.output.activation(), &mut init)?;
-        let output = &generator.layers.last().expect("three layers").weight.value;
-        let plain = Tensor::uninit(gpu, output.shape().clone())?;
-        gpu.copy(output, &plain)?;
-        elementwise::axpby(gpu, G_OUTPUT_INIT_SCALE, &plain, 0.0, output)?;
+        let generator = Generator::new(gpu, "generator", &config, shape, &mut init)?;
         let discriminator_conv = match config.d_conv_channels {
             0 => None,
             channels => {
@@ -287,7 +426,7 @@ impl Gan {
         let features = discriminator_conv.as_ref().map_or(data_len, Conv2d::output_len);
         let discriminator =
             Mlp::new(gpu, "discriminator", &[features, h, h, 1], leaky, Activation::Identity, &mut init)?;
-        let generator_ema = (config.g_ema > 0.0).then(|| average_of(gpu, &generator)).transpose()?;
+        let generator_ema = (config.g_ema > 0.0).then(|| generator.copy_as(gpu, "generator_ema")).transpose()?;
         let adam = |lr| Adam::new(AdamConfig { lr, beta1: config.beta1, ..AdamConfig::default() });
         let fixed_noise =
             rng::normal(gpu, stream(config.seed, Purpose::Sampling), [FIXED_SAMPLES, config.z_dim], 0.0, 1.0)?;
@@ -334,7 +473,7 @@ impl Gan {
         let bias = Tensor::from_slice(gpu, [self.data_len], &bias)?;
         let generators = std::iter::once(&self.generator).chain(&self.generator_ema);
         for generator in generators {
-            gpu.copy(&bias, &generator.layers.last().expect("three layers").bias.value)?;
+            gpu.copy(&bias, &generator.image_bias().value)?;
         }
         gpu.submit();
         Ok(())
@@ -377,7 +516,7 @@ impl Gan {
     }
 
     /// The generator that samples: the moving average if there is one.
-    pub fn sampler(&self) -> &Mlp {
+    pub fn sampler(&self) -> &Generator {
         self.generator_ema.as_ref().unwrap_or(&self.generator)
     }
 
@@ -435,7 +574,7 @@ impl Gan {
             // Fakes from the training generator (not the average), as constants for D.
             let tape = Tape::new(gpu);
             let input = tape.constant(&z);
-            tape.value(forward_frozen(&tape, &self.generator, input)?)
+            tape.value(self.generator.forward(&tape, input, true)?)
         };
         let tape = Tape::new(gpu);
         let real_logits = self.discriminator_logits(&tape, tape.constant(&real), false)?;
@@ -452,7 +591,7 @@ impl Gan {
     pub fn generator_step(&mut self, gpu: &Gpu) -> Result<Tensor> {
         let z = self.fresh_noise(gpu)?;
         let tape = Tape::new(gpu);
-        let fake = self.generator.forward(&tape, tape.constant(&z))?;
+        let fake = self.generator.forward(&tape, tape.constant(&z), false)?;
         let logits = self.discriminator_logits(&tape, fake, true)?;
         let (_, stats) = tape.gan_generator_loss(logits)?;
         tape.backward()?;
@@ -486,7 +625,7 @@ impl Gan {
         }
         let tape = Tape::new(gpu);
         let input = tape.constant(z);
-        Ok(tape.value(forward_frozen(&tape, self.sampler(), input)?))
+        Ok(tape.value(self.sampler().forward(&tape, input, true)?))
     }
 
     /// Generates from host-side noise vectors (rows of `z_dim` values).
@@ -543,38 +682,6 @@ impl Gan {
         let logits = tape.value(self.discriminator_logits(&tape, input, true)?);
         elementwise::bias_act(gpu, &logits, None, Activation::Sigmoid)
     }
-}
-
-/// A copy of `generator` to hold its moving average, named `generator_ema.{i}.*`.
-fn average_of(gpu: &Gpu, generator: &Mlp) -> Result<Mlp> {
-    let copy = |param: &Param, name: String| -> Result<Rc<Param>> {
-        let value = Tensor::uninit(gpu, param.value.shape().clone())?;
-        gpu.copy(&param.value, &value)?;
-        Param::from_tensor(gpu, &name, value)
-    };
-    let layers = generator
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(i, layer)| {
-            Ok(Linear {
-                weight: copy(&layer.weight, format!("generator_ema.{i}.weight"))?,
-                bias: copy(&layer.bias, format!("generator_ema.{i}.bias"))?,
-                activation: layer.activation,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Mlp { layers })
-}
-
-/// `mlp`'s forward pass with its weights recorded as constants: gradients flow through it
-/// to its input, but none is written to its parameters.
-fn forward_frozen(tape: &Tape, mlp: &Mlp, x: Var) -> Result<Var> {
-    mlp.layers.iter().try_fold(x, |h, layer| {
-        let w = tape.constant(&layer.weight.value);
-        let b = tape.constant(&layer.bias.value);
-        tape.linear(h, w, Some(b), layer.activation)
-    })
 }
 
 /// What a saved GAN needs besides its tensors: the config and the sample geometry
