@@ -56,7 +56,17 @@ fn every_lab_round_trips_with_every_setting_changed() {
         data: DataLink { kind: DatasetKind::Sprites, count: 333, size: 12, colors: 16, seed: 0 },
         seed: 0,
         steps: 1,
-        gan: GanLink { z: 7, hidden: 33, batch: 5, g_lr: 1e-5, d_lr: 0.1, d_steps: 3, real_label: 1.0, d_conv: 5 },
+        gan: GanLink {
+            z: 7,
+            hidden: 33,
+            batch: 5,
+            g_lr: 1e-5,
+            d_lr: 0.1,
+            d_steps: 3,
+            real_label: 1.0,
+            d_conv: 5,
+            g_conv: 7,
+        },
         ..Link::for_lab(Lab::Gan)
     };
     let rnn = Link {

@@ -160,6 +160,8 @@ pub struct GanLink {
     pub real_label: f32,
     /// Channels of D's first layer, a convolution (0: none).
     pub d_conv: usize,
+    /// Channels of G's upsampling, transposed convolutions (0: none, an MLP generator).
+    pub g_conv: usize,
 }
 
 /// The model's own defaults, so the page trains what the command line trains.
@@ -175,6 +177,7 @@ impl Default for GanLink {
             d_steps: c.d_steps,
             real_label: c.real_label,
             d_conv: c.d_conv_channels,
+            g_conv: c.g_conv_channels,
         }
     }
 }
@@ -398,6 +401,7 @@ const GAN_KEYS: &[(&str, Rule)] = &[
     ("dsteps", Rule::Uint(1, 16)),
     ("label", Rule::Float { min: 0.0, max: 1.0, above_min: true }),
     ("dconv", Rule::Uint(0, 64)),
+    ("gconv", Rule::Uint(0, 64)),
 ];
 
 const RNN_KEYS: &[(&str, Rule)] = &[
@@ -662,6 +666,7 @@ impl Link {
             (Lab::Gan, "dsteps") => self.gan.d_steps = uint(&value) as u32,
             (Lab::Gan, "label") => self.gan.real_label = float(&value),
             (Lab::Gan, "dconv") => self.gan.d_conv = uint(&value) as usize,
+            (Lab::Gan, "gconv") => self.gan.g_conv = uint(&value) as usize,
             (Lab::PixelRnn, "hidden") => self.rnn.hidden = uint(&value) as usize,
             (Lab::PixelRnn, "layers") => self.rnn.layers = uint(&value) as usize,
             (Lab::PixelRnn, "batch") => self.rnn.batch = uint(&value) as usize,
@@ -697,6 +702,7 @@ impl Link {
             (Lab::Gan, "dsteps") => self.gan.d_steps.to_string(),
             (Lab::Gan, "label") => self.gan.real_label.to_string(),
             (Lab::Gan, "dconv") => self.gan.d_conv.to_string(),
+            (Lab::Gan, "gconv") => self.gan.g_conv.to_string(),
             (Lab::PixelRnn, "hidden") => self.rnn.hidden.to_string(),
             (Lab::PixelRnn, "layers") => self.rnn.layers.to_string(),
             (Lab::PixelRnn, "batch") => self.rnn.batch.to_string(),

@@ -275,7 +275,8 @@ impl Generator {
                 if height < 4 || width < 4 || height % 4 != 0 || width % 4 != 0 || config.output != GanOutput::Sigmoid {
                     return Err(Error::Invalid(format!(
                         "an upsampling generator makes images with sides divisible by 4; these samples are \
-                         {height}×{width}×{channels}: set g_conv_channels to 0"
+                         {height}×{width}×{channels}: set the generator's upsampling channels (g_conv_channels, \
+                         --g-conv) to 0"
                     )));
                 }
                 let window =

@@ -281,6 +281,7 @@ impl LiveLab for GanLab {
         g.d_steps = cfg.d_steps;
         g.real_label = cfg.real_label;
         g.d_conv = cfg.d_conv_channels;
+        g.g_conv = cfg.g_conv_channels;
         link.seed = cfg.seed;
         m.gan = gan;
         m.offset = header.steps;
@@ -341,6 +342,7 @@ impl GanLab {
             d_steps: g.d_steps,
             real_label: g.real_label,
             d_conv_channels: g.d_conv,
+            g_conv_channels: g.g_conv,
             seed: self.core.link.seed,
             ..GanConfig::default()
         }
