@@ -699,7 +699,8 @@ pub struct GanHeader {
 }
 
 impl Gan {
-    /// A safetensors file: `generator.{0,1,2}.{weight,bias}`,
+    /// A safetensors file: `generator.{0,1,2}.{weight,bias}` (an upsampling generator has
+    /// `generator.{0,1}.*`, `generator.up.{0,1}.{weight,bias}` and `generator.image_bias`),
     /// `discriminator.conv.{weight,bias}` (with `d_conv_channels` > 0),
     /// `discriminator.{0,1,2}.{weight,bias}`, `generator_ema.{0,1,2}.{weight,bias}` (with
     /// `g_ema` > 0), and metadata `model` = `gan` and `header` = the
