@@ -155,13 +155,7 @@ impl Tape {
             Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
                 let Some(dy) = dy else { return Ok(()) };
                 let gpu = &tape.gpu;
-                let dz = if act == Activation::Identity {
-                    dy
-                } else {
-                    let dz = Tensor::uninit(gpu, dy.shape().clone())?;
-                    elementwise::activation_backward_into(gpu, &dy, &yv, act, &dz, false)?;
-                    dz
-                };
+                let dz = through_activation(gpu, dy, &yv, act)?;
                 let into = |accumulate| Epilogue { accumulate, ..Epilogue::default() };
                 if let Some((dw, acc)) = tape.grad_slot(w)? {
                     matmul::matmul_into(gpu, &xv, &dz, Transpose::A, into(acc), &dw)?;
@@ -257,13 +251,7 @@ impl Tape {
             Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
                 let Some(dy) = dy else { return Ok(()) };
                 let gpu = &tape.gpu;
-                let dz = if act == Activation::Identity {
-                    dy
-                } else {
-                    let dz = Tensor::uninit(gpu, dy.shape().clone())?;
-                    elementwise::activation_backward_into(gpu, &dy, &yv, act, &dz, false)?;
-                    dz
-                };
+                let dz = through_activation(gpu, dy, &yv, act)?;
                 if let Some((db, acc)) = tape.grad_slot(bias)? {
                     reduce::sum_cols_into(gpu, &dz, 1.0, &db, acc)?;
                 }
@@ -435,4 +423,14 @@ impl Tape {
         }
         Ok(())
     }
+}
+
+/// dz = dy · act'(z), read from the output y = act(z); dy itself for the identity.
+fn through_activation(gpu: &Gpu, dy: Tensor, y: &Tensor, act: Activation) -> Result<Tensor> {
+    if act == Activation::Identity {
+        return Ok(dy);
+    }
+    let dz = Tensor::uninit(gpu, dy.shape().clone())?;
+    elementwise::activation_backward_into(gpu, &dy, y, act, &dz, false)?;
+    Ok(dz)
 }
