@@ -185,13 +185,7 @@ impl Tape {
     /// The K×K windows of the images in `x` as rows (im2col); backward sums each window
     /// entry's gradient onto the pixel it copied (col2im, the adjoint).
     pub fn patches(&self, x: Var, geometry: &PatchGeometry) -> Result<Var> {
-        let value = patches::im2col(&self.gpu, &self.value(x), geometry)?;
-        let geometry = *geometry;
-        let backward: Backward = Box::new(move |tape: &Tape, dy: Option<Tensor>| {
-            let Some(dy) = dy else { return Ok(()) };
-            tape.send_grad(x, &patches::col2im(&tape.gpu, &dy, &geometry)?)
-        });
-        Ok(self.push_leaf(value, Some(backward), self.needs_grad(x)))
+        self.window_move(x, geometry, patches::im2col, patches::col2im)
     }
 
     /// The adjoint of [`Tape::patches`] (col2im): rows of window entries
@@ -199,11 +193,17 @@ impl Tape {
     /// backward copies each pixel's gradient back to every window entry that covers it
     /// (im2col). With a matmul before it, this is a transposed convolution.
     pub fn unpatches(&self, x: Var, geometry: &PatchGeometry) -> Result<Var> {
-        let value = patches::col2im(&self.gpu, &self.value(x), geometry)?;
+        self.window_move(x, geometry, patches::col2im, patches::im2col)
+    }
+
+    /// `forward(x)` for a map that only moves (and, for col2im, sums) values; its backward
+    /// is `adjoint`, the transposed map.
+    fn window_move(&self, x: Var, geometry: &PatchGeometry, forward: WindowMap, adjoint: WindowMap) -> Result<Var> {
+        let value = forward(&self.gpu, &self.value(x), geometry)?;
         let geometry = *geometry;
         let backward: Backward = Box::new(move |tape: &Tape, dy: Option<Tensor>| {
             let Some(dy) = dy else { return Ok(()) };
-            tape.send_grad(x, &patches::im2col(&tape.gpu, &dy, &geometry)?)
+            tape.send_grad(x, &adjoint(&tape.gpu, &dy, &geometry)?)
         });
         Ok(self.push_leaf(value, Some(backward), self.needs_grad(x)))
     }
@@ -424,6 +424,9 @@ impl Tape {
         Ok(())
     }
 }
+
+/// im2col or col2im.
+type WindowMap = fn(&Gpu, &Tensor, &PatchGeometry) -> Result<Tensor>;
 
 /// dz = dy · act'(z), read from the output y = act(z); dy itself for the identity.
 fn through_activation(gpu: &Gpu, dy: Tensor, y: &Tensor, act: Activation) -> Result<Tensor> {
