@@ -11,7 +11,7 @@ use crate::kernels::lstm::{self, LstmDims, LstmStates};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::rng::{self, Stream};
-use crate::kernels::{elementwise, gan, gather, loss, reduce, reparam, Activation};
+use crate::kernels::{elementwise, gan, gather, loss, minibatch_stddev, reduce, reparam, Activation};
 
 /// One case of the self-test.
 #[derive(Clone, Debug)]
@@ -101,6 +101,12 @@ pub enum Case {
     GanGenerator {
         batch: usize,
         logit_scale: f32,
+    },
+    /// Forward, and backward written or accumulated.
+    MinibatchStddev {
+        batch: usize,
+        features: usize,
+        accumulate: bool,
     },
     /// Two cell launches (the first from c0, the second from the first's c).
     LstmCell {
@@ -476,6 +482,25 @@ impl Case {
                     TOLERANCE,
                 ))
             }
+            Case::MinibatchStddev { batch, features, accumulate } => {
+                let x = test_data(33, batch * features, 2.0);
+                let dy = test_data(34, batch * (features + 1), 1.0);
+                let prior = if accumulate { test_data(35, x.len(), 1.0) } else { vec![0.0; x.len()] };
+                let xt = Tensor::from_slice(gpu, [batch, features], &x)?;
+                let y = gpu.read(&minibatch_stddev::forward(gpu, &xt)?).await?;
+                let dx = Tensor::from_slice(gpu, [batch, features], &prior)?;
+                let dyt = Tensor::from_slice(gpu, [batch, features + 1], &dy)?;
+                minibatch_stddev::backward_into(gpu, &xt, &dyt, &dx, accumulate)?;
+                let dx = gpu.read(&dx).await?;
+                let dx_cpu = minibatch_stddev::cpu::backward(&x, &dy, batch);
+                let want: Vec<f32> = dx_cpu.iter().zip(&prior).map(|(g, p)| g + p).collect();
+                Ok(check(
+                    if accumulate { "minibatch stddev fwd + bwd +=" } else { "minibatch stddev fwd + bwd" }.into(),
+                    format!("B={batch} F={features}"),
+                    worst(&[(&y, &minibatch_stddev::cpu::forward(&x, batch)), (&dx, &want)]),
+                    TOLERANCE,
+                ))
+            }
             Case::LstmCell { batch, hidden } => {
                 let dims = LstmDims { steps: 2, batch, hidden };
                 let (g4, plane) = (lstm::GATES * hidden, batch * hidden);
@@ -613,6 +638,9 @@ pub fn other_cases(small: bool) -> Vec<Case> {
         Case::GanDiscriminator { batch: 64, logit_scale: 3.0, real_label: 1.0 },
         Case::GanGenerator { batch: 7, logit_scale: 80.0 },
         Case::GanGenerator { batch: 257, logit_scale: 3.0 },
+        // The least batch, and more features than a workgroup has threads.
+        Case::MinibatchStddev { batch: 2, features: 1, accumulate: false },
+        Case::MinibatchStddev { batch: 7, features: 300, accumulate: true },
         Case::LstmCell { batch: 3, hidden: 7 },
         Case::LstmSequence { steps: 3, batch: 2, hidden: 5, initial: true },
     ]);
@@ -624,6 +652,7 @@ pub fn other_cases(small: bool) -> Vec<Case> {
             Case::ReparamBackward { rows: 256, latent: 32, dz: false, accumulate: false },
             Case::GanDiscriminator { batch: 1000, logit_scale: 80.0, real_label: 1.0 },
             Case::GanGenerator { batch: 1000, logit_scale: 80.0 },
+            Case::MinibatchStddev { batch: 64, features: 513, accumulate: false },
             Case::LstmCell { batch: 5, hidden: 65 },
             Case::LstmCell { batch: 32, hidden: 128 },
             Case::LstmSequence { steps: 1, batch: 3, hidden: 7, initial: false },

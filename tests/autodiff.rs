@@ -216,6 +216,36 @@ fn transposed_convolution_gradients_match_finite_differences() {
     assert!(y.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-5), "{y:?}\nvs\n{expected:?}");
 }
 
+/// The minibatch standard deviation feature: every input value moves the batch's spread,
+/// so its gradient reaches every row. The dense layer weighs that one column heavily, or
+/// the pass-through part of the gradient would hide an error in the spread's. A second use
+/// of x, recorded after it, makes the feature's backward add to a gradient already there.
+#[test]
+fn minibatch_stddev_gradients_match_finite_differences() {
+    let gpu = common::gpu();
+    let (batch, features) = (4, 5);
+    let mut stream = Stream::new(23);
+    let act = Activation::Identity;
+    let judge = Mlp::new(&gpu, "judge", &[features + 1, 2], act, act, &mut stream).unwrap();
+    let mut weights = test_data(11, (features + 1) * 2, 0.3);
+    weights[features * 2..].copy_from_slice(&[2.5, -3.0]);
+    set(&gpu, &judge.layers[0].weight, &weights);
+    let skip = Mlp::new(&gpu, "skip", &[features, 2], act, act, &mut stream).unwrap();
+    let x_values = test_data(12, batch * features, 1.0);
+    let mut params = judge.params();
+    params.extend(skip.params());
+    check_input_and_params(&gpu, &params, &x_values, batch, |tape, x| {
+        let judged = judge.forward(tape, tape.minibatch_stddev(x).unwrap()).unwrap();
+        tape.add(judged, skip.forward(tape, x).unwrap()).unwrap()
+    });
+
+    // One row has no spread: refused, not NaN.
+    let tape = Tape::new(&gpu);
+    let one_row = tape.constant(&Tensor::from_slice(&gpu, [1, features], &x_values[..features]).unwrap());
+    let err = tape.minibatch_stddev(one_row).unwrap_err().to_string();
+    assert!(err.contains("at least 2"), "{err}");
+}
+
 /// Finite differences against the tape's gradients of every value of `params` and of the
 /// input `x` (`batch` rows of `x_values`), for the network `forward` followed by a BCE loss
 /// against fixed targets.

@@ -392,6 +392,53 @@ fn a_convolutional_discriminator_belongs_to_d_and_round_trips() {
     assert!(e.expect("a convolution over 1×2 points").to_string().contains("d_conv_channels"));
 }
 
+/// With `d_minibatch_stddev`, D's second layer has one more input, the batch's spread, so D
+/// judges each image together with the batch it came in: the same image gets another score
+/// when the rest of its batch changes (an MLP D without the feature scores it the same).
+/// The setting trains, survives a save and load, and refuses batches of one.
+#[test]
+fn the_minibatch_spread_lets_d_judge_a_batch_and_round_trips() {
+    let gpu = common::gpu();
+    let shape = SampleShape::image(6, 5, 3);
+    let images = cpu::uniform(Stream::new(7), 40 * shape.len(), 0.1, 0.9);
+    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let config =
+        GanConfig { z_dim: 4, hidden: 16, batch: 8, d_minibatch_stddev: true, seed: 8, ..GanConfig::default() };
+    let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
+    assert_eq!(gan.discriminator.layers[1].weight.value.shape().dims(), &[16 + 1, 16]);
+    for _ in 0..4 {
+        gan.train_step(&gpu, &data).unwrap();
+    }
+
+    // The first image, in a varied batch and in a batch of copies of one other image.
+    let n = shape.len();
+    let varied = images[..4 * n].to_vec();
+    let mut uniform = varied.clone();
+    for row in 2..4 {
+        uniform.copy_within(n..2 * n, row * n);
+    }
+    let first_score = |gan: &Gan, batch: &[f32]| {
+        let t = Tensor::from_slice(&gpu, [4, n], batch).unwrap();
+        gan.discriminate(&gpu, &t).unwrap().to_vec_blocking(&gpu).unwrap()[0]
+    };
+    let (in_varied, in_uniform) = (first_score(&gan, &varied), first_score(&gan, &uniform));
+    assert!(in_varied.is_finite() && in_uniform.is_finite());
+    assert!((in_varied - in_uniform).abs() > 1e-6, "D ignored the batch: {in_varied} both times");
+    let plain = Gan::new(&gpu, GanConfig { d_minibatch_stddev: false, ..config.clone() }, shape).unwrap();
+    assert_eq!(plain.discriminator.layers[1].weight.value.shape().dims(), &[16, 16]);
+    assert_eq!(first_score(&plain, &varied), first_score(&plain, &uniform));
+
+    let header =
+        GanHeader { config: config.clone(), height: 6, width: 5, channels: 3, dataset: "noise".into(), steps: 4 };
+    let (loaded, loaded_header) = Gan::load(&gpu, &block_on(gan.save(&gpu, &header)).unwrap()).unwrap();
+    assert!(loaded_header.config.d_minibatch_stddev);
+    assert_eq!(weights(&gpu, &gan), weights(&gpu, &loaded));
+    assert_eq!(first_score(&gan, &uniform), first_score(&loaded, &uniform));
+
+    let e = Gan::new(&gpu, GanConfig { batch: 1, ..config }, shape).err().expect("a spread of one image");
+    assert!(e.to_string().contains("at least 2"), "{e}");
+}
+
 /// Files written before the discriminator could convolve have no `d_conv_channels` in their
 /// header; they load as the MLP discriminator they were trained with.
 #[test]
@@ -399,8 +446,9 @@ fn headers_without_a_convolution_setting_mean_none() {
     let mut json = serde_json::to_value(GanConfig::default()).unwrap();
     json.as_object_mut().unwrap().remove("d_conv_channels");
     json.as_object_mut().unwrap().remove("g_conv_channels");
+    json.as_object_mut().unwrap().remove("d_minibatch_stddev");
     let config: GanConfig = serde_json::from_value(json).unwrap();
-    assert_eq!((config.d_conv_channels, config.g_conv_channels), (0, 0));
+    assert_eq!((config.d_conv_channels, config.g_conv_channels, config.d_minibatch_stddev), (0, 0, false));
 }
 
 /// With `g_conv_channels` = c, G's dense layers make an H/4 × W/4 × 2c map that two

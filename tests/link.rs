@@ -66,6 +66,7 @@ fn every_lab_round_trips_with_every_setting_changed() {
             real_label: 1.0,
             d_conv: 5,
             g_conv: 7,
+            spread: true,
         },
         ..Link::for_lab(Lab::Gan)
     };

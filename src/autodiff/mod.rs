@@ -19,6 +19,7 @@ use crate::gpu::{Gpu, Shape, Tensor};
 use crate::kernels::elementwise::{self, Activation};
 use crate::kernels::loss;
 use crate::kernels::matmul::{self, Epilogue, Transpose};
+use crate::kernels::minibatch_stddev;
 use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::reduce;
 use crate::nn::Param;
@@ -256,6 +257,23 @@ impl Tape {
                     reduce::sum_cols_into(gpu, &dz, 1.0, &db, acc)?;
                 }
                 tape.send_grad(x, &dz)
+            })),
+        ))
+    }
+
+    /// `x` `[B, F]` with one more column, the batch's mean standard deviation over rows (see
+    /// [`minibatch_stddev`]): what lets a discriminator see a batch's variety.
+    pub fn minibatch_stddev(&self, x: Var) -> Result<Var> {
+        let xv = self.value(x);
+        let y = minibatch_stddev::forward(&self.gpu, &xv)?;
+        Ok(self.push(
+            y,
+            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+                let Some(dy) = dy else { return Ok(()) };
+                match tape.grad_slot(x)? {
+                    Some((dx, acc)) => minibatch_stddev::backward_into(&tape.gpu, &xv, &dy, &dx, acc),
+                    None => Ok(()),
+                }
             })),
         ))
     }

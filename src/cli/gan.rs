@@ -63,6 +63,10 @@ pub struct TrainGan {
     /// (0: none, an MLP that draws every pixel on its own).
     #[arg(long, default_value_t = GanConfig::default().g_conv_channels)]
     pub g_conv: usize,
+    /// Let the discriminator see how varied each batch is (the minibatch standard deviation
+    /// of its first layer's features, as in ProGAN), against a generator that draws few shapes.
+    #[arg(long)]
+    pub d_minibatch_stddev: bool,
     /// Generated and real images compared for precision and recall.
     #[arg(long, default_value_t = 1000)]
     pub pr_samples: usize,
@@ -108,6 +112,7 @@ struct Summary {
     g_ema: f32,
     d_conv_channels: usize,
     g_conv_channels: usize,
+    d_minibatch_stddev: bool,
     adapter: String,
 }
 
@@ -125,6 +130,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_ema: args.g_ema,
         d_conv_channels: args.d_conv,
         g_conv_channels: args.g_conv,
+        d_minibatch_stddev: args.d_minibatch_stddev,
         output: GanOutput::Sigmoid,
         seed: args.seed,
         ..defaults
@@ -256,6 +262,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_ema: gan.config.g_ema,
         d_conv_channels: gan.config.d_conv_channels,
         g_conv_channels: gan.config.g_conv_channels,
+        d_minibatch_stddev: gan.config.d_minibatch_stddev,
         adapter: gpu.summary().to_string(),
     };
     println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);

@@ -162,6 +162,8 @@ pub struct GanLink {
     pub d_conv: usize,
     /// Channels of G's upsampling, transposed convolutions (0: none, an MLP generator).
     pub g_conv: usize,
+    /// Whether D sees each batch's spread (the minibatch standard deviation).
+    pub spread: bool,
 }
 
 /// The model's own defaults, so the page trains what the command line trains.
@@ -178,6 +180,7 @@ impl Default for GanLink {
             real_label: c.real_label,
             d_conv: c.d_conv_channels,
             g_conv: c.g_conv_channels,
+            spread: c.d_minibatch_stddev,
         }
     }
 }
@@ -402,6 +405,7 @@ const GAN_KEYS: &[(&str, Rule)] = &[
     ("label", Rule::Float { min: 0.0, max: 1.0, above_min: true }),
     ("dconv", Rule::Uint(0, 64)),
     ("gconv", Rule::Uint(0, 64)),
+    ("spread", Rule::Bool),
 ];
 
 const RNN_KEYS: &[(&str, Rule)] = &[
@@ -667,6 +671,11 @@ impl Link {
             (Lab::Gan, "label") => self.gan.real_label = float(&value),
             (Lab::Gan, "dconv") => self.gan.d_conv = uint(&value) as usize,
             (Lab::Gan, "gconv") => self.gan.g_conv = uint(&value) as usize,
+            (Lab::Gan, "spread") => {
+                if let Value::Bool(b) = value {
+                    self.gan.spread = b
+                }
+            }
             (Lab::PixelRnn, "hidden") => self.rnn.hidden = uint(&value) as usize,
             (Lab::PixelRnn, "layers") => self.rnn.layers = uint(&value) as usize,
             (Lab::PixelRnn, "batch") => self.rnn.batch = uint(&value) as usize,
@@ -703,6 +712,7 @@ impl Link {
             (Lab::Gan, "label") => self.gan.real_label.to_string(),
             (Lab::Gan, "dconv") => self.gan.d_conv.to_string(),
             (Lab::Gan, "gconv") => self.gan.g_conv.to_string(),
+            (Lab::Gan, "spread") => (self.gan.spread as u8).to_string(),
             (Lab::PixelRnn, "hidden") => self.rnn.hidden.to_string(),
             (Lab::PixelRnn, "layers") => self.rnn.layers.to_string(),
             (Lab::PixelRnn, "batch") => self.rnn.batch.to_string(),

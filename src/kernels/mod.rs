@@ -8,6 +8,7 @@ pub mod gather;
 pub mod loss;
 pub mod lstm;
 pub mod matmul;
+pub mod minibatch_stddev;
 pub mod patches;
 pub mod pixel_rnn;
 pub mod reduce;
@@ -28,6 +29,7 @@ pub(crate) mod source {
     pub const PATCHES: &str = include_str!("../../shaders/patches.wgsl");
     pub const REPARAM: &str = include_str!("../../shaders/reparam.wgsl");
     pub const GAN: &str = include_str!("../../shaders/gan.wgsl");
+    pub const MINIBATCH_STDDEV: &str = include_str!("../../shaders/minibatch_stddev.wgsl");
     pub const LSTM: &str = include_str!("../../shaders/lstm.wgsl");
     pub const PIXEL_RNN: &str = include_str!("../../shaders/pixel_rnn.wgsl");
 }

@@ -136,6 +136,12 @@ pub struct GanConfig {
     /// existed have none.
     #[serde(default)]
     pub g_conv_channels: usize,
+    /// Whether D's second layer also sees the minibatch standard deviation of its first
+    /// layer's features (Karras et al. 2018): how varied the batch is, which no single image
+    /// shows, so a G that draws one monster for every z is caught by that alone. Needs
+    /// batches of at least 2. Files written before this option existed have none.
+    #[serde(default)]
+    pub d_minibatch_stddev: bool,
     pub output: GanOutput,
     pub seed: u64,
 }
@@ -154,6 +160,7 @@ impl Default for GanConfig {
             g_ema: 0.999,
             d_conv_channels: 0,
             g_conv_channels: 0,
+            d_minibatch_stddev: false,
             output: GanOutput::Sigmoid,
             seed: 1,
         }
@@ -170,6 +177,13 @@ impl GanConfig {
         }
         if self.batch == 0 {
             return Err(Error::Invalid("batch size 0: a GAN step needs at least one image; try 64".into()));
+        }
+        if self.d_minibatch_stddev && self.batch < 2 {
+            return Err(Error::Invalid(format!(
+                "batch size {}: the discriminator's minibatch standard deviation needs batches of at least 2; \
+                 try 64, or turn the feature off",
+                self.batch
+            )));
         }
         if self.d_conv_channels > 64 {
             return Err(Error::Invalid(format!(
@@ -425,8 +439,15 @@ impl Gan {
             }
         };
         let features = discriminator_conv.as_ref().map_or(data_len, Conv2d::output_len);
-        let discriminator =
-            Mlp::new(gpu, "discriminator", &[features, h, h, 1], leaky, Activation::Identity, &mut init)?;
+        // The batch's spread, when D sees it, is one more input of the second layer.
+        let spread = usize::from(config.d_minibatch_stddev);
+        let discriminator = Mlp {
+            layers: vec![
+                Linear::new(gpu, "discriminator.0", features, h, leaky, &mut init)?,
+                Linear::new(gpu, "discriminator.1", h + spread, h, leaky, &mut init)?,
+                Linear::new(gpu, "discriminator.2", h, 1, Activation::Identity, &mut init)?,
+            ],
+        };
         let generator_ema = (config.g_ema > 0.0).then(|| generator.copy_as(gpu, "generator_ema")).transpose()?;
         let adam = |lr| Adam::new(AdamConfig { lr, beta1: config.beta1, ..AdamConfig::default() });
         let fixed_noise =
@@ -500,7 +521,8 @@ impl Gan {
             }
             None => x,
         };
-        self.discriminator.layers.iter().try_fold(features, |h, layer| {
+        self.discriminator.layers.iter().enumerate().try_fold(features, |h, (i, layer)| {
+            let h = if i == 1 && self.config.d_minibatch_stddev { tape.minibatch_stddev(h)? } else { h };
             tape.linear(h, weight(&layer.weight), Some(weight(&layer.bias)), layer.activation)
         })
     }
@@ -669,7 +691,8 @@ impl Gan {
         self.generate_codes(gpu, &slerp_codes(a, b, steps))
     }
 
-    /// D's probability that each row of `x [n, data_len]` is real: `[n, 1]` on the GPU.
+    /// D's probability that each row of `x [n, data_len]` is real: `[n, 1]` on the GPU. With
+    /// `d_minibatch_stddev`, D judges the rows as one batch (n ≥ 2), its spread included.
     pub fn discriminate(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
         if x.shape().as_matrix().1 != self.data_len {
             return Err(Error::BadShape {

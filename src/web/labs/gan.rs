@@ -282,6 +282,7 @@ impl LiveLab for GanLab {
         g.real_label = cfg.real_label;
         g.d_conv = cfg.d_conv_channels;
         g.g_conv = cfg.g_conv_channels;
+        g.spread = cfg.d_minibatch_stddev;
         link.seed = cfg.seed;
         m.gan = gan;
         m.offset = header.steps;
@@ -343,6 +344,7 @@ impl GanLab {
             real_label: g.real_label,
             d_conv_channels: g.d_conv,
             g_conv_channels: g.g_conv,
+            d_minibatch_stddev: g.spread,
             seed: self.core.link.seed,
             ..GanConfig::default()
         }

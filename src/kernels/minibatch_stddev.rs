@@ -1,0 +1,116 @@
+//! The minibatch standard deviation feature (Karras et al. 2018): a batch of feature rows
+//! `[B, F]` gets one more column, the same in every row, holding how much the batch varies
+//! (the mean over features of each feature's standard deviation over the batch). A
+//! discriminator that sees it can tell a generator that draws one monster for every z from
+//! a batch of real, varied ones, which no single image gives away. See
+//! minibatch_stddev.wgsl for the formulas; forward and backward are one launch each.
+
+use crate::error::{Error, Result};
+use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::kernels::source;
+
+static FORWARD: KernelSpec = KernelSpec {
+    shader: "minibatch_stddev.wgsl",
+    sources: &[source::MINIBATCH_STDDEV],
+    entry: "forward",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+static BACKWARD: KernelSpec = KernelSpec {
+    shader: "minibatch_stddev.wgsl",
+    sources: &[source::MINIBATCH_STDDEV],
+    entry: "backward",
+    bindings: &[Access::Read, Access::ReadWrite, Access::Read],
+};
+
+/// Added to each variance before its square root: keeps the gradient finite for a feature
+/// that is the same in every row (a collapsed generator's, exactly the case to punish).
+pub const EPSILON: f32 = 1e-8;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    batch: u32,
+    features: u32,
+    accumulate: u32,
+    epsilon: f32,
+}
+
+/// (B, F) of a batch of feature rows, refusing anything that is not a matrix with at least
+/// two rows (one row has no spread to measure).
+fn rows_and_features(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
+    match *x.shape().dims() {
+        [batch, features] if batch >= 2 && features >= 1 => Ok((batch, features)),
+        _ => Err(Error::BadShape {
+            op,
+            why: "expected a batch of at least 2 feature rows [B, F]: the spread of one sample is undefined".into(),
+            shape: x.shape().clone(),
+        }),
+    }
+}
+
+/// `x` `[B, F]` → `[B, F + 1]`, the last column the batch's mean standard deviation.
+pub fn forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let (batch, features) = rows_and_features("minibatch_stddev", x)?;
+    let y = Tensor::uninit(gpu, [batch, features + 1])?;
+    let params = Params { batch: batch as u32, features: features as u32, accumulate: 0, epsilon: EPSILON };
+    gpu.dispatch(&FORWARD, &params, &[x, &y], [1, 1, 1]);
+    Ok(y)
+}
+
+/// d loss / d x from `dy` = d loss / d y (`[B, F + 1]`) into `dx` (`[B, F]`), adding to it
+/// when `accumulate`.
+pub fn backward_into(gpu: &Gpu, x: &Tensor, dy: &Tensor, dx: &Tensor, accumulate: bool) -> Result<()> {
+    let op = "minibatch_stddev_backward";
+    let (batch, features) = rows_and_features(op, x)?;
+    if dy.shape().dims() != [batch, features + 1] {
+        return Err(Error::shape(op, "dy must be [B, F + 1] for x [B, F]", x.shape(), dy.shape()));
+    }
+    if dx.shape() != x.shape() {
+        return Err(Error::shape(op, "dx must have x's shape", x.shape(), dx.shape()));
+    }
+    let params =
+        Params { batch: batch as u32, features: features as u32, accumulate: accumulate as u32, epsilon: EPSILON };
+    gpu.dispatch(&BACKWARD, &params, &[x, dx, dy], grid_1d(features, 256));
+    Ok(())
+}
+
+pub mod cpu {
+    //! The twin, in f64, written straight from the definition.
+
+    use super::EPSILON;
+
+    /// Per feature: (mean, standard deviation) over the `batch` rows of `x`.
+    fn column_stats(x: &[f32], batch: usize) -> Vec<(f64, f64)> {
+        let features = x.len() / batch;
+        (0..features)
+            .map(|f| {
+                let column = (0..batch).map(|b| x[b * features + f] as f64);
+                let mean = column.clone().sum::<f64>() / batch as f64;
+                let variance = column.map(|v| (v - mean).powi(2)).sum::<f64>() / batch as f64;
+                (mean, (variance + EPSILON as f64).sqrt())
+            })
+            .collect()
+    }
+
+    pub fn forward(x: &[f32], batch: usize) -> Vec<f32> {
+        let features = x.len() / batch;
+        let stats = column_stats(x, batch);
+        let s = stats.iter().map(|&(_, sigma)| sigma).sum::<f64>() / features as f64;
+        x.chunks(features).flat_map(|row| row.iter().copied().chain([s as f32])).collect()
+    }
+
+    pub fn backward(x: &[f32], dy: &[f32], batch: usize) -> Vec<f32> {
+        let features = x.len() / batch;
+        let stats = column_stats(x, batch);
+        let g: f64 = (0..batch).map(|b| dy[b * (features + 1) + features] as f64).sum();
+        (0..batch * features)
+            .map(|i| {
+                let (b, f) = (i / features, i % features);
+                let (mean, sigma) = stats[f];
+                let through_s = g * (x[i] as f64 - mean) / (features as f64 * batch as f64 * sigma);
+                (dy[b * (features + 1) + f] as f64 + through_s) as f32
+            })
+            .collect()
+    }
+}
