@@ -6,6 +6,12 @@
 // slice of B in workgroup memory, then every thread does 4×4×16 multiply-adds out of
 // registers. Out-of-range loads read zero, so any M, N, K works.
 //
+// Split-K: a product with few output tiles and a long K (a weight gradient Xᵀ·dY summed over
+// every pixel of a batch, K in the tens of thousands) would leave all but a few workgroups
+// idle, each walking all of K alone. With SPLIT, workgroup z of the grid's third dimension
+// sums only its `k_chunk` of K and writes the raw partial tile to c[z·M·N + …];
+// `sum_splits` then adds the partials and applies the epilogue.
+//
 // Storage: A is M×K row-major, or K×M when TRANS_A (i.e. A = Xᵀ for an X stored K×M);
 //          B is K×N row-major, or N×K when TRANS_B.
 
@@ -13,15 +19,18 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    flags: u32,  // bit 0 TRANS_A, bit 1 TRANS_B, bit 2 ACCUMULATE (C += ...), bit 3 BIAS
+    flags: u32,  // bit 0 TRANS_A, bit 1 TRANS_B, bit 2 ACCUMULATE (C += ...), bit 3 BIAS, bit 4 SPLIT
     act: u32,
     slope: f32,
+    k_chunk: u32,  // K per workgroup along z (= K without SPLIT)
+    splits: u32,   // sum_splits: how many partial products there are
 }
 
 const TRANS_A: u32 = 1u;
 const TRANS_B: u32 = 2u;
 const ACCUMULATE: u32 = 4u;
 const BIAS: u32 = 8u;
+const SPLIT: u32 = 16u;
 
 const TILE: u32 = 64u;
 const SLICE: u32 = 16u;
@@ -38,14 +47,14 @@ const PER_THREAD: u32 = 4u;
 var<workgroup> tile_a: array<f32, 1024>;
 var<workgroup> tile_b: array<f32, 1024>;
 
-fn load_a(row: u32, kk: u32) -> f32 {
-    if (row >= p.m || kk >= p.k) { return 0.0; }
+fn load_a(row: u32, kk: u32, k_end: u32) -> f32 {
+    if (row >= p.m || kk >= k_end) { return 0.0; }
     if ((p.flags & TRANS_A) != 0u) { return a[kk * p.m + row]; }
     return a[row * p.k + kk];
 }
 
-fn load_b(kk: u32, col: u32) -> f32 {
-    if (kk >= p.k || col >= p.n) { return 0.0; }
+fn load_b(kk: u32, col: u32, k_end: u32) -> f32 {
+    if (kk >= k_end || col >= p.n) { return 0.0; }
     if ((p.flags & TRANS_B) != 0u) { return b[col * p.k + kk]; }
     return b[kk * p.n + col];
 }
@@ -63,17 +72,19 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         for (var q = 0u; q < PER_THREAD; q++) { acc[r][q] = 0.0; }
     }
 
-    for (var k0 = 0u; k0 < p.k; k0 += SLICE) {
+    let k_begin = wg.z * p.k_chunk;
+    let k_end = min(p.k, k_begin + p.k_chunk);
+    for (var k0 = k_begin; k0 < k_end; k0 += SLICE) {
         // 256 threads stage 1024 values of each tile, 4 each, choosing the element order
         // so that consecutive threads read consecutive addresses of the stored matrix.
         for (var q = 0u; q < 4u; q++) {
             let e = t + 256u * q;
             var row: u32; var kk: u32;
             if (trans_a) { kk = e / TILE; row = e % TILE; } else { row = e / SLICE; kk = e % SLICE; }
-            tile_a[kk * TILE + row] = load_a(row0 + row, k0 + kk);
+            tile_a[kk * TILE + row] = load_a(row0 + row, k0 + kk, k_end);
             var col: u32; var kb: u32;
             if (trans_b) { col = e / SLICE; kb = e % SLICE; } else { kb = e / TILE; col = e % TILE; }
-            tile_b[kb * TILE + col] = load_b(k0 + kb, col0 + col);
+            tile_b[kb * TILE + col] = load_b(k0 + kb, col0 + col, k_end);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < SLICE; kk++) {
@@ -95,10 +106,45 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
             let col = col0 + lid.x + THREADS * q;
             if (col >= p.n) { continue; }
             let i = row * p.n + col;
-            var v = acc[r][q];
-            if ((p.flags & ACCUMULATE) != 0u) { v += c[i]; }
-            if ((p.flags & BIAS) != 0u) { v += bias[col]; }
-            c[i] = activate(v, p.act, p.slope);
+            if ((p.flags & SPLIT) != 0u) {
+                c[wg.z * p.m * p.n + i] = acc[r][q];
+                continue;
+            }
+            c[i] = epilogue(acc[r][q], i, col);
         }
     }
+}
+
+fn epilogue(sum: f32, i: u32, col: u32) -> f32 {
+    var v = sum;
+    if ((p.flags & ACCUMULATE) != 0u) { v += c[i]; }
+    if ((p.flags & BIAS) != 0u) { v += bias[col]; }
+    return activate(v, p.act, p.slope);
+}
+
+// A product with at most a few rows or columns (a convolution painting 3 colour channels:
+// M = every pixel of the batch, N = 3): a 64×64 tile would be over 90% padding, so each
+// thread computes one output as a plain dot product instead.
+@compute @workgroup_size(256)
+fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * 256u;
+    if (i >= p.m * p.n) { return; }
+    let row = i / p.n;
+    let col = i % p.n;
+    var sum = 0.0;
+    for (var kk = 0u; kk < p.k; kk++) { sum = fma(load_a(row, kk, p.k), load_b(kk, col, p.k), sum); }
+    c[i] = epilogue(sum, i, col);
+}
+
+// The second half of a split-K product: `a` holds the `splits` partial M×N products; one
+// thread per output adds them up (in z order, so the result does not depend on timing)
+// and applies the epilogue into c.
+@compute @workgroup_size(256)
+fn sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * 256u;
+    let size = p.m * p.n;
+    if (i >= size) { return; }
+    var sum = 0.0;
+    for (var z = 0u; z < p.splits; z++) { sum += a[z * size + i]; }
+    c[i] = epilogue(sum, i, i % p.n);
 }

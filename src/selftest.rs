@@ -593,6 +593,11 @@ pub fn matmul_cases(small: bool) -> Vec<Case> {
     for transpose in [Transpose::NONE, Transpose { a: true, b: true }] {
         cases.push(Case::Matmul { m, n, k, transpose, fused: true });
     }
+    // A weight gradient's shape, few outputs and a long K: split-K, its chunks uneven.
+    let (m, n, k) = if small { (20, 7, 1100) } else { (144, 3, 16_391) };
+    for fused in [false, true] {
+        cases.push(Case::Matmul { m, n, k, transpose: Transpose::A, fused });
+    }
     cases
 }
 

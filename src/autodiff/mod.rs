@@ -22,6 +22,7 @@ use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::minibatch_stddev;
 use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::reduce;
+use crate::kernels::upsample::{self, Upsampling};
 use crate::nn::Param;
 
 /// A value on the tape.
@@ -207,6 +208,21 @@ impl Tape {
             tape.send_grad(x, &adjoint(&tape.gpu, &dy, &geometry)?)
         });
         Ok(self.push_leaf(value, Some(backward), self.needs_grad(x)))
+    }
+
+    /// Nearest-neighbour upsampling of the NHWC images in `x` (`[B, H·W·C]` →
+    /// `[B, fH·fW·C]`); backward sums each f×f block of the gradient.
+    pub fn upsample(&self, x: Var, upsampling: &Upsampling) -> Result<Var> {
+        let y = upsample::upsample(&self.gpu, &self.value(x), upsampling)?;
+        let upsampling = *upsampling;
+        let backward: Backward = Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+            let Some(dy) = dy else { return Ok(()) };
+            match tape.grad_slot(x)? {
+                Some((dx, acc)) => upsample::upsample_backward_into(&tape.gpu, &dy, &upsampling, &dx, acc),
+                None => Ok(()),
+            }
+        });
+        Ok(self.push_leaf(y, Some(backward), self.needs_grad(x)))
     }
 
     /// A transposed convolution ("deconvolution"): each pixel of the NHWC images in `x`

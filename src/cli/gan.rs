@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::Args;
 use genlab::data::device::DeviceDataset;
 use genlab::gpu::{block_on, Gpu, Readback};
-use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput, SampleShape};
+use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput, SampleShape, Upsampler};
 use genlab::models::metrics::{coarse, precision_recall, PrecisionRecall, COARSE_CELL, DEFAULT_K};
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
@@ -63,6 +63,10 @@ pub struct TrainGan {
     /// (0: none, an MLP that draws every pixel on its own).
     #[arg(long, default_value_t = GanConfig::default().g_conv_channels)]
     pub g_conv: usize,
+    /// How the upsampling generator doubles its map: resize (nearest-neighbour, then a 3×3
+    /// convolution) or transposed (4×4 transposed convolutions, which draw a checkerboard).
+    #[arg(long, default_value = GanConfig::default().g_upsampler.name())]
+    pub g_upsampler: Upsampler,
     /// Let the discriminator see how varied each batch is (the minibatch standard deviation
     /// of its first layer's features, as in ProGAN), against a generator that draws few shapes.
     #[arg(long)]
@@ -112,6 +116,7 @@ struct Summary {
     g_ema: f32,
     d_conv_channels: usize,
     g_conv_channels: usize,
+    g_upsampler: Upsampler,
     d_minibatch_stddev: bool,
     adapter: String,
 }
@@ -130,6 +135,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_ema: args.g_ema,
         d_conv_channels: args.d_conv,
         g_conv_channels: args.g_conv,
+        g_upsampler: args.g_upsampler,
         d_minibatch_stddev: args.d_minibatch_stddev,
         output: GanOutput::Sigmoid,
         seed: args.seed,
@@ -262,6 +268,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_ema: gan.config.g_ema,
         d_conv_channels: gan.config.d_conv_channels,
         g_conv_channels: gan.config.g_conv_channels,
+        g_upsampler: gan.config.g_upsampler,
         d_minibatch_stddev: gan.config.d_minibatch_stddev,
         adapter: gpu.summary().to_string(),
     };

@@ -2,7 +2,7 @@
 //! (accumulate, bias, activation), so a whole linear layer is one launch.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
 use crate::kernels::{source, Activation};
 
 static MATMUL: KernelSpec = KernelSpec {
@@ -12,7 +12,34 @@ static MATMUL: KernelSpec = KernelSpec {
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
 };
 
+static THIN_SPEC: KernelSpec = KernelSpec {
+    shader: "matmul.wgsl",
+    sources: &[source::ACTIVATION, source::MATMUL],
+    entry: "matmul_thin",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+
+static SUM_SPLITS: KernelSpec = KernelSpec {
+    shader: "matmul.wgsl",
+    sources: &[source::ACTIVATION, source::MATMUL],
+    entry: "sum_splits",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+
 const TILE: usize = 64;
+/// The flag bit that makes the kernel write raw partial products (see matmul.wgsl).
+const SPLIT: u32 = 16;
+/// Products with at most this many rows or columns use one thread per output
+/// (`matmul_thin`): a 64×64 tile would be mostly padding.
+const THIN: usize = 16;
+/// K steps per staged slice; split-K chunks are whole slices.
+const SLICE: usize = 16;
+/// Split-K aims for about this many workgroups in all: enough to fill a desktop GPU's
+/// cores (and lavapipe's threads) when the output has only a few tiles.
+const SPLIT_TARGET_WORKGROUPS: usize = 64;
+/// No chunk of K is shorter than this: shorter ones cost more in partial sums than they
+/// save.
+const MIN_SPLIT_K: usize = 256;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -23,6 +50,17 @@ struct Params {
     flags: u32,
     act: u32,
     slope: f32,
+    k_chunk: u32,
+    splits: u32,
+}
+
+/// How many chunks to split K into for an M×N×K product (1: no split), and the chunk
+/// length: only products with fewer output tiles than the target and a long K split.
+pub fn split_k(m: usize, n: usize, k: usize) -> (usize, usize) {
+    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    let splits = (SPLIT_TARGET_WORKGROUPS / tiles).min(k / MIN_SPLIT_K).max(1);
+    let chunk = k.div_ceil(splits).div_ceil(SLICE) * SLICE;
+    (k.div_ceil(chunk.max(1)).max(1), chunk.max(SLICE))
 }
 
 /// Which operands are used transposed. `A·B`, `Aᵀ·B` (weight gradients) and `A·Bᵀ`
@@ -94,10 +132,25 @@ pub fn matmul_into(
         | (transpose.b as u32) << 1
         | (epilogue.accumulate as u32) << 2
         | (epilogue.bias.is_some() as u32) << 3;
-    let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, act, slope };
-    // Without a bias the binding still needs a buffer; `out` is never read through it.
+    // Without a bias the binding still needs a buffer; it is never read through it.
     let bias = epilogue.bias.unwrap_or(a);
-    gpu.dispatch(&MATMUL, &params, &[a, b, bias, out], [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1]);
+    if m.min(n) <= THIN {
+        let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, act, slope, k_chunk: 0, splits: 1 };
+        gpu.dispatch(&THIN_SPEC, &params, &[a, b, bias, out], grid_1d(m * n, 256));
+        return Ok(());
+    }
+    let (splits, k_chunk) = split_k(m, n, k);
+    let params =
+        Params { m: m as u32, n: n as u32, k: k as u32, flags, act, slope, k_chunk: k_chunk as u32, splits: 1 };
+    let grid = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32];
+    if splits == 1 {
+        gpu.dispatch(&MATMUL, &params, &[a, b, bias, out], grid);
+        return Ok(());
+    }
+    let partials = Tensor::uninit(gpu, [splits, m, n])?;
+    gpu.dispatch(&MATMUL, &Params { flags: flags | SPLIT, ..params }, &[a, b, bias, &partials], grid);
+    let sum = Params { splits: splits as u32, ..params };
+    gpu.dispatch(&SUM_SPLITS, &sum, &[&partials, &partials, bias, out], grid_1d(m * n, 256));
     Ok(())
 }
 

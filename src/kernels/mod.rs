@@ -14,6 +14,7 @@ pub mod pixel_rnn;
 pub mod reduce;
 pub mod reparam;
 pub mod rng;
+pub mod upsample;
 
 /// WGSL sources, compiled into the binary so the page needs no extra fetches.
 pub(crate) mod source {
@@ -32,6 +33,7 @@ pub(crate) mod source {
     pub const MINIBATCH_STDDEV: &str = include_str!("../../shaders/minibatch_stddev.wgsl");
     pub const LSTM: &str = include_str!("../../shaders/lstm.wgsl");
     pub const PIXEL_RNN: &str = include_str!("../../shaders/pixel_rnn.wgsl");
+    pub const UPSAMPLE: &str = include_str!("../../shaders/upsample.wgsl");
 }
 
 pub use elementwise::Activation;

@@ -61,6 +61,7 @@ use crate::kernels::adam::AdamConfig;
 use crate::kernels::elementwise::{self, Activation};
 use crate::kernels::patches::PatchGeometry;
 use crate::kernels::rng::{self, Stream};
+use crate::kernels::upsample::Upsampling;
 use crate::models::latent::slerp_codes;
 use crate::models::{check_batch, check_learning_rate, stream, Monitor, Purpose};
 use crate::nn::{Adam, Conv2d, ConvTranspose2d, Init, Linear, Mlp, Param};
@@ -103,6 +104,40 @@ impl GanOutput {
     }
 }
 
+/// How an upsampling generator doubles its feature map's size (twice, from H/4 × W/4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upsampler {
+    /// A 4×4 transposed convolution with stride 2 (DCGAN's). Each output pixel's parity
+    /// decides which filter taps paint it, so it tends to draw a checkerboard.
+    #[default]
+    Transposed,
+    /// Nearest-neighbour 2× upsampling, then a 3×3 convolution: every output pixel is
+    /// painted by the same taps, so no checkerboard (Odena et al. 2016).
+    Resize,
+}
+
+impl std::str::FromStr for Upsampler {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Upsampler, String> {
+        match s {
+            "transposed" => Ok(Upsampler::Transposed),
+            "resize" => Ok(Upsampler::Resize),
+            _ => Err(format!("{s:?} is not an upsampler: use resize or transposed")),
+        }
+    }
+}
+
+impl Upsampler {
+    pub fn name(self) -> &'static str {
+        match self {
+            Upsampler::Transposed => "transposed",
+            Upsampler::Resize => "resize",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GanConfig {
     /// Noise dimensions.
@@ -136,6 +171,10 @@ pub struct GanConfig {
     /// existed have none.
     #[serde(default)]
     pub g_conv_channels: usize,
+    /// How the upsampling generator grows its map. Files written before this option
+    /// existed used transposed convolutions.
+    #[serde(default)]
+    pub g_upsampler: Upsampler,
     /// Whether D's second layer also sees the minibatch standard deviation of its first
     /// layer's features (Karras et al. 2018): how varied the batch is, which no single image
     /// shows, so a G that draws one monster for every z is caught by that alone. Needs
@@ -160,6 +199,7 @@ impl Default for GanConfig {
             g_ema: 0.999,
             d_conv_channels: 0,
             g_conv_channels: 0,
+            g_upsampler: Upsampler::Resize,
             d_minibatch_stddev: false,
             output: GanOutput::Sigmoid,
             seed: 1,
@@ -258,15 +298,95 @@ fn discriminator_window(shape: SampleShape) -> PatchGeometry {
     PatchGeometry { height: shape.height, width: shape.width, channels: shape.channels, kernel: 4, stride: 2, pad: 1 }
 }
 
+/// One doubling of an upsampling generator's feature map (see [`Upsampler`]).
+pub enum Painter {
+    Transposed(ConvTranspose2d),
+    Resize { upsampling: Upsampling, conv: Conv2d },
+}
+
+impl Painter {
+    /// A painter from `input_channels` at half of `output`'s size to `output`.
+    fn new(
+        gpu: &Gpu,
+        name: &str,
+        kind: Upsampler,
+        input_channels: usize,
+        output: (usize, usize, usize),
+        activation: Activation,
+        init: &mut Stream,
+    ) -> Result<Painter> {
+        let (height, width, channels) = output;
+        Ok(match kind {
+            Upsampler::Transposed => {
+                let window = PatchGeometry { height, width, channels, kernel: 4, stride: 2, pad: 1 };
+                Painter::Transposed(ConvTranspose2d::new(gpu, name, input_channels, window, activation, init)?)
+            }
+            Upsampler::Resize => {
+                let upsampling = Upsampling { height: height / 2, width: width / 2, channels: input_channels, factor: 2 };
+                let window =
+                    PatchGeometry { height, width, channels: input_channels, kernel: 3, stride: 1, pad: 1 };
+                Painter::Resize { upsampling, conv: Conv2d::new(gpu, name, window, channels, activation, init)? }
+            }
+        })
+    }
+
+    fn weight(&self) -> &Rc<Param> {
+        match self {
+            Painter::Transposed(up) => &up.weight,
+            Painter::Resize { conv, .. } => &conv.weight,
+        }
+    }
+
+    fn params(&self) -> Vec<Rc<Param>> {
+        match self {
+            Painter::Transposed(up) => up.params(),
+            Painter::Resize { conv, .. } => conv.params(),
+        }
+    }
+
+    fn forward(&self, tape: &Tape, x: Var, weight: &dyn Fn(&Rc<Param>) -> Var) -> Result<Var> {
+        match self {
+            Painter::Transposed(up) => {
+                tape.conv_transpose2d(x, weight(&up.weight), weight(&up.bias), up.activation, &up.geometry)
+            }
+            Painter::Resize { upsampling, conv } => {
+                let grown = tape.upsample(x, upsampling)?;
+                tape.conv2d(grown, weight(&conv.weight), Some(weight(&conv.bias)), conv.activation, &conv.geometry)
+            }
+        }
+    }
+
+    /// The same painter with `copy` applied to each weight.
+    fn map(&self, copy: &dyn Fn(&Rc<Param>) -> Result<Rc<Param>>) -> Result<Painter> {
+        Ok(match self {
+            Painter::Transposed(up) => Painter::Transposed(ConvTranspose2d {
+                weight: copy(&up.weight)?,
+                bias: copy(&up.bias)?,
+                activation: up.activation,
+                geometry: up.geometry,
+            }),
+            Painter::Resize { upsampling, conv } => Painter::Resize {
+                upsampling: *upsampling,
+                conv: Conv2d {
+                    weight: copy(&conv.weight)?,
+                    bias: copy(&conv.bias)?,
+                    activation: conv.activation,
+                    geometry: conv.geometry,
+                },
+            },
+        })
+    }
+}
+
 /// The generator: noise → image.
 ///
 /// As an MLP (`g_conv_channels` = 0): z → hidden → hidden → image, every pixel its own
-/// output unit. With upsampling: z → hidden → an H/4 × W/4 × 2c feature map → two 4×4
-/// stride-2 transposed convolutions → the image; each filter paints the same way wherever
-/// it is, so neighbouring pixels are drawn together rather than each on its own.
+/// output unit. With upsampling: z → hidden → an H/4 × W/4 × 2c feature map → two painters
+/// that each double its size ([`Upsampler`]) → the image; each filter paints the same way
+/// wherever it is, so neighbouring pixels are drawn together rather than each on its own.
 pub struct Generator {
     pub dense: Mlp,
-    pub upsample: Vec<ConvTranspose2d>,
+    pub upsample: Vec<Painter>,
     /// Upsampling only: a value per output pixel added before the output activation (the
     /// image G starts from; the MLP's last bias plays this part).
     pub image_bias: Option<Rc<Param>>,
@@ -293,16 +413,20 @@ impl Generator {
                          --g-conv) to 0"
                     )));
                 }
-                let window =
-                    |height, width, channels| PatchGeometry { height, width, channels, kernel: 4, stride: 2, pad: 1 };
                 let base = (height / 4) * (width / 4) * 2 * c;
                 let dense = Mlp::new(gpu, name, &[config.z_dim, h, base], leaky, leaky, init)?;
-                let up = |i: usize, input: usize, geometry: PatchGeometry, act, init: &mut Stream| {
-                    ConvTranspose2d::new(gpu, &format!("{name}.up.{i}"), input, geometry, act, init)
-                };
+                let kind = config.g_upsampler;
                 let upsample = vec![
-                    up(0, 2 * c, window(height / 2, width / 2, c), leaky, init)?,
-                    up(1, c, window(height, width, channels), Activation::Identity, init)?,
+                    Painter::new(gpu, &format!("{name}.up.0"), kind, 2 * c, (height / 2, width / 2, c), leaky, init)?,
+                    Painter::new(
+                        gpu,
+                        &format!("{name}.up.1"),
+                        kind,
+                        c,
+                        (height, width, channels),
+                        Activation::Identity,
+                        init,
+                    )?,
                 ];
                 let image_bias = Param::new(gpu, &format!("{name}.image_bias"), [shape.len()], Init::Zeros)?;
                 Generator { dense, upsample, image_bias: Some(image_bias), output }
@@ -318,7 +442,7 @@ impl Generator {
 
     fn last_weight(&self) -> &Rc<Param> {
         match self.upsample.last() {
-            Some(up) => &up.weight,
+            Some(painter) => painter.weight(),
             None => &self.dense.layers.last().expect("three layers").weight,
         }
     }
@@ -333,7 +457,7 @@ impl Generator {
 
     pub fn params(&self) -> Vec<Rc<Param>> {
         let mut params = self.dense.params();
-        params.extend(self.upsample.iter().flat_map(ConvTranspose2d::params));
+        params.extend(self.upsample.iter().flat_map(Painter::params));
         params.extend(self.image_bias.clone());
         params
     }
@@ -348,9 +472,7 @@ impl Generator {
         if self.upsample.is_empty() {
             return Ok(features);
         }
-        let painted = self.upsample.iter().try_fold(features, |h, up| {
-            tape.conv_transpose2d(h, weight(&up.weight), weight(&up.bias), up.activation, &up.geometry)
-        })?;
+        let painted = self.upsample.iter().try_fold(features, |h, painter| painter.forward(tape, h, &weight))?;
         tape.bias_act(painted, weight(self.image_bias()), self.output)
     }
 
@@ -371,18 +493,7 @@ impl Generator {
                 .map(|l| Ok(Linear { weight: copy(&l.weight)?, bias: copy(&l.bias)?, activation: l.activation }))
                 .collect::<Result<_>>()?,
         };
-        let upsample = self
-            .upsample
-            .iter()
-            .map(|u| {
-                Ok(ConvTranspose2d {
-                    weight: copy(&u.weight)?,
-                    bias: copy(&u.bias)?,
-                    activation: u.activation,
-                    geometry: u.geometry,
-                })
-            })
-            .collect::<Result<_>>()?;
+        let upsample = self.upsample.iter().map(|painter| painter.map(&copy)).collect::<Result<_>>()?;
         let image_bias = self.image_bias.as_ref().map(copy).transpose()?;
         Ok(Generator { dense, upsample, image_bias, output: self.output })
     }

@@ -1,0 +1,130 @@
+//! Nearest-neighbour upsampling of NHWC images by a whole factor, and its adjoint, which
+//! sums each f×f block of the gradient back onto the pixel that filled it. With a
+//! convolution after it, this is the "resize-convolution" a generator can grow images with
+//! instead of a transposed convolution (see upsample.wgsl for why).
+
+use crate::error::{Error, Result};
+use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::kernels::source;
+
+static UPSAMPLE: KernelSpec = KernelSpec {
+    shader: "upsample.wgsl",
+    sources: &[source::UPSAMPLE],
+    entry: "upsample",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+static BACKWARD: KernelSpec = KernelSpec {
+    shader: "upsample.wgsl",
+    sources: &[source::UPSAMPLE],
+    entry: "upsample_backward",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+/// The input images of an upsampling: `height × width × channels`, grown by `factor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Upsampling {
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    pub factor: usize,
+}
+
+impl Upsampling {
+    /// Values per input image.
+    pub fn input_len(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// Values per output image: factor² times the input's.
+    pub fn output_len(&self) -> usize {
+        self.input_len() * self.factor * self.factor
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.input_len() == 0 || self.factor == 0 {
+            return Err(Error::Invalid(format!("upsampling {self:?} has a zero size")));
+        }
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    batch: u32,
+    height: u32,
+    width: u32,
+    channels: u32,
+    factor: u32,
+    accumulate: u32,
+}
+
+fn params(u: &Upsampling, batch: usize, accumulate: bool) -> Params {
+    Params {
+        batch: batch as u32,
+        height: u.height as u32,
+        width: u.width as u32,
+        channels: u.channels as u32,
+        factor: u.factor as u32,
+        accumulate: accumulate as u32,
+    }
+}
+
+/// The number of whole images of `len` values in `tensor`, or a shape error.
+fn batch_of(op: &'static str, tensor: &Tensor, len: usize) -> Result<usize> {
+    if tensor.is_empty() || !tensor.len().is_multiple_of(len) {
+        return Err(Error::BadShape { op, why: format!("expected whole images of {len} values"), shape: tensor.shape().clone() });
+    }
+    Ok(tensor.len() / len)
+}
+
+/// `x` (`[B, H·W·C]`) → `[B, fH·fW·C]`.
+pub fn upsample(gpu: &Gpu, x: &Tensor, u: &Upsampling) -> Result<Tensor> {
+    u.validate()?;
+    let batch = batch_of("upsample", x, u.input_len())?;
+    let y = Tensor::uninit(gpu, [batch, u.output_len()])?;
+    gpu.dispatch(&UPSAMPLE, &params(u, batch, false), &[x, &y], grid_1d(y.len(), 256));
+    Ok(y)
+}
+
+/// d loss / d x from `dy` (`[B, fH·fW·C]`) into `dx` (`[B, H·W·C]`), adding to it when
+/// `accumulate`.
+pub fn upsample_backward_into(gpu: &Gpu, dy: &Tensor, u: &Upsampling, dx: &Tensor, accumulate: bool) -> Result<()> {
+    u.validate()?;
+    let op = "upsample_backward";
+    let batch = batch_of(op, dy, u.output_len())?;
+    if dx.len() != batch * u.input_len() {
+        return Err(Error::BadShape { op, why: format!("dx must hold {batch} images of {} values", u.input_len()), shape: dx.shape().clone() });
+    }
+    gpu.dispatch(&BACKWARD, &params(u, batch, accumulate), &[dy, dx], grid_1d(dx.len(), 256));
+    Ok(())
+}
+
+pub mod cpu {
+    use super::Upsampling;
+
+    /// The input index each output value copies.
+    fn source(u: &Upsampling, i: usize) -> usize {
+        let (out_w, out_h) = (u.width * u.factor, u.height * u.factor);
+        let c = i % u.channels;
+        let x = (i / u.channels) % out_w;
+        let y = (i / (u.channels * out_w)) % out_h;
+        let b = i / (u.channels * out_w * out_h);
+        ((b * u.height + y / u.factor) * u.width + x / u.factor) * u.channels + c
+    }
+
+    pub fn upsample(x: &[f32], u: &Upsampling) -> Vec<f32> {
+        let n = x.len() / u.input_len() * u.output_len();
+        (0..n).map(|i| x[source(u, i)]).collect()
+    }
+
+    /// Scatter-add, the plain way (the kernel gathers instead).
+    pub fn upsample_backward(dy: &[f32], u: &Upsampling) -> Vec<f32> {
+        let mut dx = vec![0.0; dy.len() / u.output_len() * u.input_len()];
+        for (i, &g) in dy.iter().enumerate() {
+            dx[source(u, i)] += g;
+        }
+        dx
+    }
+}
