@@ -11,6 +11,7 @@ use crate::kernels::lstm::{self, LstmDims, LstmStates};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::rng::{self, Stream};
+use crate::kernels::upsample::{self, Upsampling};
 use crate::kernels::{elementwise, gan, gather, loss, minibatch_stddev, reduce, reparam, Activation};
 
 /// One case of the self-test.
@@ -101,6 +102,12 @@ pub enum Case {
     GanGenerator {
         batch: usize,
         logit_scale: f32,
+    },
+    /// Nearest-neighbour upsampling, and its backward written or accumulated.
+    Upsample {
+        batch: usize,
+        upsampling: Upsampling,
+        accumulate: bool,
     },
     /// Forward, and backward written or accumulated.
     MinibatchStddev {
@@ -482,6 +489,25 @@ impl Case {
                     TOLERANCE,
                 ))
             }
+            Case::Upsample { batch, upsampling: u, accumulate } => {
+                let x = test_data(36, batch * u.input_len(), 1.0);
+                let dy = test_data(37, batch * u.output_len(), 1.0);
+                let prior = if accumulate { test_data(38, x.len(), 1.0) } else { vec![0.0; x.len()] };
+                let xt = Tensor::from_slice(gpu, [batch, u.input_len()], &x)?;
+                let y = gpu.read(&upsample::upsample(gpu, &xt, &u)?).await?;
+                let dx = Tensor::from_slice(gpu, [batch, u.input_len()], &prior)?;
+                let dyt = Tensor::from_slice(gpu, [batch, u.output_len()], &dy)?;
+                upsample::upsample_backward_into(gpu, &dyt, &u, &dx, accumulate)?;
+                let dx = gpu.read(&dx).await?;
+                let dx_cpu = upsample::cpu::upsample_backward(&dy, &u);
+                let want: Vec<f32> = dx_cpu.iter().zip(&prior).map(|(g, p)| g + p).collect();
+                Ok(check(
+                    if accumulate { "upsample fwd + bwd +=" } else { "upsample fwd + bwd" }.into(),
+                    format!("{batch}×{}×{}×{}, ×{}", u.height, u.width, u.channels, u.factor),
+                    worst(&[(&y, &upsample::cpu::upsample(&x, &u)), (&dx, &want)]),
+                    TOLERANCE,
+                ))
+            }
             Case::MinibatchStddev { batch, features, accumulate } => {
                 let x = test_data(33, batch * features, 2.0);
                 let dy = test_data(34, batch * (features + 1), 1.0);
@@ -593,10 +619,14 @@ pub fn matmul_cases(small: bool) -> Vec<Case> {
     for transpose in [Transpose::NONE, Transpose { a: true, b: true }] {
         cases.push(Case::Matmul { m, n, k, transpose, fused: true });
     }
-    // A weight gradient's shape, few outputs and a long K: split-K, its chunks uneven.
-    let (m, n, k) = if small { (20, 7, 1100) } else { (144, 3, 16_391) };
-    for fused in [false, true] {
-        cases.push(Case::Matmul { m, n, k, transpose: Transpose::A, fused });
+    // Weight gradients' shapes, few outputs and a long K: split-K with uneven chunks, and
+    // one thread per output when a side is thin (3 colour channels).
+    let tall: &[(usize, usize, usize)] =
+        if small { &[(33, 17, 1100), (20, 7, 1100)] } else { &[(65, 33, 4099), (144, 3, 16_391)] };
+    for &(m, n, k) in tall {
+        for fused in [false, true] {
+            cases.push(Case::Matmul { m, n, k, transpose: Transpose::A, fused });
+        }
     }
     cases
 }
@@ -643,6 +673,17 @@ pub fn other_cases(small: bool) -> Vec<Case> {
         Case::GanDiscriminator { batch: 64, logit_scale: 3.0, real_label: 1.0 },
         Case::GanGenerator { batch: 7, logit_scale: 80.0 },
         Case::GanGenerator { batch: 257, logit_scale: 3.0 },
+        // A generator's doubling, and an odd image grown threefold.
+        Case::Upsample {
+            batch: 3,
+            upsampling: Upsampling { height: 4, width: 4, channels: 32, factor: 2 },
+            accumulate: false,
+        },
+        Case::Upsample {
+            batch: 2,
+            upsampling: Upsampling { height: 3, width: 5, channels: 2, factor: 3 },
+            accumulate: true,
+        },
         // The least batch, and more features than a workgroup has threads.
         Case::MinibatchStddev { batch: 2, features: 1, accumulate: false },
         Case::MinibatchStddev { batch: 7, features: 300, accumulate: true },

@@ -10,6 +10,7 @@ use genlab::gpu::Gpu;
 use genlab::kernels::adam::AdamConfig;
 use genlab::kernels::patches::PatchGeometry;
 use genlab::kernels::rng::Stream;
+use genlab::kernels::upsample::Upsampling;
 use genlab::kernels::Activation;
 use genlab::nn::{Adam, Conv2d, ConvTranspose2d, Mlp, Param};
 use genlab::selftest::test_data;
@@ -214,6 +215,25 @@ fn transposed_convolution_gradients_match_finite_differences() {
     let expected = genlab::kernels::elementwise::cpu::bias_act(&painted, 2, Some(&bias), Activation::Tanh);
     assert_eq!(y.len(), expected.len());
     assert!(y.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-5), "{y:?}\nvs\n{expected:?}");
+}
+
+/// The resize-convolution a generator paints with: nearest-neighbour doubling of a 2×3×2
+/// map, then a 3×3 convolution. Every input value's gradient sums its 2×2 block's.
+#[test]
+fn upsampling_then_convolving_gradients_match_finite_differences() {
+    let gpu = common::gpu();
+    let upsampling = Upsampling { height: 2, width: 3, channels: 2, factor: 2 };
+    let geometry = PatchGeometry { height: 4, width: 6, channels: 2, kernel: 3, stride: 1, pad: 1 };
+    let mut stream = Stream::new(24);
+    let conv = Conv2d::new(&gpu, "conv", geometry, 2, Activation::Tanh, &mut stream).unwrap();
+    set(&gpu, &conv.bias, &test_data(13, 2, 0.3));
+    let dense =
+        Mlp::new(&gpu, "dense", &[conv.output_len(), 2], Activation::Identity, Activation::Identity, &mut stream)
+            .unwrap();
+    let x_values = test_data(14, 2 * upsampling.input_len(), 1.0);
+    check_input_and_params(&gpu, &conv.params(), &x_values, 2, |tape, x| {
+        dense.forward(tape, conv.forward(tape, tape.upsample(x, &upsampling).unwrap()).unwrap()).unwrap()
+    });
 }
 
 /// The minibatch standard deviation feature: every input value moves the batch's spread,

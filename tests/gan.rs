@@ -7,7 +7,7 @@ mod common;
 use genlab::data::device::DeviceRows;
 use genlab::gpu::{block_on, Gpu};
 use genlab::kernels::rng::{cpu, Stream};
-use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput, SampleShape, FIXED_SAMPLES};
+use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput, SampleShape, Upsampler, FIXED_SAMPLES};
 use genlab::models::latent::slerp_codes;
 use genlab::models::metrics::{coarse, precision_recall, DEFAULT_K};
 use genlab::models::{stream, Purpose};
@@ -447,8 +447,11 @@ fn headers_without_a_convolution_setting_mean_none() {
     json.as_object_mut().unwrap().remove("d_conv_channels");
     json.as_object_mut().unwrap().remove("g_conv_channels");
     json.as_object_mut().unwrap().remove("d_minibatch_stddev");
+    json.as_object_mut().unwrap().remove("g_upsampler");
     let config: GanConfig = serde_json::from_value(json).unwrap();
     assert_eq!((config.d_conv_channels, config.g_conv_channels, config.d_minibatch_stddev), (0, 0, false));
+    // Upsampling generators saved before the choice existed used transposed convolutions.
+    assert_eq!(config.g_upsampler, Upsampler::Transposed);
 }
 
 /// With `g_conv_channels` = c, G's dense layers make an H/4 × W/4 × 2c map that two
@@ -456,11 +459,20 @@ fn headers_without_a_convolution_setting_mean_none() {
 /// file and the start from the mean image work as for the MLP generator.
 #[test]
 fn an_upsampling_generator_trains_round_trips_and_starts_at_the_mean() {
+    // Each painter doubles the map: a 4×4 transposed convolution from 6 channels to 3
+    // paints 4·4·3 values per input pixel; a 3×3 convolution after the nearest-neighbour
+    // doubling reads 3·3·6 values per output pixel.
+    upsampling_generator(Upsampler::Transposed, [6, 4 * 4 * 3]);
+    upsampling_generator(Upsampler::Resize, [3 * 3 * 6, 3]);
+}
+
+fn upsampling_generator(g_upsampler: Upsampler, first_painter: [usize; 2]) {
     let gpu = common::gpu();
     let shape = SampleShape::image(8, 12, 3);
     let images = cpu::uniform(Stream::new(4), 40 * shape.len(), 0.1, 0.9);
     let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
-    let config = GanConfig { z_dim: 4, hidden: 16, batch: 8, g_conv_channels: 3, seed: 6, ..GanConfig::default() };
+    let config =
+        GanConfig { z_dim: 4, hidden: 16, batch: 8, g_conv_channels: 3, g_upsampler, seed: 6, ..GanConfig::default() };
     let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
     let names: Vec<String> = gan.generator_params().iter().map(|p| p.name.clone()).collect();
     assert_eq!(
@@ -475,14 +487,14 @@ fn an_upsampling_generator_trains_round_trips_and_starts_at_the_mean() {
     );
     // z → 16 → a 2×3 map of 6 channels → 4×6×3 → 8×12×3.
     assert_eq!(gan.generator.dense.layers[1].weight.value.shape().dims(), &[16, 2 * 3 * 6]);
-    assert_eq!(gan.generator.upsample[0].weight.value.shape().dims(), &[6, 4 * 4 * 3]);
+    assert_eq!(gan.generator.upsample[0].weight().value.shape().dims(), &first_painter);
 
     let mean: Vec<f32> = (0..shape.len()).map(|i| 0.2 + 0.6 * ((i * 7) % 11) as f32 / 10.0).collect();
     gan.start_from_mean(&gpu, &mean).unwrap();
     let samples = gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap();
     let off = samples.chunks(shape.len()).flat_map(|s| s.iter().zip(&mean).map(|(a, b)| (a - b).abs())).sum::<f32>()
         / samples.len() as f32;
-    assert!(off < 0.03, "mean distance to the mean image {off}");
+    assert!(off < 0.03, "{g_upsampler:?}: mean distance to the mean image {off}");
 
     let before = weights(&gpu, &gan);
     for _ in 0..3 {
@@ -491,7 +503,7 @@ fn an_upsampling_generator_trains_round_trips_and_starts_at_the_mean() {
     let after = weights(&gpu, &gan);
     let generator_count = gan.generator_params().len();
     for (i, (b, a)) in before.iter().zip(&after).take(generator_count).enumerate() {
-        assert_ne!(b, a, "G's parameter {} did not train", names[i]);
+        assert_ne!(b, a, "{g_upsampler:?}: G's parameter {} did not train", names[i]);
     }
 
     let header = GanHeader { config, height: 8, width: 12, channels: 3, dataset: "noise".into(), steps: 3 };

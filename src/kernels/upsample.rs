@@ -74,7 +74,11 @@ fn params(u: &Upsampling, batch: usize, accumulate: bool) -> Params {
 /// The number of whole images of `len` values in `tensor`, or a shape error.
 fn batch_of(op: &'static str, tensor: &Tensor, len: usize) -> Result<usize> {
     if tensor.is_empty() || !tensor.len().is_multiple_of(len) {
-        return Err(Error::BadShape { op, why: format!("expected whole images of {len} values"), shape: tensor.shape().clone() });
+        return Err(Error::BadShape {
+            op,
+            why: format!("expected whole images of {len} values"),
+            shape: tensor.shape().clone(),
+        });
     }
     Ok(tensor.len() / len)
 }
@@ -95,7 +99,11 @@ pub fn upsample_backward_into(gpu: &Gpu, dy: &Tensor, u: &Upsampling, dx: &Tenso
     let op = "upsample_backward";
     let batch = batch_of(op, dy, u.output_len())?;
     if dx.len() != batch * u.input_len() {
-        return Err(Error::BadShape { op, why: format!("dx must hold {batch} images of {} values", u.input_len()), shape: dx.shape().clone() });
+        return Err(Error::BadShape {
+            op,
+            why: format!("dx must hold {batch} images of {} values", u.input_len()),
+            shape: dx.shape().clone(),
+        });
     }
     gpu.dispatch(&BACKWARD, &params(u, batch, accumulate), &[dy, dx], grid_1d(dx.len(), 256));
     Ok(())

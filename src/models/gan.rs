@@ -322,15 +322,16 @@ impl Painter {
                 Painter::Transposed(ConvTranspose2d::new(gpu, name, input_channels, window, activation, init)?)
             }
             Upsampler::Resize => {
-                let upsampling = Upsampling { height: height / 2, width: width / 2, channels: input_channels, factor: 2 };
-                let window =
-                    PatchGeometry { height, width, channels: input_channels, kernel: 3, stride: 1, pad: 1 };
+                let upsampling =
+                    Upsampling { height: height / 2, width: width / 2, channels: input_channels, factor: 2 };
+                let window = PatchGeometry { height, width, channels: input_channels, kernel: 3, stride: 1, pad: 1 };
                 Painter::Resize { upsampling, conv: Conv2d::new(gpu, name, window, channels, activation, init)? }
             }
         })
     }
 
-    fn weight(&self) -> &Rc<Param> {
+    /// The weights that paint (the last painter's start small).
+    pub fn weight(&self) -> &Rc<Param> {
         match self {
             Painter::Transposed(up) => &up.weight,
             Painter::Resize { conv, .. } => &conv.weight,
