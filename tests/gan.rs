@@ -439,6 +439,27 @@ fn the_minibatch_spread_lets_d_judge_a_batch_and_round_trips() {
     assert!(e.to_string().contains("at least 2"), "{e}");
 }
 
+/// Many samples are generated in chunks (the GPU's largest binding caps one batch); each
+/// image is the one its noise vector gives on its own.
+#[test]
+fn generating_in_chunks_gives_the_same_images() {
+    let gpu = common::gpu();
+    let gan = Gan::new(
+        &gpu,
+        GanConfig { g_conv_channels: 2, z_dim: 3, hidden: 8, ..GanConfig::default() },
+        SampleShape::image(4, 4, 1),
+    )
+    .unwrap();
+    let noise = cpu::normal(Stream::new(9), 300 * 3, 0.0, 1.0);
+    let generate = |rows: std::ops::Range<usize>| {
+        let z = Tensor::from_slice(&gpu, [rows.len(), 3], &noise[rows.start * 3..rows.end * 3]).unwrap();
+        gan.generate(&gpu, &z).unwrap().to_vec_blocking(&gpu).unwrap()
+    };
+    let all = generate(0..300);
+    assert_eq!(all.len(), 300 * 16);
+    assert_eq!(all, [generate(0..100), generate(100..300)].concat());
+}
+
 /// Files written before the discriminator could convolve have no `d_conv_channels` in their
 /// header; they load as the MLP discriminator they were trained with.
 #[test]

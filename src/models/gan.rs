@@ -81,6 +81,9 @@ const GENERATOR_ONLY: &str = "generator";
 /// the variation that D's gradient asks for.
 pub const G_OUTPUT_INIT_SCALE: f32 = 0.1;
 
+/// Generation runs in batches of at most this many noise vectors.
+const GENERATE_CHUNK: usize = 256;
+
 /// Slope of the leaky ReLUs.
 pub const LEAKY_SLOPE: f32 = 0.2;
 
@@ -758,9 +761,25 @@ impl Gan {
                 shape: z.shape().clone(),
             });
         }
-        let tape = Tape::new(gpu);
-        let input = tape.constant(z);
-        Ok(tape.value(self.sampler().forward(&tape, input, true)?))
+        let rows = z.shape().as_matrix().0;
+        let forward = |z: &Tensor| -> Result<Tensor> {
+            let tape = Tape::new(gpu);
+            let input = tape.constant(z);
+            Ok(tape.value(self.sampler().forward(&tape, input, true)?))
+        };
+        if rows <= GENERATE_CHUNK {
+            return forward(z);
+        }
+        // In chunks: an upsampling generator's full-size patches for thousands of images would
+        // pass the largest buffer a GPU binds (128 MiB on many).
+        let images = Tensor::uninit(gpu, [rows, self.data_len])?;
+        for start in (0..rows).step_by(GENERATE_CHUNK) {
+            let n = GENERATE_CHUNK.min(rows - start);
+            let chunk = Tensor::uninit(gpu, [n, self.config.z_dim])?;
+            gpu.copy_region(z, start * self.config.z_dim, &chunk, 0, n * self.config.z_dim)?;
+            gpu.copy_region(&forward(&chunk)?, 0, &images, start * self.data_len, n * self.data_len)?;
+        }
+        Ok(images)
     }
 
     /// Generates from host-side noise vectors (rows of `z_dim` values).
