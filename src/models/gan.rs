@@ -202,7 +202,7 @@ impl Default for GanConfig {
             g_ema: 0.999,
             d_conv_channels: 0,
             g_conv_channels: 0,
-            g_upsampler: Upsampler::Resize,
+            g_upsampler: Upsampler::Transposed,
             d_minibatch_stddev: false,
             output: GanOutput::Sigmoid,
             seed: 1,
