@@ -37,3 +37,19 @@ pub(crate) mod source {
 }
 
 pub use elementwise::Activation;
+
+use crate::error::{Error, Result};
+use crate::gpu::Tensor;
+
+/// How many whole rows (images, patches) of `row_len` values `tensor` holds, or a shape error
+/// naming `op` that says what was expected.
+pub(crate) fn batch_of(op: &'static str, tensor: &Tensor, row_len: usize, what: &str) -> Result<usize> {
+    if tensor.is_empty() || !tensor.len().is_multiple_of(row_len) {
+        return Err(Error::BadShape {
+            op,
+            why: format!("expected whole {what} of {row_len} values"),
+            shape: tensor.shape().clone(),
+        });
+    }
+    Ok(tensor.len() / row_len)
+}

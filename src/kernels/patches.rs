@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
-use crate::kernels::source;
+use crate::kernels::{batch_of, source};
 
 static IM2COL: KernelSpec = KernelSpec {
     shader: "patches.wgsl",
@@ -104,18 +104,6 @@ fn params(geometry: &PatchGeometry, batch: usize) -> Params {
         out_h: geometry.out_height() as u32,
         out_w: geometry.out_width() as u32,
     }
-}
-
-/// The batch size of `tensor` as rows of `row_len`, or a shape error naming `op`.
-fn batch_of(op: &'static str, tensor: &Tensor, row_len: usize, what: &str) -> Result<usize> {
-    if tensor.is_empty() || !tensor.len().is_multiple_of(row_len) {
-        return Err(Error::BadShape {
-            op,
-            why: format!("expected whole {what} of {row_len} values"),
-            shape: tensor.shape().clone(),
-        });
-    }
-    Ok(tensor.len() / row_len)
 }
 
 /// Patches of `images` (`[B, H·W·C]`, or any shape of B whole images): `[B·OH·OW, K·K·C]`.

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
-use crate::kernels::source;
+use crate::kernels::{batch_of, source};
 
 static UPSAMPLE: KernelSpec = KernelSpec {
     shader: "upsample.wgsl",
@@ -71,22 +71,10 @@ fn params(u: &Upsampling, batch: usize, accumulate: bool) -> Params {
     }
 }
 
-/// The number of whole images of `len` values in `tensor`, or a shape error.
-fn batch_of(op: &'static str, tensor: &Tensor, len: usize) -> Result<usize> {
-    if tensor.is_empty() || !tensor.len().is_multiple_of(len) {
-        return Err(Error::BadShape {
-            op,
-            why: format!("expected whole images of {len} values"),
-            shape: tensor.shape().clone(),
-        });
-    }
-    Ok(tensor.len() / len)
-}
-
 /// `x` (`[B, H·W·C]`) → `[B, fH·fW·C]`.
 pub fn upsample(gpu: &Gpu, x: &Tensor, u: &Upsampling) -> Result<Tensor> {
     u.validate()?;
-    let batch = batch_of("upsample", x, u.input_len())?;
+    let batch = batch_of("upsample", x, u.input_len(), "images")?;
     let y = Tensor::uninit(gpu, [batch, u.output_len()])?;
     gpu.dispatch(&UPSAMPLE, &params(u, batch, false), &[x, &y], grid_1d(y.len(), 256));
     Ok(y)
@@ -97,7 +85,7 @@ pub fn upsample(gpu: &Gpu, x: &Tensor, u: &Upsampling) -> Result<Tensor> {
 pub fn upsample_backward_into(gpu: &Gpu, dy: &Tensor, u: &Upsampling, dx: &Tensor, accumulate: bool) -> Result<()> {
     u.validate()?;
     let op = "upsample_backward";
-    let batch = batch_of(op, dy, u.output_len())?;
+    let batch = batch_of(op, dy, u.output_len(), "images")?;
     if dx.len() != batch * u.input_len() {
         return Err(Error::BadShape {
             op,
