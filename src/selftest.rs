@@ -194,6 +194,21 @@ fn worst(parts: &[(&[f32], &[f32])]) -> f64 {
     parts.iter().map(|(got, want)| max_error(got, want)).fold(0.0, f64::max)
 }
 
+/// What a gradient buffer holds before a backward kernel runs: values to add to when the
+/// case accumulates, zeros otherwise.
+fn prior_grad(seed: u64, n: usize, accumulate: bool) -> Vec<f32> {
+    if accumulate {
+        test_data(seed, n, 1.0)
+    } else {
+        vec![0.0; n]
+    }
+}
+
+/// `a + b` elementwise: a twin's gradient on top of the prior contents.
+fn plus(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().zip(b).map(|(x, y)| x + y).collect()
+}
+
 /// Logits in [−scale, scale) with the extremes ±scale and 0 at the front.
 fn logits(seed: u64, n: usize, scale: f32) -> Vec<f32> {
     let mut x = test_data(seed, n, scale);
@@ -436,7 +451,7 @@ impl Case {
                 let stats = vae_stats(22, rows, latent, 3.0);
                 let noise = reparam::cpu::noise(Some(Stream::new(24)), rows * latent);
                 let dz_data = test_data(25, rows * latent, 1.0);
-                let prior = if accumulate { test_data(26, stats.len(), 1.0) } else { vec![0.0; stats.len()] };
+                let prior = prior_grad(26, stats.len(), accumulate);
                 let kl_scale = 0.7 / rows as f32;
                 let st = Tensor::from_slice(gpu, [rows, 2 * latent], &stats)?;
                 let nt = Tensor::from_slice(gpu, [rows, latent], &noise)?;
@@ -449,7 +464,7 @@ impl Case {
                 reparam::reparameterize_backward_into(gpu, &st, &nt, dzt.as_ref(), kl_scale, &dstats, accumulate)?;
                 let got = gpu.read(&dstats).await?;
                 let grad = reparam::cpu::backward(&stats, latent, &noise, dz.then_some(&dz_data[..]), kl_scale);
-                let want: Vec<f32> = grad.iter().zip(&prior).map(|(g, p)| g + p).collect();
+                let want = plus(&grad, &prior);
                 let name = match (dz, accumulate) {
                     (true, false) => "reparam bwd",
                     (true, true) => "reparam bwd +=",
@@ -492,7 +507,7 @@ impl Case {
             Case::Upsample { batch, upsampling: u, accumulate } => {
                 let x = test_data(36, batch * u.input_len(), 1.0);
                 let dy = test_data(37, batch * u.output_len(), 1.0);
-                let prior = if accumulate { test_data(38, x.len(), 1.0) } else { vec![0.0; x.len()] };
+                let prior = prior_grad(38, x.len(), accumulate);
                 let xt = Tensor::from_slice(gpu, [batch, u.input_len()], &x)?;
                 let y = gpu.read(&upsample::upsample(gpu, &xt, &u)?).await?;
                 let dx = Tensor::from_slice(gpu, [batch, u.input_len()], &prior)?;
@@ -500,7 +515,7 @@ impl Case {
                 upsample::upsample_backward_into(gpu, &dyt, &u, &dx, accumulate)?;
                 let dx = gpu.read(&dx).await?;
                 let dx_cpu = upsample::cpu::upsample_backward(&dy, &u);
-                let want: Vec<f32> = dx_cpu.iter().zip(&prior).map(|(g, p)| g + p).collect();
+                let want = plus(&dx_cpu, &prior);
                 Ok(check(
                     if accumulate { "upsample fwd + bwd +=" } else { "upsample fwd + bwd" }.into(),
                     format!("{batch}×{}×{}×{}, ×{}", u.height, u.width, u.channels, u.factor),
@@ -511,7 +526,7 @@ impl Case {
             Case::MinibatchStddev { batch, features, accumulate } => {
                 let x = test_data(33, batch * features, 2.0);
                 let dy = test_data(34, batch * (features + 1), 1.0);
-                let prior = if accumulate { test_data(35, x.len(), 1.0) } else { vec![0.0; x.len()] };
+                let prior = prior_grad(35, x.len(), accumulate);
                 let xt = Tensor::from_slice(gpu, [batch, features], &x)?;
                 let y = gpu.read(&minibatch_stddev::forward(gpu, &xt)?).await?;
                 let dx = Tensor::from_slice(gpu, [batch, features], &prior)?;
@@ -519,7 +534,7 @@ impl Case {
                 minibatch_stddev::backward_into(gpu, &xt, &dyt, &dx, accumulate)?;
                 let dx = gpu.read(&dx).await?;
                 let dx_cpu = minibatch_stddev::cpu::backward(&x, &dy, batch);
-                let want: Vec<f32> = dx_cpu.iter().zip(&prior).map(|(g, p)| g + p).collect();
+                let want = plus(&dx_cpu, &prior);
                 Ok(check(
                     if accumulate { "minibatch stddev fwd + bwd +=" } else { "minibatch stddev fwd + bwd" }.into(),
                     format!("B={batch} F={features}"),

@@ -121,6 +121,16 @@ impl Tape {
         Ok(Some((grad, false)))
     }
 
+    /// Lets a backward kernel write `var`'s gradient in place: `write(slot, accumulate)`
+    /// overwrites the slot for the first contribution and adds to it after that. Nothing
+    /// runs for a variable that needs no gradient.
+    fn grad_into(&self, var: Var, write: impl FnOnce(&Tensor, bool) -> Result<()>) -> Result<()> {
+        match self.grad_slot(var)? {
+            Some((slot, accumulate)) => write(&slot, accumulate),
+            None => Ok(()),
+        }
+    }
+
     /// Adds `delta` into the gradient of `var` (copy for the first contribution). Custom ops
     /// call this from their backward closure.
     pub fn send_grad(&self, var: Var, delta: &Tensor) -> Result<()> {
@@ -217,10 +227,7 @@ impl Tape {
         let upsampling = *upsampling;
         let backward: Backward = Box::new(move |tape: &Tape, dy: Option<Tensor>| {
             let Some(dy) = dy else { return Ok(()) };
-            match tape.grad_slot(x)? {
-                Some((dx, acc)) => upsample::upsample_backward_into(&tape.gpu, &dy, &upsampling, &dx, acc),
-                None => Ok(()),
-            }
+            tape.grad_into(x, |dx, acc| upsample::upsample_backward_into(&tape.gpu, &dy, &upsampling, dx, acc))
         });
         Ok(self.push_leaf(y, Some(backward), self.needs_grad(x)))
     }
@@ -286,10 +293,7 @@ impl Tape {
             y,
             Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
                 let Some(dy) = dy else { return Ok(()) };
-                match tape.grad_slot(x)? {
-                    Some((dx, acc)) => minibatch_stddev::backward_into(&tape.gpu, &xv, &dy, &dx, acc),
-                    None => Ok(()),
-                }
+                tape.grad_into(x, |dx, acc| minibatch_stddev::backward_into(&tape.gpu, &xv, &dy, dx, acc))
             })),
         ))
     }
@@ -321,10 +325,7 @@ impl Tape {
             y,
             Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
                 let Some(dy) = dy else { return Ok(()) };
-                match tape.grad_slot(x)? {
-                    Some((dx, acc)) => elementwise::activation_backward_into(&tape.gpu, &dy, &yv, act, &dx, acc),
-                    None => Ok(()),
-                }
+                tape.grad_into(x, |dx, acc| elementwise::activation_backward_into(&tape.gpu, &dy, &yv, act, dx, acc))
             })),
         ))
     }
