@@ -11,6 +11,7 @@ use crate::kernels::lstm::{self, LstmDims, LstmStates};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::rng::{self, Stream};
+use crate::kernels::spectral_norm::{self, PowerIteration};
 use crate::kernels::upsample::{self, Upsampling};
 use crate::kernels::{elementwise, gan, gather, loss, minibatch_stddev, reduce, reparam, Activation};
 
@@ -113,6 +114,14 @@ pub enum Case {
     MinibatchStddev {
         batch: usize,
         features: usize,
+        accumulate: bool,
+    },
+    /// `iterations` power-iteration steps on a `[rows, cols]` matrix, the division by σ, and
+    /// the backward written or accumulated.
+    SpectralNorm {
+        rows: usize,
+        cols: usize,
+        iterations: u32,
         accumulate: bool,
     },
     /// Two cell launches (the first from c0, the second from the first's c).
@@ -542,6 +551,32 @@ impl Case {
                     TOLERANCE,
                 ))
             }
+            Case::SpectralNorm { rows, cols, iterations, accumulate } => {
+                let (w, u0) = (test_data(36, rows * cols, 1.0), test_data(37, rows, 1.0));
+                let g = test_data(38, rows * cols, 1.0);
+                let prior = prior_grad(39, w.len(), accumulate);
+                let wt = Tensor::from_slice(gpu, [rows, cols], &w)?;
+                let state = PowerIteration::new(gpu, Tensor::from_slice(gpu, [rows], &u0)?, cols)?;
+                // All but the last step, then the last inside `normalise`.
+                state.iterate(gpu, &wt, iterations - 1)?;
+                let normalised = state.normalise(gpu, &wt)?;
+                let dw = Tensor::from_slice(gpu, [rows, cols], &prior)?;
+                normalised.backward_into(gpu, &Tensor::from_slice(gpu, [rows, cols], &g)?, &dw, accumulate)?;
+                let got_u = gpu.read(&normalised.u).await?;
+                let got_v = gpu.read(&normalised.v).await?;
+                let got_sigma = gpu.read(&normalised.sigma).await?;
+                let got_w = gpu.read(&normalised.weight).await?;
+                let got_dw = gpu.read(&dw).await?;
+                let (u, v, sigma) = spectral_norm::cpu::power_iteration(&w, rows, &u0, iterations);
+                let w_sn = spectral_norm::cpu::divide(&w, sigma);
+                let want_dw = plus(&spectral_norm::cpu::backward(&g, &w_sn, &u, &v, sigma), &prior);
+                Ok(check(
+                    if accumulate { "spectral norm fwd + bwd +=" } else { "spectral norm fwd + bwd" }.into(),
+                    format!("{rows}×{cols}, {iterations} steps"),
+                    worst(&[(&got_u, &u), (&got_v, &v), (&got_sigma, &[sigma]), (&got_w, &w_sn), (&got_dw, &want_dw)]),
+                    TOLERANCE,
+                ))
+            }
             Case::LstmCell { batch, hidden } => {
                 let dims = LstmDims { steps: 2, batch, hidden };
                 let (g4, plane) = (lstm::GATES * hidden, batch * hidden);
@@ -702,6 +737,9 @@ pub fn other_cases(small: bool) -> Vec<Case> {
         // The least batch, and more features than a workgroup has threads.
         Case::MinibatchStddev { batch: 2, features: 1, accumulate: false },
         Case::MinibatchStddev { batch: 7, features: 300, accumulate: true },
+        // A 1×1 matrix, and more columns than a workgroup has threads.
+        Case::SpectralNorm { rows: 1, cols: 1, iterations: 1, accumulate: false },
+        Case::SpectralNorm { rows: 7, cols: 300, iterations: 3, accumulate: true },
         Case::LstmCell { batch: 3, hidden: 7 },
         Case::LstmSequence { steps: 3, batch: 2, hidden: 5, initial: true },
     ]);
@@ -714,6 +752,9 @@ pub fn other_cases(small: bool) -> Vec<Case> {
             Case::GanDiscriminator { batch: 1000, logit_scale: 80.0, real_label: 1.0 },
             Case::GanGenerator { batch: 1000, logit_scale: 80.0 },
             Case::MinibatchStddev { batch: 64, features: 513, accumulate: false },
+            // The MLP discriminator's first layer on sprites, and a tall matrix.
+            Case::SpectralNorm { rows: 768, cols: 128, iterations: 20, accumulate: false },
+            Case::SpectralNorm { rows: 1025, cols: 3, iterations: 2, accumulate: true },
             Case::LstmCell { batch: 5, hidden: 65 },
             Case::LstmCell { batch: 32, hidden: 128 },
             Case::LstmSequence { steps: 1, batch: 3, hidden: 7, initial: false },

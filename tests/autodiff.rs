@@ -10,9 +10,10 @@ use genlab::gpu::Gpu;
 use genlab::kernels::adam::AdamConfig;
 use genlab::kernels::patches::PatchGeometry;
 use genlab::kernels::rng::Stream;
+use genlab::kernels::spectral_norm::{self, PowerIteration};
 use genlab::kernels::upsample::Upsampling;
 use genlab::kernels::Activation;
-use genlab::nn::{Adam, Conv2d, ConvTranspose2d, Mlp, Param};
+use genlab::nn::{Adam, Conv2d, ConvTranspose2d, Linear, Mlp, Param};
 use genlab::selftest::test_data;
 use genlab::{Result, Tensor};
 
@@ -264,6 +265,40 @@ fn minibatch_stddev_gradients_match_finite_differences() {
     let one_row = tape.constant(&Tensor::from_slice(&gpu, [1, features], &x_values[..features]).unwrap());
     let err = tape.minibatch_stddev(one_row).unwrap_err().to_string();
     assert!(err.contains("at least 2"), "{err}");
+}
+
+/// Spectral normalisation: the weight's gradient passes through the division by σ(W), whose
+/// own derivative is u vᵀ at the top singular vectors. The matrix has one clearly largest
+/// singular value and its power iteration has converged, so each evaluation of the finite
+/// differences sees σ of the nudged matrix. The weight is also used raw, so one of its two
+/// gradients adds to the other.
+#[test]
+fn spectral_norm_gradients_match_finite_differences() {
+    let gpu = common::gpu();
+    let (batch, inputs, outputs) = (3, 4, 2);
+    let mut stream = Stream::new(29);
+    let act = Activation::Identity;
+    let layer = Linear::new(&gpu, "layer", inputs, outputs, act, &mut stream).unwrap();
+    let (a, b) = ([0.5f32, -0.5, 0.5, 0.5], [0.6f32, 0.8]);
+    let noise = test_data(13, inputs * outputs, 0.2);
+    let weights: Vec<f32> = (0..inputs * outputs).map(|i| 3.0 * a[i / outputs] * b[i % outputs] + noise[i]).collect();
+    set(&gpu, &layer.weight, &weights);
+    let u = Tensor::from_slice(&gpu, [inputs], &test_data(14, inputs, 1.0)).unwrap();
+    let state = PowerIteration::new(&gpu, u, outputs).unwrap();
+    state.iterate(&gpu, &layer.weight.value, 50).unwrap();
+    let x_values = test_data(15, batch * inputs, 1.0);
+    check_input_and_params(&gpu, &layer.params(), &x_values, batch, |tape, x| {
+        let w = tape.param(&layer.weight);
+        let normalised = tape.linear(x, tape.spectral_norm(w, &state).unwrap(), Some(tape.param(&layer.bias)), act);
+        tape.add(normalised.unwrap(), tape.matmul(x, w).unwrap()).unwrap()
+    });
+
+    // What the layer uses has largest singular value 1.
+    let tape = Tape::new(&gpu);
+    let normalised = tape.spectral_norm(tape.param(&layer.weight), &state).unwrap();
+    let values = tape.value(normalised).to_vec_blocking(&gpu).unwrap();
+    let (_, _, sigma) = spectral_norm::cpu::power_iteration(&values, inputs, &[1.0, 0.3, -0.2, 0.1], 200);
+    assert!((sigma - 1.0).abs() < 1e-4, "σ(W / σ(W)) = {sigma}");
 }
 
 /// Finite differences against the tape's gradients of every value of `params` and of the

@@ -7,6 +7,7 @@ mod common;
 use genlab::data::device::DeviceRows;
 use genlab::gpu::{block_on, Gpu};
 use genlab::kernels::rng::{cpu, Stream};
+use genlab::kernels::spectral_norm;
 use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput, SampleShape, Upsampler, FIXED_SAMPLES};
 use genlab::models::latent::slerp_codes;
 use genlab::models::metrics::{coarse, precision_recall, DEFAULT_K};
@@ -439,6 +440,80 @@ fn the_minibatch_spread_lets_d_judge_a_batch_and_round_trips() {
     assert!(e.to_string().contains("at least 2"), "{e}");
 }
 
+/// With `d_spectral_norm`, every weight matrix of D (the convolution's too) is divided by
+/// its largest singular value. Through training, each power iteration's `u` keeps up with
+/// its moving matrix, so one more step gives σ as a long CPU iteration finds it; every D
+/// parameter learns; and the vectors survive a save and load, so the loaded D judges as
+/// the saved one does.
+#[test]
+fn a_spectrally_normalised_d_tracks_sigma_trains_and_round_trips() {
+    let gpu = common::gpu();
+    let shape = SampleShape::image(8, 8, 3);
+    let images = cpu::uniform(Stream::new(10), 40 * shape.len(), 0.1, 0.9);
+    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let config = GanConfig {
+        z_dim: 4,
+        hidden: 16,
+        batch: 8,
+        d_conv_channels: 4,
+        d_spectral_norm: true,
+        seed: 11,
+        ..GanConfig::default()
+    };
+    let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
+    assert_eq!(gan.discriminator_norms.len(), 4, "the convolution and three dense layers");
+    let before = gan.discriminator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect::<Vec<_>>();
+    for _ in 0..30 {
+        gan.train_step(&gpu, &data).unwrap();
+    }
+    block_on(gan.monitor.flush()).unwrap();
+    let d_real = gan.monitor.latest_value("d_real").unwrap();
+    assert!(d_real.is_finite() && d_real > 0.0 && d_real < 1.0, "D(real) = {d_real}");
+    for (param, old) in gan.discriminator_params().iter().zip(&before) {
+        assert_ne!(&param.value.to_vec_blocking(&gpu).unwrap(), old, "{} did not learn", param.name);
+    }
+    // One power-iteration step per use trails a moving matrix's σ a little (from below);
+    // more steps on the same matrix reach it.
+    let weights_of_d = gan.discriminator_params().into_iter().filter(|p| p.name.ends_with(".weight"));
+    for (weight, norm) in weights_of_d.zip(&gan.discriminator_norms) {
+        let w = weight.value.to_vec_blocking(&gpu).unwrap();
+        let rows = weight.value.shape().as_matrix().0;
+        let (_, _, sigma) = spectral_norm::cpu::power_iteration(&w, rows, &vec![1.0; rows], 2000);
+        let sigma_after = |steps| {
+            norm.iterate(&gpu, &weight.value, steps).unwrap();
+            norm.sigma.to_vec_blocking(&gpu).unwrap()[0]
+        };
+        let tracked = sigma_after(1);
+        assert!(
+            tracked <= sigma * 1.0001 && tracked > 0.9 * sigma,
+            "{}: σ tracked {tracked}, true {sigma}",
+            weight.name
+        );
+        let converged = sigma_after(500);
+        assert!(
+            (converged - sigma).abs() < 1e-4 * sigma,
+            "{}: σ {converged} after 500 steps, true {sigma}",
+            weight.name
+        );
+    }
+
+    let header =
+        GanHeader { config: config.clone(), height: 8, width: 8, channels: 3, dataset: "noise".into(), steps: 30 };
+    let (loaded, loaded_header) = Gan::load(&gpu, &block_on(gan.save(&gpu, &header)).unwrap()).unwrap();
+    assert!(loaded_header.config.d_spectral_norm);
+    let u = |gan: &Gan| gan.discriminator_norms.iter().map(|n| n.u.to_vec_blocking(&gpu).unwrap()).collect::<Vec<_>>();
+    assert_eq!(u(&gan), u(&loaded));
+    let probe = Tensor::from_slice(&gpu, [8, shape.len()], &images[..8 * shape.len()]).unwrap();
+    let judge = |gan: &Gan| gan.discriminate(&gpu, &probe).unwrap().to_vec_blocking(&gpu).unwrap();
+    assert_eq!(judge(&gan), judge(&loaded));
+
+    // Without the setting, a GAN saves no vectors and loads without them.
+    let plain = Gan::new(&gpu, GanConfig { d_spectral_norm: false, ..config }, shape).unwrap();
+    let header = GanHeader { config: plain.config.clone(), ..header };
+    let plain_file = block_on(plain.save(&gpu, &header)).unwrap();
+    assert!(Gan::load(&gpu, &plain_file).unwrap().0.discriminator_norms.is_empty());
+}
+
 /// Many samples are generated in chunks (the GPU's largest binding caps one batch); each
 /// image is the one its noise vector gives on its own.
 #[test]
@@ -469,8 +544,10 @@ fn headers_without_a_convolution_setting_mean_none() {
     json.as_object_mut().unwrap().remove("g_conv_channels");
     json.as_object_mut().unwrap().remove("d_minibatch_stddev");
     json.as_object_mut().unwrap().remove("g_upsampler");
+    json.as_object_mut().unwrap().remove("d_spectral_norm");
     let config: GanConfig = serde_json::from_value(json).unwrap();
     assert_eq!((config.d_conv_channels, config.g_conv_channels, config.d_minibatch_stddev), (0, 0, false));
+    assert!(!config.d_spectral_norm);
     // Upsampling generators saved before the choice existed used transposed convolutions.
     assert_eq!(config.g_upsampler, Upsampler::Transposed);
 }

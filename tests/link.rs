@@ -67,6 +67,7 @@ fn every_lab_round_trips_with_every_setting_changed() {
             d_conv: 5,
             g_conv: 7,
             spread: true,
+            spectral_norm: true,
         },
         ..Link::for_lab(Lab::Gan)
     };

@@ -22,6 +22,7 @@ use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::minibatch_stddev;
 use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::reduce;
+use crate::kernels::spectral_norm::PowerIteration;
 use crate::kernels::upsample::{self, Upsampling};
 use crate::nn::Param;
 
@@ -296,6 +297,20 @@ impl Tape {
                 tape.grad_into(x, |dx, acc| minibatch_stddev::backward_into(&tape.gpu, &xv, &dy, dx, acc))
             })),
         ))
+    }
+
+    /// `w / σ(w)`, the matrix `w` divided by its largest singular value (spectral
+    /// normalisation, see [`crate::kernels::spectral_norm`]), which moves `state`'s power
+    /// iteration one step. Backward holds that step's singular vectors constant. Normalise
+    /// a weight once per tape and use the result wherever the weight is needed.
+    pub fn spectral_norm(&self, w: Var, state: &PowerIteration) -> Result<Var> {
+        let normalised = state.normalise(&self.gpu, &self.value(w))?;
+        let value = normalised.weight.clone();
+        let backward: Backward = Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+            let Some(dy) = dy else { return Ok(()) };
+            tape.grad_into(w, |dw, acc| normalised.backward_into(&tape.gpu, &dy, dw, acc))
+        });
+        Ok(self.push_leaf(value, Some(backward), self.needs_grad(w)))
     }
 
     /// The same values under another shape (no copy).

@@ -71,6 +71,10 @@ pub struct TrainGan {
     /// of its first layer's features, as in ProGAN), against a generator that draws few shapes.
     #[arg(long)]
     pub d_minibatch_stddev: bool,
+    /// Divide each of the discriminator's weight matrices by its largest singular value
+    /// (spectral normalisation), so it cannot grow sharp enough to reject every fake outright.
+    #[arg(long)]
+    pub d_spectral_norm: bool,
     /// Generated and real images compared for precision and recall.
     #[arg(long, default_value_t = 1000)]
     pub pr_samples: usize,
@@ -118,6 +122,7 @@ struct Summary {
     g_conv_channels: usize,
     g_upsampler: Upsampler,
     d_minibatch_stddev: bool,
+    d_spectral_norm: bool,
     adapter: String,
 }
 
@@ -137,6 +142,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_conv_channels: args.g_conv,
         g_upsampler: args.g_upsampler,
         d_minibatch_stddev: args.d_minibatch_stddev,
+        d_spectral_norm: args.d_spectral_norm,
         output: GanOutput::Sigmoid,
         seed: args.seed,
         ..defaults
@@ -270,6 +276,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_conv_channels: gan.config.g_conv_channels,
         g_upsampler: gan.config.g_upsampler,
         d_minibatch_stddev: gan.config.d_minibatch_stddev,
+        d_spectral_norm: gan.config.d_spectral_norm,
         adapter: gpu.summary().to_string(),
     };
     println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);

@@ -164,6 +164,8 @@ pub struct GanLink {
     pub g_conv: usize,
     /// Whether D sees each batch's spread (the minibatch standard deviation).
     pub spread: bool,
+    /// Whether D's weights are spectrally normalised.
+    pub spectral_norm: bool,
 }
 
 /// The model's own defaults, so the page trains what the command line trains.
@@ -181,6 +183,7 @@ impl Default for GanLink {
             d_conv: c.d_conv_channels,
             g_conv: c.g_conv_channels,
             spread: c.d_minibatch_stddev,
+            spectral_norm: c.d_spectral_norm,
         }
     }
 }
@@ -406,6 +409,7 @@ const GAN_KEYS: &[(&str, Rule)] = &[
     ("dconv", Rule::Uint(0, 64)),
     ("gconv", Rule::Uint(0, 64)),
     ("spread", Rule::Bool),
+    ("sn", Rule::Bool),
 ];
 
 const RNN_KEYS: &[(&str, Rule)] = &[
@@ -676,6 +680,11 @@ impl Link {
                     self.gan.spread = b
                 }
             }
+            (Lab::Gan, "sn") => {
+                if let Value::Bool(b) = value {
+                    self.gan.spectral_norm = b
+                }
+            }
             (Lab::PixelRnn, "hidden") => self.rnn.hidden = uint(&value) as usize,
             (Lab::PixelRnn, "layers") => self.rnn.layers = uint(&value) as usize,
             (Lab::PixelRnn, "batch") => self.rnn.batch = uint(&value) as usize,
@@ -713,6 +722,7 @@ impl Link {
             (Lab::Gan, "dconv") => self.gan.d_conv.to_string(),
             (Lab::Gan, "gconv") => self.gan.g_conv.to_string(),
             (Lab::Gan, "spread") => (self.gan.spread as u8).to_string(),
+            (Lab::Gan, "sn") => (self.gan.spectral_norm as u8).to_string(),
             (Lab::PixelRnn, "hidden") => self.rnn.hidden.to_string(),
             (Lab::PixelRnn, "layers") => self.rnn.layers.to_string(),
             (Lab::PixelRnn, "batch") => self.rnn.batch.to_string(),

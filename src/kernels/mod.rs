@@ -14,6 +14,7 @@ pub mod pixel_rnn;
 pub mod reduce;
 pub mod reparam;
 pub mod rng;
+pub mod spectral_norm;
 pub mod upsample;
 
 /// WGSL sources, compiled into the binary so the page needs no extra fetches.
@@ -34,6 +35,7 @@ pub(crate) mod source {
     pub const LSTM: &str = include_str!("../../shaders/lstm.wgsl");
     pub const PIXEL_RNN: &str = include_str!("../../shaders/pixel_rnn.wgsl");
     pub const UPSAMPLE: &str = include_str!("../../shaders/upsample.wgsl");
+    pub const SPECTRAL_NORM: &str = include_str!("../../shaders/spectral_norm.wgsl");
 }
 
 pub use elementwise::Activation;

@@ -61,6 +61,7 @@ use crate::kernels::adam::AdamConfig;
 use crate::kernels::elementwise::{self, Activation};
 use crate::kernels::patches::PatchGeometry;
 use crate::kernels::rng::{self, Stream};
+use crate::kernels::spectral_norm::PowerIteration;
 use crate::kernels::upsample::Upsampling;
 use crate::models::latent::slerp_codes;
 use crate::models::{check_batch, check_learning_rate, stream, Monitor, Purpose};
@@ -83,6 +84,10 @@ pub const G_OUTPUT_INIT_SCALE: f32 = 0.1;
 
 /// Generation runs in batches of at most this many noise vectors.
 const GENERATE_CHUNK: usize = 256;
+
+/// Power-iteration steps that a fresh spectrally normalised discriminator takes at once, so
+/// its first σ estimates start near the truth; training then takes one step per update.
+const SPECTRAL_NORM_WARMUP: u32 = 20;
 
 /// Slope of the leaky ReLUs.
 pub const LEAKY_SLOPE: f32 = 0.2;
@@ -184,6 +189,13 @@ pub struct GanConfig {
     /// batches of at least 2. Files written before this option existed have none.
     #[serde(default)]
     pub d_minibatch_stddev: bool,
+    /// Whether each of D's weight matrices is divided by its largest singular value
+    /// (spectral normalisation, Miyato et al. 2018), so that D can stretch no difference
+    /// between two images by more than a fixed factor: it cannot grow sharp enough to reject
+    /// every fake outright, and its gradient stays smooth enough for G to follow. Files
+    /// written before this option existed have none.
+    #[serde(default)]
+    pub d_spectral_norm: bool,
     pub output: GanOutput,
     pub seed: u64,
 }
@@ -204,6 +216,7 @@ impl Default for GanConfig {
             g_conv_channels: 0,
             g_upsampler: Upsampler::Transposed,
             d_minibatch_stddev: false,
+            d_spectral_norm: false,
             output: GanOutput::Sigmoid,
             seed: 1,
         }
@@ -514,6 +527,9 @@ pub struct Gan {
     pub discriminator_conv: Option<Conv2d>,
     /// (feature map or image) → hidden → hidden → logit.
     pub discriminator: Mlp,
+    /// With `d_spectral_norm`, the power iteration of each of D's weights, in layer order
+    /// (the convolution first, if any); empty otherwise.
+    pub discriminator_norms: Vec<PowerIteration>,
     pub shape: SampleShape,
     /// Values per generated sample (height · width · channels for images).
     pub data_len: usize,
@@ -563,6 +579,23 @@ impl Gan {
                 Linear::new(gpu, "discriminator.2", h, 1, Activation::Identity, &mut init)?,
             ],
         };
+        let dense_weights = discriminator.layers.iter().map(|layer| &layer.weight);
+        let d_weights: Vec<&Rc<Param>> =
+            discriminator_conv.iter().map(|conv| &conv.weight).chain(dense_weights).collect();
+        let discriminator_norms = if config.d_spectral_norm {
+            d_weights
+                .iter()
+                .map(|weight| {
+                    let (rows, cols) = weight.value.shape().as_matrix();
+                    let u = rng::normal(gpu, init.take(rows), [rows], 0.0, 1.0)?;
+                    let state = PowerIteration::new(gpu, u, cols)?;
+                    state.iterate(gpu, &weight.value, SPECTRAL_NORM_WARMUP)?;
+                    Ok(state)
+                })
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
         let generator_ema = (config.g_ema > 0.0).then(|| generator.copy_as(gpu, "generator_ema")).transpose()?;
         let adam = |lr| Adam::new(AdamConfig { lr, beta1: config.beta1, ..AdamConfig::default() });
         let fixed_noise =
@@ -577,6 +610,7 @@ impl Gan {
             generator_ema,
             discriminator_conv,
             discriminator,
+            discriminator_norms,
             shape,
             data_len,
             config,
@@ -626,19 +660,38 @@ impl Gan {
         params
     }
 
-    /// D's logits for the samples in `x`. `frozen` records D's weights as tape constants
-    /// (G's update: gradients flow through D to the fakes, none is written to D).
-    fn discriminator_logits(&self, tape: &Tape, x: Var, frozen: bool) -> Result<Var> {
-        let weight = |param: &Rc<Param>| if frozen { tape.constant(&param.value) } else { tape.param(param) };
-        let features = match &self.discriminator_conv {
-            Some(conv) => {
-                tape.conv2d(x, weight(&conv.weight), Some(weight(&conv.bias)), conv.activation, &conv.geometry)?
-            }
-            None => x,
+    /// D's (weight, bias) pairs on `tape`, in layer order (the convolution first, if any);
+    /// with `d_spectral_norm`, each weight divided by its largest singular value. `frozen`
+    /// records them as tape constants (G's update: gradients flow through D to the fakes,
+    /// none is written to D). Record them once per tape and judge every batch with them:
+    /// each normalisation moves its power iteration a step.
+    fn discriminator_weights(&self, tape: &Tape, frozen: bool) -> Result<Vec<(Var, Var)>> {
+        let record = |param: &Rc<Param>| if frozen { tape.constant(&param.value) } else { tape.param(param) };
+        let conv = self.discriminator_conv.iter().map(|conv| (&conv.weight, &conv.bias));
+        let dense = self.discriminator.layers.iter().map(|layer| (&layer.weight, &layer.bias));
+        conv.chain(dense)
+            .enumerate()
+            .map(|(i, (weight, bias))| {
+                let weight = match self.discriminator_norms.get(i) {
+                    Some(state) => tape.spectral_norm(record(weight), state)?,
+                    None => record(weight),
+                };
+                Ok((weight, record(bias)))
+            })
+            .collect()
+    }
+
+    /// D's logits for the samples in `x`, with `weights` from [`Gan::discriminator_weights`].
+    fn discriminator_logits(&self, tape: &Tape, x: Var, weights: &[(Var, Var)]) -> Result<Var> {
+        let (conv_weights, dense_weights) = weights.split_at(usize::from(self.discriminator_conv.is_some()));
+        let features = match (&self.discriminator_conv, conv_weights) {
+            (Some(conv), &[(w, b)]) => tape.conv2d(x, w, Some(b), conv.activation, &conv.geometry)?,
+            _ => x,
         };
-        self.discriminator.layers.iter().enumerate().try_fold(features, |h, (i, layer)| {
+        let layers = self.discriminator.layers.iter().zip(dense_weights);
+        layers.enumerate().try_fold(features, |h, (i, (layer, &(w, b)))| {
             let h = if i == 1 && self.config.d_minibatch_stddev { tape.minibatch_stddev(h)? } else { h };
-            tape.linear(h, weight(&layer.weight), Some(weight(&layer.bias)), layer.activation)
+            tape.linear(h, w, Some(b), layer.activation)
         })
     }
 
@@ -715,8 +768,9 @@ impl Gan {
             tape.value(self.generator.forward(&tape, input, true)?)
         };
         let tape = Tape::new(gpu);
-        let real_logits = self.discriminator_logits(&tape, tape.constant(&real), false)?;
-        let fake_logits = self.discriminator_logits(&tape, tape.constant(&fake), false)?;
+        let weights = self.discriminator_weights(&tape, false)?;
+        let real_logits = self.discriminator_logits(&tape, tape.constant(&real), &weights)?;
+        let fake_logits = self.discriminator_logits(&tape, tape.constant(&fake), &weights)?;
         let (_, stats) = tape.gan_discriminator_loss(real_logits, fake_logits, self.config.real_label)?;
         tape.backward()?;
         self.d_optimizer.step(gpu, &self.discriminator_params())?;
@@ -730,7 +784,8 @@ impl Gan {
         let z = self.fresh_noise(gpu)?;
         let tape = Tape::new(gpu);
         let fake = self.generator.forward(&tape, tape.constant(&z), false)?;
-        let logits = self.discriminator_logits(&tape, fake, true)?;
+        let weights = self.discriminator_weights(&tape, true)?;
+        let logits = self.discriminator_logits(&tape, fake, &weights)?;
         let (_, stats) = tape.gan_generator_loss(logits)?;
         tape.backward()?;
         self.g_optimizer.step(gpu, &self.generator.params())?;
@@ -834,7 +889,8 @@ impl Gan {
         }
         let tape = Tape::new(gpu);
         let input = tape.constant(x);
-        let logits = tape.value(self.discriminator_logits(&tape, input, true)?);
+        let weights = self.discriminator_weights(&tape, true)?;
+        let logits = tape.value(self.discriminator_logits(&tape, input, &weights)?);
         elementwise::bias_act(gpu, &logits, None, Activation::Sigmoid)
     }
 }
@@ -857,11 +913,24 @@ impl Gan {
     /// `generator.{0,1}.*`, `generator.up.{0,1}.{weight,bias}` and `generator.image_bias`),
     /// `discriminator.conv.{weight,bias}` (with `d_conv_channels` > 0),
     /// `discriminator.{0,1,2}.{weight,bias}`, `generator_ema.{0,1,2}.{weight,bias}` (with
-    /// `g_ema` > 0), and metadata `model` = `gan` and `header` = the
-    /// [`GanHeader`] as JSON.
+    /// `g_ema` > 0), `discriminator.*.weight_u` (with `d_spectral_norm`: each power
+    /// iteration's vector, so the loaded D judges as the saved one did), and metadata
+    /// `model` = `gan` and `header` = the [`GanHeader`] as JSON.
     pub async fn save(&self, gpu: &Gpu, header: &GanHeader) -> Result<Vec<u8>> {
         let json = self.header_json(header)?;
-        crate::nn::checkpoint::save(gpu, &self.params(), &[("model", "gan"), ("header", &json)]).await
+        let named = self.named_tensors();
+        let tensors: Vec<(&str, &Tensor)> = named.iter().map(|(name, t)| (name.as_str(), t)).collect();
+        crate::nn::checkpoint::save_named(gpu, &tensors, &[("model", "gan"), ("header", &json)]).await
+    }
+
+    /// Every tensor a full file holds, by name: the parameters, then each power iteration's
+    /// `u`, named after its weight (`….weight_u`).
+    fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut named: Vec<(String, Tensor)> =
+            self.params().iter().map(|p| (p.name.clone(), p.value.clone())).collect();
+        let weights = self.discriminator_params().into_iter().filter(|p| p.name.ends_with(".weight"));
+        named.extend(weights.zip(&self.discriminator_norms).map(|(w, norm)| (format!("{}_u", w.name), norm.u.clone())));
+        named
     }
 
     /// The sampling generator alone (the moving average, if any), saved as `generator.*`
@@ -911,7 +980,9 @@ impl Gan {
                 gpu.submit();
             }
         } else {
-            crate::nn::checkpoint::load(gpu, &gan.params(), bytes)?;
+            let named = gan.named_tensors();
+            let tensors: Vec<(&str, &Tensor)> = named.iter().map(|(name, t)| (name.as_str(), t)).collect();
+            crate::nn::checkpoint::load_named(gpu, &tensors, bytes)?;
         }
         Ok((gan, header))
     }

@@ -37,38 +37,45 @@ pub fn metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
 /// Overwrites every parameter with the tensor of the same name in `bytes`. All names and
 /// shapes are checked first; any mismatch is reported and nothing is changed.
 pub fn load(gpu: &Gpu, params: &[Rc<Param>], bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let named: Vec<(&str, &Tensor)> = params.iter().map(|p| (p.name.as_str(), &p.value)).collect();
+    load_named(gpu, &named, bytes)
+}
+
+/// Overwrites each tensor with the file's tensor of the given name (parameters, and state
+/// that is not a parameter, such as a power iteration's vector). The file must hold exactly
+/// these names; all names and shapes are checked first, and any mismatch is reported with
+/// nothing changed.
+pub fn load_named(gpu: &Gpu, tensors: &[(&str, &Tensor)], bytes: &[u8]) -> Result<BTreeMap<String, String>> {
     let file = load_tensors(bytes)?;
-    let mut staged = Vec::with_capacity(params.len());
-    for p in params {
-        let Some(t) = file.get(&p.name) else {
+    let mut staged = Vec::with_capacity(tensors.len());
+    for &(name, target) in tensors {
+        let Some(t) = file.get(name) else {
             return Err(Error::Tensors(format!(
-                "the file has no tensor {:?}: it was saved by another model or another configuration",
-                p.name
+                "the file has no tensor {name:?}: it was saved by another model or another configuration"
             )));
         };
-        if t.shape != p.value.shape().dims() {
+        if t.shape != target.shape().dims() {
             return Err(Error::Tensors(format!(
-                "tensor {:?} has shape {:?} in the file but {} in this model: \
+                "tensor {name:?} has shape {:?} in the file but {} in this model: \
                  make the model with the configuration the file was saved with",
-                p.name,
                 t.shape,
-                p.value.shape()
+                target.shape()
             )));
         }
         if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Tensors(format!("tensor {:?} holds {} at position {i}", p.name, t.data[i])));
+            return Err(Error::Tensors(format!("tensor {name:?} holds {} at position {i}", t.data[i])));
         }
-        staged.push(Tensor::from_slice(gpu, p.value.shape().clone(), &t.data)?);
+        staged.push(Tensor::from_slice(gpu, target.shape().clone(), &t.data)?);
     }
-    let expected: std::collections::HashSet<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    let expected: std::collections::HashSet<&str> = tensors.iter().map(|&(name, _)| name).collect();
     if let Some(extra) = file.tensors.iter().find(|t| !expected.contains(t.name.as_str())) {
         return Err(Error::Tensors(format!(
             "the file has a tensor {:?} this model does not: it was saved by another model",
             extra.name
         )));
     }
-    for (p, value) in params.iter().zip(&staged) {
-        gpu.copy(value, &p.value)?;
+    for (&(_, target), value) in tensors.iter().zip(&staged) {
+        gpu.copy(value, target)?;
     }
     gpu.submit();
     Ok(file.metadata)

@@ -283,6 +283,7 @@ impl LiveLab for GanLab {
         g.d_conv = cfg.d_conv_channels;
         g.g_conv = cfg.g_conv_channels;
         g.spread = cfg.d_minibatch_stddev;
+        g.spectral_norm = cfg.d_spectral_norm;
         link.seed = cfg.seed;
         m.gan = gan;
         m.offset = header.steps;
@@ -345,6 +346,7 @@ impl GanLab {
             d_conv_channels: g.d_conv,
             g_conv_channels: g.g_conv,
             d_minibatch_stddev: g.spread,
+            d_spectral_norm: g.spectral_norm,
             seed: self.core.link.seed,
             ..GanConfig::default()
         }

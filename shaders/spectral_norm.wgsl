@@ -1,0 +1,118 @@
+// Spectral normalisation (Miyato et al. 2018): a weight matrix divided by its largest
+// singular value σ(W), so the layer can stretch no input difference by more than 1 and a
+// discriminator built from such layers cannot grow arbitrarily sharp (see
+// src/kernels/spectral_norm.rs).
+//
+// W is [R, C] (row-major). σ(W) comes from power iteration on a persistent unit vector
+// u [R] that each call moves one step (or `iterations` steps) closer to W's top left
+// singular vector:
+//   v = Wᵀu / |Wᵀu|,   u = W v / |W v|,   σ = |W v| = uᵀ W v
+// and the layer uses W_sn = W / σ.
+//
+// Backward, with u and v held constant (as in the paper; at the singular vectors σ's own
+// derivative is exactly u vᵀ) and G = d loss / d W_sn:
+//   d loss / d W = (G − (Σ G ∘ W_sn) · u vᵀ) / σ
+
+struct Params {
+    rows: u32,        // R
+    cols: u32,        // C
+    iterations: u32,  // power-iteration steps (power_iteration only)
+    accumulate: u32,  // backward: 1 adds into dw, 0 overwrites it
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// No vector is ever divided by less than this: a zero matrix keeps σ = TINY and W_sn = 0.
+const TINY: f32 = 1e-12;
+
+var<workgroup> partial: array<f32, 256>;
+
+// The sum of every lane's `value` (one workgroup of 256), returned to every lane.
+fn workgroup_sum(lane: u32, value: f32) -> f32 {
+    partial[lane] = value;
+    workgroupBarrier();
+    for (var half = 128u; half > 0u; half >>= 1u) {
+        if (lane < half) { partial[lane] += partial[lane + half]; }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+// ---- power_iteration: w (read), u (read_write), v (read_write), sigma (read_write, [1]) ----
+// One workgroup: the vectors are a layer's width (hundreds to a few thousand), and each
+// half-step needs the other's whole result.
+
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> u: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> sigma: array<f32>;
+
+@compute @workgroup_size(256)
+fn power_iteration(@builtin(local_invocation_index) lane: u32) {
+    for (var step = 0u; step < p.iterations; step++) {
+        // v = Wᵀu, then normalised. Lanes own columns, so neighbouring lanes read
+        // neighbouring weights.
+        var squares = 0.0;
+        for (var c = lane; c < p.cols; c += 256u) {
+            var acc = 0.0;
+            for (var r = 0u; r < p.rows; r++) { acc += w[r * p.cols + c] * u[r]; }
+            v[c] = acc;
+            squares += acc * acc;
+        }
+        let v_norm = max(sqrt(workgroup_sum(lane, squares)), TINY);
+        for (var c = lane; c < p.cols; c += 256u) { v[c] = v[c] / v_norm; }
+        storageBarrier();
+        // u = W v, its norm is σ, then normalised.
+        squares = 0.0;
+        for (var r = lane; r < p.rows; r += 256u) {
+            var acc = 0.0;
+            for (var c = 0u; c < p.cols; c++) { acc += w[r * p.cols + c] * v[c]; }
+            u[r] = acc;
+            squares += acc * acc;
+        }
+        let s = max(sqrt(workgroup_sum(lane, squares)), TINY);
+        for (var r = lane; r < p.rows; r += 256u) { u[r] = u[r] / s; }
+        storageBarrier();
+        if (lane == 0u) { sigma[0] = s; }
+    }
+}
+
+// ---- divide: w (read), sigma (read), out (read_write): out = w / σ ----
+
+@group(0) @binding(1) var<storage, read> w_in: array<f32>;
+@group(0) @binding(2) var<storage, read> sigma_in: array<f32>;
+@group(0) @binding(3) var<storage, read_write> w_sn: array<f32>;
+
+@compute @workgroup_size(256)
+fn divide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * 256u;
+    if (i >= p.rows * p.cols) { return; }
+    w_sn[i] = w_in[i] / sigma_in[0];
+}
+
+// ---- backward: g (read), normalised (read), u, v, sigma (read), dw (read_write) ----
+// One workgroup: Σ G ∘ W_sn is a sum over the whole matrix that every entry's gradient
+// needs, so the lanes reduce it first and then write their entries.
+
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> normalised: array<f32>;
+@group(0) @binding(3) var<storage, read> u_in: array<f32>;
+@group(0) @binding(4) var<storage, read> v_in: array<f32>;
+@group(0) @binding(5) var<storage, read> sigma_at: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dw: array<f32>;
+
+@compute @workgroup_size(256)
+fn backward(@builtin(local_invocation_index) lane: u32) {
+    let n = p.rows * p.cols;
+    var dot = 0.0;
+    for (var i = lane; i < n; i += 256u) { dot += g[i] * normalised[i]; }
+    let along_uv = workgroup_sum(lane, dot);
+    let inv_sigma = 1.0 / sigma_at[0];
+    for (var i = lane; i < n; i += 256u) {
+        var d = (g[i] - along_uv * u_in[i / p.cols] * v_in[i % p.cols]) * inv_sigma;
+        if (p.accumulate == 1u) { d += dw[i]; }
+        dw[i] = d;
+    }
+}
