@@ -19,6 +19,13 @@ pub enum Error {
     BadShape { op: &'static str, why: String, shape: Shape },
     #[error("tensor of shape {0} is empty: every dimension must be at least 1")]
     EmptyTensor(Shape),
+    #[error(
+        "a tensor of shape {shape} needs {} MiB, more than this GPU binds at once ({} MiB): use a \
+         smaller batch, or fewer images at a time",
+        (4 * shape.numel() as u64).div_ceil(1 << 20),
+        limit >> 20
+    )]
+    TooLarge { shape: Shape, limit: u64 },
     #[error("{len} values do not fill a tensor of shape {shape} ({} elements)", shape.numel())]
     DataLength { shape: Shape, len: usize },
     #[error("reading a result back from the GPU failed: {0}")]

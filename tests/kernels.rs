@@ -120,6 +120,9 @@ fn bad_shapes_are_refused_naming_both_shapes() {
 
     let empty = Tensor::zeros(&gpu, [0, 3]).unwrap_err().to_string();
     assert!(empty.contains("[0, 3]") && empty.contains("empty"), "{empty}");
+    // 8 GiB: more than any GPU binds at once, refused before anything is allocated.
+    let huge = Tensor::uninit(&gpu, [1 << 20, 1 << 11]).unwrap_err().to_string();
+    assert!(huge.contains("[1048576, 2048]") && huge.contains("smaller batch"), "{huge}");
     let short = Tensor::from_slice(&gpu, [2, 2], &[1.0f32; 3]).unwrap_err().to_string();
     assert!(short.contains("3 values") && short.contains("[2, 2]"), "{short}");
     assert!(loss::check_classes(&[0, 3, 16], 16).unwrap_err().to_string().contains("16"));

@@ -57,6 +57,8 @@ pub(crate) struct GpuInner {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub(crate) summary: AdapterSummary,
+    /// The largest storage buffer a kernel can bind, in bytes (every tensor is bound whole).
+    pub(crate) max_binding_bytes: u64,
     pub(crate) pool: RefCell<BufferPool>,
     pub(crate) pipelines: RefCell<PipelineCache>,
     pub(crate) recorder: RefCell<Recorder>,
@@ -111,7 +113,9 @@ impl Gpu {
             .await
             .map_err(|e| Error::Device(e.to_string()))?;
         let uniform_align = device.limits().min_uniform_buffer_offset_alignment;
+        let max_binding_bytes = device.limits().max_storage_buffer_binding_size as u64;
         Ok(Gpu(Rc::new(GpuInner {
+            max_binding_bytes,
             pipelines: RefCell::new(PipelineCache::default()),
             recorder: RefCell::new(Recorder::new(uniform_align)),
             pool: RefCell::new(BufferPool::default()),

@@ -82,9 +82,15 @@ impl fmt::Debug for Tensor {
     }
 }
 
-fn check_nonempty(shape: &Shape) -> Result<()> {
+/// Refuses an empty shape, and one too large for a kernel to bind: every tensor is bound
+/// whole, and a binding over the device's limit would fail deep inside wgpu instead.
+fn check_size(gpu: &Gpu, shape: &Shape) -> Result<()> {
     if shape.numel() == 0 {
         return Err(Error::EmptyTensor(shape.clone()));
+    }
+    let limit = gpu.0.max_binding_bytes;
+    if 4 * shape.numel() as u64 > limit {
+        return Err(Error::TooLarge { shape: shape.clone(), limit });
     }
     Ok(())
 }
@@ -93,7 +99,7 @@ impl Tensor {
     /// A tensor whose contents are undefined until a kernel writes them.
     pub fn uninit(gpu: &Gpu, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
-        check_nonempty(&shape)?;
+        check_size(gpu, &shape)?;
         let bytes = 4 * shape.numel() as u64;
         let buffer = gpu.0.pool.borrow_mut().take(gpu.device(), bytes);
         Ok(Tensor::wrap(gpu, shape, buffer))
@@ -109,7 +115,7 @@ impl Tensor {
     /// Uploads `data` (f32 or u32 words) into a fresh buffer.
     pub fn from_slice<T: bytemuck::Pod>(gpu: &Gpu, shape: impl Into<Shape>, data: &[T]) -> Result<Tensor> {
         let shape = shape.into();
-        check_nonempty(&shape)?;
+        check_size(gpu, &shape)?;
         assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit words");
         if data.len() != shape.numel() {
             return Err(Error::DataLength { shape, len: data.len() });
