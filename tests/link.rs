@@ -4,6 +4,7 @@
 
 use genlab::data::DatasetKind;
 use genlab::io::link::{DataLink, GanLink, Lab, Link, Notice, RnnLink, VaeLink, MAX_LINK_CHARS, MAX_PAIRS};
+use genlab::models::gan::Upsampler;
 
 fn parse(s: &str) -> (Link, Vec<Notice>) {
     Link::parse(s)
@@ -68,6 +69,7 @@ fn every_lab_round_trips_with_every_setting_changed() {
             g_conv: 7,
             spread: true,
             spectral_norm: true,
+            g_upsampler: Upsampler::Resize,
         },
         ..Link::for_lab(Lab::Gan)
     };
@@ -121,6 +123,10 @@ fn numbers_use_their_shortest_exact_form() {
     assert_eq!(clean("lr=2e-3").vae.lr, 2e-3);
     assert_eq!(clean("lr=%32e-3").vae.lr, 2e-3);
     assert_eq!(clean("lab=gan&label=0.9").gan.real_label, 0.9);
+    assert_eq!(clean("lab=gan&gup=resize").gan.g_upsampler, Upsampler::Resize);
+    let (link, notices) = parse("lab=gan&gup=bilinear");
+    assert!(notice_for(&notices, "gup").problem.contains("not resize or transposed"), "{notices:?}");
+    assert_eq!(link.gan.g_upsampler, GanLink::default().g_upsampler);
 }
 
 #[test]

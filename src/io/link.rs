@@ -21,6 +21,7 @@
 use std::fmt;
 
 use crate::data::{make_split, DatasetKind};
+use crate::models::gan::Upsampler;
 
 /// Longest link text read; the rest is ignored (and reported).
 pub const MAX_LINK_CHARS: usize = 4096;
@@ -162,6 +163,8 @@ pub struct GanLink {
     pub d_conv: usize,
     /// Channels of G's upsampling, transposed convolutions (0: none, an MLP generator).
     pub g_conv: usize,
+    /// How G's upsampling grows its map.
+    pub g_upsampler: Upsampler,
     /// Whether D sees each batch's spread (the minibatch standard deviation).
     pub spread: bool,
     /// Whether D's weights are spectrally normalised.
@@ -182,6 +185,7 @@ impl Default for GanLink {
             real_label: c.real_label,
             d_conv: c.d_conv_channels,
             g_conv: c.g_conv_channels,
+            g_upsampler: c.g_upsampler,
             spread: c.d_minibatch_stddev,
             spectral_norm: c.d_spectral_norm,
         }
@@ -306,6 +310,8 @@ enum Rule {
     },
     Bool,
     Kind,
+    /// How an upsampling generator grows its map.
+    Upsampler,
 }
 
 impl Rule {
@@ -316,6 +322,7 @@ impl Rule {
             Rule::Float { min, max, above_min: false } => format!("a number from {min} to {max}"),
             Rule::Bool => "1 or 0".into(),
             Rule::Kind => "sprites, moons or sheet".into(),
+            Rule::Upsampler => "resize or transposed".into(),
         }
     }
 }
@@ -326,6 +333,7 @@ enum Value {
     Float(f32),
     Bool(bool),
     Kind(DatasetKind),
+    Upsampler(Upsampler),
 }
 
 fn read_value(rule: Rule, s: &str) -> Result<Value, String> {
@@ -363,6 +371,9 @@ fn read_value(rule: Rule, s: &str) -> Result<Value, String> {
             _ => Err(format!("is not {}", rule.describe())),
         },
         Rule::Kind => s.parse::<DatasetKind>().map(Value::Kind).map_err(|_| format!("is not {}", rule.describe())),
+        Rule::Upsampler => {
+            s.parse::<Upsampler>().map(Value::Upsampler).map_err(|_| format!("is not {}", rule.describe()))
+        }
     }
 }
 
@@ -408,6 +419,7 @@ const GAN_KEYS: &[(&str, Rule)] = &[
     ("label", Rule::Float { min: 0.0, max: 1.0, above_min: true }),
     ("dconv", Rule::Uint(0, 64)),
     ("gconv", Rule::Uint(0, 64)),
+    ("gup", Rule::Upsampler),
     ("spread", Rule::Bool),
     ("sn", Rule::Bool),
 ];
@@ -685,6 +697,11 @@ impl Link {
                     self.gan.spectral_norm = b
                 }
             }
+            (Lab::Gan, "gup") => {
+                if let Value::Upsampler(u) = value {
+                    self.gan.g_upsampler = u
+                }
+            }
             (Lab::PixelRnn, "hidden") => self.rnn.hidden = uint(&value) as usize,
             (Lab::PixelRnn, "layers") => self.rnn.layers = uint(&value) as usize,
             (Lab::PixelRnn, "batch") => self.rnn.batch = uint(&value) as usize,
@@ -723,6 +740,7 @@ impl Link {
             (Lab::Gan, "gconv") => self.gan.g_conv.to_string(),
             (Lab::Gan, "spread") => (self.gan.spread as u8).to_string(),
             (Lab::Gan, "sn") => (self.gan.spectral_norm as u8).to_string(),
+            (Lab::Gan, "gup") => self.gan.g_upsampler.name().to_string(),
             (Lab::PixelRnn, "hidden") => self.rnn.hidden.to_string(),
             (Lab::PixelRnn, "layers") => self.rnn.layers.to_string(),
             (Lab::PixelRnn, "batch") => self.rnn.batch.to_string(),
