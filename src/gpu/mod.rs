@@ -113,7 +113,7 @@ impl Gpu {
             .await
             .map_err(|e| Error::Device(e.to_string()))?;
         let uniform_align = device.limits().min_uniform_buffer_offset_alignment;
-        let max_binding_bytes = device.limits().max_storage_buffer_binding_size as u64;
+        let max_binding_bytes = device.limits().max_storage_buffer_binding_size;
         Ok(Gpu(Rc::new(GpuInner {
             max_binding_bytes,
             pipelines: RefCell::new(PipelineCache::default()),
