@@ -879,6 +879,8 @@ impl Gan {
 
     /// D's probability that each row of `x [n, data_len]` is real: `[n, 1]` on the GPU. With
     /// `d_minibatch_stddev`, D judges the rows as one batch (n ≥ 2), its spread included.
+    /// With `d_spectral_norm`, each call moves the power iterations a step, as training does
+    /// (their estimates of σ only get closer).
     pub fn discriminate(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
         if x.shape().as_matrix().1 != self.data_len {
             return Err(Error::BadShape {
