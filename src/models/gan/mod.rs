@@ -271,6 +271,16 @@ impl SampleShape {
     }
 }
 
+/// D's (weight, bias) pairs in layer order: the convolution first, if any, then the dense
+/// layers. Spectral normalisation keeps one power iteration per pair, in this order.
+fn discriminator_layers<'a>(
+    conv: Option<&'a Conv2d>,
+    dense: &'a Mlp,
+) -> impl Iterator<Item = (&'a Rc<Param>, &'a Rc<Param>)> {
+    let conv = conv.map(|conv| (&conv.weight, &conv.bias));
+    conv.into_iter().chain(dense.layers.iter().map(|layer| (&layer.weight, &layer.bias)))
+}
+
 /// The window of the discriminator's convolution: 4×4, stride 2, one pixel of padding
 /// (DCGAN's), so a 16×16 sprite gives an 8×8 map.
 fn discriminator_window(shape: SampleShape) -> PatchGeometry {
@@ -340,13 +350,9 @@ impl Gan {
                 Linear::new(gpu, "discriminator.2", h, 1, Activation::Identity, &mut init)?,
             ],
         };
-        let dense_weights = discriminator.layers.iter().map(|layer| &layer.weight);
-        let d_weights: Vec<&Rc<Param>> =
-            discriminator_conv.iter().map(|conv| &conv.weight).chain(dense_weights).collect();
         let discriminator_norms = if config.d_spectral_norm {
-            d_weights
-                .iter()
-                .map(|weight| {
+            discriminator_layers(discriminator_conv.as_ref(), &discriminator)
+                .map(|(weight, _)| {
                     let (rows, cols) = weight.value.shape().as_matrix();
                     let u = rng::normal(gpu, init.take(rows), [rows], 0.0, 1.0)?;
                     let state = PowerIteration::new(gpu, u, cols)?;
@@ -428,9 +434,7 @@ impl Gan {
     /// each normalisation moves its power iteration a step.
     fn discriminator_weights(&self, tape: &Tape, frozen: bool) -> Result<Vec<(Var, Var)>> {
         let record = |param: &Rc<Param>| if frozen { tape.constant(&param.value) } else { tape.param(param) };
-        let conv = self.discriminator_conv.iter().map(|conv| (&conv.weight, &conv.bias));
-        let dense = self.discriminator.layers.iter().map(|layer| (&layer.weight, &layer.bias));
-        conv.chain(dense)
+        discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator)
             .enumerate()
             .map(|(i, (weight, bias))| {
                 let weight = match self.discriminator_norms.get(i) {
@@ -691,8 +695,10 @@ impl Gan {
     fn named_tensors(&self) -> Vec<(String, Tensor)> {
         let mut named: Vec<(String, Tensor)> =
             self.params().iter().map(|p| (p.name.clone(), p.value.clone())).collect();
-        let weights = self.discriminator_params().into_iter().filter(|p| p.name.ends_with(".weight"));
-        named.extend(weights.zip(&self.discriminator_norms).map(|(w, norm)| (format!("{}_u", w.name), norm.u.clone())));
+        let layers = discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator);
+        let vectors =
+            layers.zip(&self.discriminator_norms).map(|((w, _), norm)| (format!("{}_u", w.name), norm.u.clone()));
+        named.extend(vectors);
         named
     }
 
