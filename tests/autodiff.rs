@@ -299,6 +299,13 @@ fn spectral_norm_gradients_match_finite_differences() {
     let values = tape.value(normalised).to_vec_blocking(&gpu).unwrap();
     let (_, _, sigma) = spectral_norm::cpu::power_iteration(&values, inputs, &[1.0, 0.3, -0.2, 0.1], 200);
     assert!((sigma - 1.0).abs() < 1e-4, "σ(W / σ(W)) = {sigma}");
+
+    // A constant weight (D held fixed in G's update) takes the path that keeps no
+    // vectors for a backward pass, and is divided by the same σ.
+    let frozen = tape.spectral_norm(tape.constant(&layer.weight.value), &state).unwrap();
+    let frozen_values = tape.value(frozen).to_vec_blocking(&gpu).unwrap();
+    let error = frozen_values.iter().zip(&values).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(error < 1e-5, "the frozen path's W / σ differs by {error:.1e}");
 }
 
 /// Finite differences against the tape's gradients of every value of `params` and of the

@@ -301,9 +301,14 @@ impl Tape {
 
     /// `w / σ(w)`, the matrix `w` divided by its largest singular value (spectral
     /// normalisation, see [`crate::kernels::spectral_norm`]), which moves `state`'s power
-    /// iteration one step. Backward holds that step's singular vectors constant. Normalise
-    /// a weight once per tape and use the result wherever the weight is needed.
+    /// iteration one step. Backward holds that step's singular vectors constant (a
+    /// constant `w` keeps none). Normalise a weight once per tape and use the result
+    /// wherever the weight is needed.
     pub fn spectral_norm(&self, w: Var, state: &PowerIteration) -> Result<Var> {
+        if !self.needs_grad(w) {
+            let weight = state.normalise_frozen(&self.gpu, &self.value(w))?;
+            return Ok(self.push_leaf(weight, None, false));
+        }
         let normalised = state.normalise(&self.gpu, &self.value(w))?;
         let value = normalised.weight.clone();
         let backward: Backward = Box::new(move |tape: &Tape, dy: Option<Tensor>| {

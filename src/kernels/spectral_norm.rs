@@ -90,20 +90,27 @@ impl PowerIteration {
         Ok(())
     }
 
-    /// One step of power iteration, then `w / σ(w)`. The returned state is a snapshot (the
-    /// next call moves `u` on), so the backward pass of this call sees this call's vectors.
+    /// One step of power iteration, then `w / σ(w)`, with a snapshot of the vectors (the
+    /// next call moves `u` on) so that the backward pass of this call sees this call's.
     pub fn normalise(&self, gpu: &Gpu, w: &Tensor) -> Result<Normalised> {
-        self.iterate(gpu, w, 1)?;
+        let weight = self.normalise_frozen(gpu, w)?;
         let snapshot = |t: &Tensor| -> Result<Tensor> {
             let copy = Tensor::uninit(gpu, t.shape().clone())?;
             gpu.copy(t, &copy)?;
             Ok(copy)
         };
+        Ok(Normalised { weight, sigma: snapshot(&self.sigma)?, u: snapshot(&self.u)?, v: snapshot(&self.v)? })
+    }
+
+    /// One step of power iteration, then `w / σ(w)`, for a use with no backward pass
+    /// (the weights held constant): nothing is kept.
+    pub fn normalise_frozen(&self, gpu: &Gpu, w: &Tensor) -> Result<Tensor> {
+        self.iterate(gpu, w, 1)?;
         let weight = Tensor::uninit(gpu, w.shape().clone())?;
         let (rows, cols) = w.shape().as_matrix();
         let params = Params { rows: rows as u32, cols: cols as u32, iterations: 0, accumulate: 0 };
         gpu.dispatch(&DIVIDE, &params, &[w, &self.sigma, &weight], grid_1d(w.len(), 256));
-        Ok(Normalised { weight, sigma: snapshot(&self.sigma)?, u: snapshot(&self.u)?, v: snapshot(&self.v)? })
+        Ok(weight)
     }
 }
 
