@@ -13,7 +13,7 @@ use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::rng::{self, Stream};
 use crate::kernels::spectral_norm::{self, PowerIteration};
 use crate::kernels::upsample::{self, Upsampling};
-use crate::kernels::{elementwise, gan, gather, loss, minibatch_stddev, reduce, reparam, Activation};
+use crate::kernels::{elementwise, gan, gather, loss, minibatch_stddev, pixel_norm, reduce, reparam, Activation};
 
 /// One case of the self-test.
 #[derive(Clone, Debug)]
@@ -113,6 +113,12 @@ pub enum Case {
     /// Forward, and backward written or accumulated.
     MinibatchStddev {
         batch: usize,
+        features: usize,
+        accumulate: bool,
+    },
+    /// Forward, and backward written or accumulated.
+    PixelNorm {
+        rows: usize,
         features: usize,
         accumulate: bool,
     },
@@ -551,6 +557,24 @@ impl Case {
                     TOLERANCE,
                 ))
             }
+            Case::PixelNorm { rows, features, accumulate } => {
+                let x = test_data(40, rows * features, 2.0);
+                let dy = test_data(41, rows * features, 1.0);
+                let prior = prior_grad(42, x.len(), accumulate);
+                let xt = Tensor::from_slice(gpu, [rows, features], &x)?;
+                let y = gpu.read(&pixel_norm::forward(gpu, &xt)?).await?;
+                let dx = Tensor::from_slice(gpu, [rows, features], &prior)?;
+                let dyt = Tensor::from_slice(gpu, [rows, features], &dy)?;
+                pixel_norm::backward_into(gpu, &xt, &dyt, &dx, accumulate)?;
+                let dx = gpu.read(&dx).await?;
+                let want = plus(&pixel_norm::cpu::backward(&x, &dy, features), &prior);
+                Ok(check(
+                    if accumulate { "pixel norm fwd + bwd +=" } else { "pixel norm fwd + bwd" }.into(),
+                    format!("B={rows} F={features}"),
+                    worst(&[(&y, &pixel_norm::cpu::forward(&x, features)), (&dx, &want)]),
+                    TOLERANCE,
+                ))
+            }
             Case::SpectralNorm { rows, cols, iterations, accumulate } => {
                 let (w, u0) = (test_data(36, rows * cols, 1.0), test_data(37, rows, 1.0));
                 let g = test_data(38, rows * cols, 1.0);
@@ -737,6 +761,9 @@ pub fn other_cases(small: bool) -> Vec<Case> {
         // The least batch, and more features than a workgroup has threads.
         Case::MinibatchStddev { batch: 2, features: 1, accumulate: false },
         Case::MinibatchStddev { batch: 7, features: 300, accumulate: true },
+        // One value, and rows longer than a workgroup is wide by an odd amount.
+        Case::PixelNorm { rows: 1, features: 1, accumulate: false },
+        Case::PixelNorm { rows: 7, features: 131, accumulate: true },
         // A 1×1 matrix, and more columns than a workgroup has threads.
         Case::SpectralNorm { rows: 1, cols: 1, iterations: 1, accumulate: false },
         Case::SpectralNorm { rows: 7, cols: 300, iterations: 3, accumulate: true },
@@ -752,6 +779,9 @@ pub fn other_cases(small: bool) -> Vec<Case> {
             Case::GanDiscriminator { batch: 1000, logit_scale: 80.0, real_label: 1.0 },
             Case::GanGenerator { batch: 1000, logit_scale: 80.0 },
             Case::MinibatchStddev { batch: 64, features: 513, accumulate: false },
+            // A generation chunk of G's hidden rows, and short rows (lanes left idle).
+            Case::PixelNorm { rows: 256, features: 128, accumulate: false },
+            Case::PixelNorm { rows: 65, features: 3, accumulate: true },
             // The MLP discriminator's first layer on sprites, and a tall matrix.
             Case::SpectralNorm { rows: 768, cols: 128, iterations: 20, accumulate: false },
             Case::SpectralNorm { rows: 1025, cols: 3, iterations: 2, accumulate: true },

@@ -267,6 +267,29 @@ fn minibatch_stddev_gradients_match_finite_differences() {
     assert!(err.contains("at least 2"), "{err}");
 }
 
+/// Pixel normalisation: every value of a row moves that row's root mean square, so each
+/// output depends on the whole row. The rows differ in size (×0.5, ×1, ×3), so a wrong
+/// power of r in the backward shows on at least one of them. A second use of x, recorded
+/// after it, makes the normalisation's backward add to a gradient already there.
+#[test]
+fn pixel_norm_gradients_match_finite_differences() {
+    let gpu = common::gpu();
+    let (batch, features) = (3, 5);
+    let mut stream = Stream::new(29);
+    let act = Activation::Identity;
+    let judge = Mlp::new(&gpu, "judge", &[features, 2], act, act, &mut stream).unwrap();
+    let skip = Mlp::new(&gpu, "skip", &[features, 2], act, act, &mut stream).unwrap();
+    let mut x_values = test_data(13, batch * features, 1.0);
+    x_values[..features].iter_mut().for_each(|v| *v *= 0.5);
+    x_values[2 * features..].iter_mut().for_each(|v| *v *= 3.0);
+    let mut params = judge.params();
+    params.extend(skip.params());
+    check_input_and_params(&gpu, &params, &x_values, batch, |tape, x| {
+        let judged = judge.forward(tape, tape.pixel_norm(x).unwrap()).unwrap();
+        tape.add(judged, skip.forward(tape, x).unwrap()).unwrap()
+    });
+}
+
 /// Spectral normalisation: the weight's gradient passes through the division by σ(W), whose
 /// own derivative is u vᵀ at the top singular vectors. The matrix has one clearly largest
 /// singular value and its power iteration has converged, so each evaluation of the finite

@@ -160,6 +160,38 @@ fn without_the_average_the_training_generator_samples() {
     assert_eq!(direct.to_vec_blocking(&gpu).unwrap(), gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap());
 }
 
+/// With pixel normalisation, G's hidden layers forget how long z is: a fresh G (biases 0)
+/// draws the same image for z and for 3z, through the training generator and its average
+/// alike. Without it, 3z draws another image.
+#[test]
+fn pixel_norm_makes_the_generator_blind_to_the_length_of_z() {
+    let gpu = common::gpu();
+    let images = |g_pixel_norm: bool| {
+        let (gan, _) = toy(&gpu, GanConfig { g_pixel_norm, ..toy_config(9) });
+        let z = gan.fixed_noise().to_vec_blocking(&gpu).unwrap();
+        let longer: Vec<f32> = z.iter().map(|v| 3.0 * v).collect();
+        let draw = |z: &[f32]| {
+            let z = Tensor::from_slice(&gpu, gan.fixed_noise().shape().clone(), z).unwrap();
+            gan.generate(&gpu, &z).unwrap().to_vec_blocking(&gpu).unwrap()
+        };
+        let tape = genlab::autodiff::Tape::new(&gpu);
+        let live = gan
+            .generator
+            .forward(
+                &tape,
+                tape.constant(&Tensor::from_slice(&gpu, gan.fixed_noise().shape().clone(), &longer).unwrap()),
+                true,
+            )
+            .unwrap();
+        (draw(&z), draw(&longer), tape.value(live).to_vec_blocking(&gpu).unwrap())
+    };
+    let (short, long, live) = images(true);
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5 * (1.0 + x.abs()));
+    assert!(close(&short, &long) && close(&short, &live));
+    let (short, long, _) = images(false);
+    assert!(!close(&short, &long));
+}
+
 #[test]
 fn same_seed_same_weights_other_seed_other_weights() {
     let gpu = common::gpu();
@@ -545,9 +577,10 @@ fn headers_without_a_convolution_setting_mean_none() {
     json.as_object_mut().unwrap().remove("d_minibatch_stddev");
     json.as_object_mut().unwrap().remove("g_upsampler");
     json.as_object_mut().unwrap().remove("d_spectral_norm");
+    json.as_object_mut().unwrap().remove("g_pixel_norm");
     let config: GanConfig = serde_json::from_value(json).unwrap();
     assert_eq!((config.d_conv_channels, config.g_conv_channels, config.d_minibatch_stddev), (0, 0, false));
-    assert!(!config.d_spectral_norm);
+    assert!(!config.d_spectral_norm && !config.g_pixel_norm);
     // Upsampling generators saved before the choice existed used transposed convolutions.
     assert_eq!(config.g_upsampler, Upsampler::Transposed);
 }

@@ -69,6 +69,7 @@ fn every_lab_round_trips_with_every_setting_changed() {
             g_conv: 7,
             spread: true,
             spectral_norm: true,
+            pixel_norm: false,
             g_upsampler: Upsampler::Resize,
         },
         ..Link::for_lab(Lab::Gan)

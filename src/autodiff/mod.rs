@@ -21,6 +21,7 @@ use crate::kernels::loss;
 use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::minibatch_stddev;
 use crate::kernels::patches::{self, PatchGeometry};
+use crate::kernels::pixel_norm;
 use crate::kernels::reduce;
 use crate::kernels::spectral_norm::PowerIteration;
 use crate::kernels::upsample::{self, Upsampling};
@@ -295,6 +296,20 @@ impl Tape {
             Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
                 let Some(dy) = dy else { return Ok(()) };
                 tape.grad_into(x, |dx, acc| minibatch_stddev::backward_into(&tape.gpu, &xv, &dy, dx, acc))
+            })),
+        ))
+    }
+
+    /// `x` `[B, F]` with each row divided by its root mean square (pixel normalisation, see
+    /// [`pixel_norm`]).
+    pub fn pixel_norm(&self, x: Var) -> Result<Var> {
+        let xv = self.value(x);
+        let y = pixel_norm::forward(&self.gpu, &xv)?;
+        Ok(self.push(
+            y,
+            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
+                let Some(dy) = dy else { return Ok(()) };
+                tape.grad_into(x, |dx, acc| pixel_norm::backward_into(&tape.gpu, &xv, &dy, dx, acc))
             })),
         ))
     }

@@ -24,7 +24,7 @@ const PROGRESS_AT: [f64; 5] = [0.0, 0.1, 0.25, 0.5, 1.0];
 pub struct TrainGan {
     #[command(flatten)]
     pub data: DataArgs,
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 6000)]
     pub steps: u32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -75,6 +75,11 @@ pub struct TrainGan {
     /// (spectral normalisation), so it cannot grow sharp enough to reject every fake outright.
     #[arg(long)]
     pub d_spectral_norm: bool,
+    /// Divide each of the generator's hidden layers by its root mean square (pixel
+    /// normalisation), so no z drives its features to sizes that come out as speckle;
+    /// `--g-pixel-norm false` turns it off.
+    #[arg(long, default_value_t = GanConfig::default().g_pixel_norm, action = clap::ArgAction::Set)]
+    pub g_pixel_norm: bool,
     /// Generated and real images compared for precision and recall.
     #[arg(long, default_value_t = 1000)]
     pub pr_samples: usize,
@@ -123,6 +128,7 @@ struct Summary {
     g_upsampler: Upsampler,
     d_minibatch_stddev: bool,
     d_spectral_norm: bool,
+    g_pixel_norm: bool,
     adapter: String,
 }
 
@@ -143,6 +149,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_upsampler: args.g_upsampler,
         d_minibatch_stddev: args.d_minibatch_stddev,
         d_spectral_norm: args.d_spectral_norm,
+        g_pixel_norm: args.g_pixel_norm,
         output: GanOutput::Sigmoid,
         seed: args.seed,
         ..defaults
@@ -277,6 +284,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_upsampler: gan.config.g_upsampler,
         d_minibatch_stddev: gan.config.d_minibatch_stddev,
         d_spectral_norm: gan.config.d_spectral_norm,
+        g_pixel_norm: gan.config.g_pixel_norm,
         adapter: gpu.summary().to_string(),
     };
     println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);

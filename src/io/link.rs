@@ -169,6 +169,8 @@ pub struct GanLink {
     pub spread: bool,
     /// Whether D's weights are spectrally normalised.
     pub spectral_norm: bool,
+    /// Whether G's hidden layers are pixel-normalised.
+    pub pixel_norm: bool,
 }
 
 /// The model's own defaults, so the page trains what the command line trains.
@@ -188,6 +190,7 @@ impl Default for GanLink {
             g_upsampler: c.g_upsampler,
             spread: c.d_minibatch_stddev,
             spectral_norm: c.d_spectral_norm,
+            pixel_norm: c.g_pixel_norm,
         }
     }
 }
@@ -422,6 +425,7 @@ const GAN_KEYS: &[(&str, Rule)] = &[
     ("gup", Rule::Upsampler),
     ("spread", Rule::Bool),
     ("sn", Rule::Bool),
+    ("pn", Rule::Bool),
 ];
 
 const RNN_KEYS: &[(&str, Rule)] = &[
@@ -697,6 +701,11 @@ impl Link {
                     self.gan.spectral_norm = b
                 }
             }
+            (Lab::Gan, "pn") => {
+                if let Value::Bool(b) = value {
+                    self.gan.pixel_norm = b
+                }
+            }
             (Lab::Gan, "gup") => {
                 if let Value::Upsampler(u) = value {
                     self.gan.g_upsampler = u
@@ -740,6 +749,7 @@ impl Link {
             (Lab::Gan, "gconv") => self.gan.g_conv.to_string(),
             (Lab::Gan, "spread") => (self.gan.spread as u8).to_string(),
             (Lab::Gan, "sn") => (self.gan.spectral_norm as u8).to_string(),
+            (Lab::Gan, "pn") => (self.gan.pixel_norm as u8).to_string(),
             (Lab::Gan, "gup") => self.gan.g_upsampler.name().to_string(),
             (Lab::PixelRnn, "hidden") => self.rnn.hidden.to_string(),
             (Lab::PixelRnn, "layers") => self.rnn.layers.to_string(),

@@ -10,6 +10,7 @@ pub mod lstm;
 pub mod matmul;
 pub mod minibatch_stddev;
 pub mod patches;
+pub mod pixel_norm;
 pub mod pixel_rnn;
 pub mod reduce;
 pub mod reparam;
@@ -33,6 +34,7 @@ pub(crate) mod source {
     pub const GAN: &str = include_str!("../../shaders/gan.wgsl");
     pub const MINIBATCH_STDDEV: &str = include_str!("../../shaders/minibatch_stddev.wgsl");
     pub const LSTM: &str = include_str!("../../shaders/lstm.wgsl");
+    pub const PIXEL_NORM: &str = include_str!("../../shaders/pixel_norm.wgsl");
     pub const PIXEL_RNN: &str = include_str!("../../shaders/pixel_rnn.wgsl");
     pub const UPSAMPLE: &str = include_str!("../../shaders/upsample.wgsl");
     pub const SPECTRAL_NORM: &str = include_str!("../../shaders/spectral_norm.wgsl");

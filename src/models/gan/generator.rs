@@ -140,8 +140,13 @@ impl Painter {
 /// output unit. With upsampling: z → hidden → an H/4 × W/4 × 2c feature map → two painters
 /// that each double its size ([`Upsampler`]) → the image; each filter paints the same way
 /// wherever it is, so neighbouring pixels are drawn together rather than each on its own.
+///
+/// With `pixel_norm`, each hidden layer's pre-activations are divided by their root mean
+/// square before the leaky ReLU (the dense layers that make hidden vectors, not the image or
+/// the feature map).
 pub struct Generator {
     pub dense: Mlp,
+    pub pixel_norm: bool,
     pub upsample: Vec<Painter>,
     /// Upsampling only: a value per output pixel added before the output activation (the
     /// image G starts from; the MLP's last bias plays this part).
@@ -162,6 +167,7 @@ impl Generator {
         let generator = match config.g_conv_channels {
             0 => Generator {
                 dense: Mlp::new(gpu, name, &[config.z_dim, h, h, shape.len()], leaky, output, init)?,
+                pixel_norm: config.g_pixel_norm,
                 upsample: Vec::new(),
                 image_bias: None,
                 output,
@@ -191,7 +197,7 @@ impl Generator {
                     )?,
                 ];
                 let image_bias = Param::new(gpu, &format!("{name}.image_bias"), [shape.len()], Init::Zeros)?;
-                Generator { dense, upsample, image_bias: Some(image_bias), output }
+                Generator { dense, pixel_norm: config.g_pixel_norm, upsample, image_bias: Some(image_bias), output }
             }
         };
         // G's last layer starts small (see G_OUTPUT_INIT_SCALE).
@@ -228,8 +234,15 @@ impl Generator {
     /// gradient is written to G).
     pub fn forward(&self, tape: &Tape, z: Var, frozen: bool) -> Result<Var> {
         let weight = |param: &Rc<Param>| if frozen { tape.constant(&param.value) } else { tape.param(param) };
-        let features = self.dense.layers.iter().try_fold(z, |h, layer| {
-            tape.linear(h, weight(&layer.weight), Some(weight(&layer.bias)), layer.activation)
+        let hidden = self.dense.layers.len() - 1;
+        let features = self.dense.layers.iter().enumerate().try_fold(z, |h, (i, layer)| {
+            let (w, b) = (weight(&layer.weight), Some(weight(&layer.bias)));
+            if self.pixel_norm && i < hidden {
+                let normalised = tape.pixel_norm(tape.linear(h, w, b, Activation::Identity)?)?;
+                tape.activation(normalised, layer.activation)
+            } else {
+                tape.linear(h, w, b, layer.activation)
+            }
         })?;
         if self.upsample.is_empty() {
             return Ok(features);
@@ -257,6 +270,6 @@ impl Generator {
         };
         let upsample = self.upsample.iter().map(|painter| painter.map(&copy)).collect::<Result<_>>()?;
         let image_bias = self.image_bias.as_ref().map(copy).transpose()?;
-        Ok(Generator { dense, upsample, image_bias, output: self.output })
+        Ok(Generator { dense, pixel_norm: self.pixel_norm, upsample, image_bias, output: self.output })
     }
 }

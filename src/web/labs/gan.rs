@@ -284,6 +284,7 @@ impl LiveLab for GanLab {
         g.g_conv = cfg.g_conv_channels;
         g.spread = cfg.d_minibatch_stddev;
         g.spectral_norm = cfg.d_spectral_norm;
+        g.pixel_norm = cfg.g_pixel_norm;
         g.g_upsampler = cfg.g_upsampler;
         link.seed = cfg.seed;
         m.gan = gan;
@@ -348,6 +349,7 @@ impl GanLab {
             g_conv_channels: g.g_conv,
             d_minibatch_stddev: g.spread,
             d_spectral_norm: g.spectral_norm,
+            g_pixel_norm: g.pixel_norm,
             g_upsampler: g.g_upsampler,
             seed: self.core.link.seed,
             ..GanConfig::default()

@@ -1,0 +1,110 @@
+//! Pixel normalisation (Karras et al. 2018): each row of a batch of feature rows `[B, F]` is
+//! divided by its root mean square. In a generator's hidden layers it keeps every z's
+//! features at one size, so no noise vector can drive them to extremes that the output
+//! layer turns into speckle. See pixel_norm.wgsl for the formulas; forward and backward are
+//! one launch each, a workgroup per row.
+
+use crate::error::{Error, Result};
+use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::kernels::source;
+
+static FORWARD: KernelSpec = KernelSpec {
+    shader: "pixel_norm.wgsl",
+    sources: &[source::PIXEL_NORM],
+    entry: "forward",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
+static BACKWARD: KernelSpec = KernelSpec {
+    shader: "pixel_norm.wgsl",
+    sources: &[source::PIXEL_NORM],
+    entry: "backward",
+    bindings: &[Access::Read, Access::ReadWrite, Access::Read],
+};
+
+/// Added to each row's mean square before its square root: an all-zero row stays zero
+/// instead of becoming NaN.
+pub const EPSILON: f32 = 1e-8;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rows: u32,
+    features: u32,
+    accumulate: u32,
+    epsilon: f32,
+}
+
+/// (B, F) of a batch of feature rows.
+fn rows_and_features(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
+    match *x.shape().dims() {
+        [rows, features] if rows >= 1 && features >= 1 => Ok((rows, features)),
+        _ => Err(Error::BadShape {
+            op,
+            why: "expected a batch of feature rows [B, F] with B, F ≥ 1".into(),
+            shape: x.shape().clone(),
+        }),
+    }
+}
+
+/// `x` `[B, F]` → `y` `[B, F]`, each row divided by its root mean square.
+pub fn forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let (rows, features) = rows_and_features("pixel_norm", x)?;
+    let y = Tensor::uninit(gpu, [rows, features])?;
+    let params = Params { rows: rows as u32, features: features as u32, accumulate: 0, epsilon: EPSILON };
+    gpu.dispatch(&FORWARD, &params, &[x, &y], grid_1d(rows, 1));
+    Ok(y)
+}
+
+/// d loss / d x from `dy` = d loss / d y into `dx` (all `[B, F]`), adding to it when
+/// `accumulate`.
+pub fn backward_into(gpu: &Gpu, x: &Tensor, dy: &Tensor, dx: &Tensor, accumulate: bool) -> Result<()> {
+    let op = "pixel_norm_backward";
+    let (rows, features) = rows_and_features(op, x)?;
+    if dy.shape() != x.shape() {
+        return Err(Error::shape(op, "dy must have x's shape", x.shape(), dy.shape()));
+    }
+    if dx.shape() != x.shape() {
+        return Err(Error::shape(op, "dx must have x's shape", x.shape(), dx.shape()));
+    }
+    let params =
+        Params { rows: rows as u32, features: features as u32, accumulate: accumulate as u32, epsilon: EPSILON };
+    gpu.dispatch(&BACKWARD, &params, &[x, dx, dy], grid_1d(rows, 1));
+    Ok(())
+}
+
+pub mod cpu {
+    //! The twin, in f64, written straight from the definition.
+
+    use super::EPSILON;
+
+    /// 1 / root mean square (+ ε) of each row of `x`.
+    fn inverse_rms(x: &[f32], features: usize) -> Vec<f64> {
+        x.chunks(features)
+            .map(|row| {
+                let mean_square = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / features as f64;
+                1.0 / (mean_square + EPSILON as f64).sqrt()
+            })
+            .collect()
+    }
+
+    pub fn forward(x: &[f32], features: usize) -> Vec<f32> {
+        let r = inverse_rms(x, features);
+        x.iter().enumerate().map(|(i, &v)| (v as f64 * r[i / features]) as f32).collect()
+    }
+
+    pub fn backward(x: &[f32], dy: &[f32], features: usize) -> Vec<f32> {
+        let r = inverse_rms(x, features);
+        let s: Vec<f64> = x
+            .chunks(features)
+            .zip(dy.chunks(features))
+            .map(|(xr, dr)| xr.iter().zip(dr).map(|(&a, &b)| a as f64 * b as f64).sum())
+            .collect();
+        (0..x.len())
+            .map(|i| {
+                let (b, n) = (i / features, features as f64);
+                (r[b] * dy[i] as f64 - r[b].powi(3) * x[i] as f64 * s[b] / n) as f32
+            })
+            .collect()
+    }
+}
