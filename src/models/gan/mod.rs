@@ -36,11 +36,11 @@
 //!   "two time-scale" rule of Heusel et al. 2017): a bird that keeps up gives the
 //!   butterflies a useful gradient; a slow one lets them get away with blobs.
 //! * Each of G's hidden layers divides its pre-activations by their root mean square before
-//!   the leaky ReLU (`g_pixel_norm`, ProGAN's pixel normalisation). Without it, some z drive
-//!   G's hidden units to several times the size others do, and the output layer, whose
-//!   per-pixel weights D constrains only loosely, turns that into a colour speckle that
-//!   grows with training. With every z's features of one size, the same 6000 steps give
-//!   samples with far less speckle that cover more of the data (README).
+//!   the leaky ReLU (`g_pixel_norm`, ProGAN's pixel normalisation). Without it, G's hidden
+//!   features grow through training, to sizes that differ more and more from one z to the
+//!   next, and the images carry a colour speckle that grows with them. With every z's
+//!   features of one size, the same 6000 steps give samples with far less speckle that
+//!   cover more of the data (README).
 //! * Samples come from an exponential moving average of G's weights (`g_ema` = 0.999;
 //!   Yazıcı et al. 2019, as in ProGAN and StyleGAN), while the live G keeps training. The
 //!   live G circles around as it chases D, and an MLP discriminator is nearly blind to
@@ -166,11 +166,9 @@ pub struct GanConfig {
     #[serde(default)]
     pub d_spectral_norm: bool,
     /// Whether each of G's hidden layers divides its pre-activations by their root mean
-    /// square (pixel normalisation, Karras et al. 2018). Without it, G's hidden units drift
-    /// to sizes that differ from one z to the next, and its output layer turns those into
-    /// speckle; with it, every z's features have the same size and the images come out
-    /// cleaner and more varied (README). Files written before this option existed have
-    /// none.
+    /// square (pixel normalisation, Karras et al. 2018), so every z's features have the
+    /// same size; the images come out with less speckle and cover more of the data
+    /// (README). Files written before this option existed have none.
     #[serde(default)]
     pub g_pixel_norm: bool,
     pub output: GanOutput,
