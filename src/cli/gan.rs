@@ -76,8 +76,8 @@ pub struct TrainGan {
     #[arg(long)]
     pub d_spectral_norm: bool,
     /// Divide each of the generator's hidden layers by its root mean square (pixel
-    /// normalisation), so no z drives its features to sizes that come out as speckle;
-    /// `--g-pixel-norm false` turns it off.
+    /// normalisation), so every z's features have one size: samples with less speckle
+    /// (README). `--g-pixel-norm false` turns it off.
     #[arg(long, default_value_t = GanConfig::default().g_pixel_norm, action = clap::ArgAction::Set)]
     pub g_pixel_norm: bool,
     /// Generated and real images compared for precision and recall.
