@@ -168,22 +168,13 @@ fn pixel_norm_makes_the_generator_blind_to_the_length_of_z() {
     let gpu = common::gpu();
     let images = |g_pixel_norm: bool| {
         let (gan, _) = toy(&gpu, GanConfig { g_pixel_norm, ..toy_config(9) });
-        let z = gan.fixed_noise().to_vec_blocking(&gpu).unwrap();
-        let longer: Vec<f32> = z.iter().map(|v| 3.0 * v).collect();
-        let draw = |z: &[f32]| {
-            let z = Tensor::from_slice(&gpu, gan.fixed_noise().shape().clone(), z).unwrap();
-            gan.generate(&gpu, &z).unwrap().to_vec_blocking(&gpu).unwrap()
-        };
+        let z = gan.fixed_noise();
+        let longer: Vec<f32> = z.to_vec_blocking(&gpu).unwrap().iter().map(|v| 3.0 * v).collect();
+        let longer = Tensor::from_slice(&gpu, z.shape().clone(), &longer).unwrap();
+        let draw = |z: &Tensor| gan.generate(&gpu, z).unwrap().to_vec_blocking(&gpu).unwrap();
         let tape = genlab::autodiff::Tape::new(&gpu);
-        let live = gan
-            .generator
-            .forward(
-                &tape,
-                tape.constant(&Tensor::from_slice(&gpu, gan.fixed_noise().shape().clone(), &longer).unwrap()),
-                true,
-            )
-            .unwrap();
-        (draw(&z), draw(&longer), tape.value(live).to_vec_blocking(&gpu).unwrap())
+        let live = gan.generator.forward(&tape, tape.constant(&longer), true).unwrap();
+        (draw(z), draw(&longer), tape.value(live).to_vec_blocking(&gpu).unwrap())
     };
     let (short, long, live) = images(true);
     let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5 * (1.0 + x.abs()));
