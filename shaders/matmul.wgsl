@@ -14,6 +14,13 @@
 //
 // Storage: A is M×K row-major, or K×M when TRANS_A (i.e. A = Xᵀ for an X stored K×M);
 //          B is K×N row-major, or N×K when TRANS_B.
+//
+// `matmul_direct` is the same product for software GPUs (SwiftShader, lavapipe), which run a
+// workgroup's invocations as the SIMD lanes of one CPU thread: there, a barrier is a context
+// switch between coroutines and workgroup memory is just more memory, so the tiled kernel
+// pays for its staging and buys nothing a CPU cache would not give anyway. Each invocation
+// instead computes a 4×4 block of C straight from A and B, with no workgroup memory and no
+// barrier at all.
 
 struct Params {
     m: u32,
@@ -147,4 +154,63 @@ fn sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     var sum = 0.0;
     for (var z = 0u; z < p.splits; z++) { sum += a[z * size + i]; }
     c[i] = epilogue(sum, i, i % p.n);
+}
+
+// Element strides of op(A) (row, k) and op(B) (k, col) in storage, set by the transposes, so
+// that the inner loop of matmul_direct has no branch.
+fn a_strides() -> vec2<u32> {
+    if ((p.flags & TRANS_A) != 0u) { return vec2<u32>(1u, p.m); }
+    return vec2<u32>(p.k, 1u);
+}
+
+fn b_strides() -> vec2<u32> {
+    if ((p.flags & TRANS_B) != 0u) { return vec2<u32>(1u, p.k); }
+    return vec2<u32>(p.n, 1u);
+}
+
+// One invocation: a 4×4 block of C, rows 4·(wg.y·4 + lid.y) + r and columns wg.x·64 + lid.x + 16·q
+// (r, q < 4). Neighbouring lanes take neighbouring columns, so each load of B reads
+// consecutive addresses across the lanes, and each load of A the same address. Rows and
+// columns past the edge are clamped (they read real data) and dropped at the store, so the
+// loop needs no bounds checks. With SPLIT, workgroup z sums only its chunk of K, as `matmul`
+// does.
+@compute @workgroup_size(16, 4)
+fn matmul_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = (wg.y * 4u + lid.y) * 4u;
+    let col0 = wg.x * 64u + lid.x;
+    if (row0 >= p.m || col0 >= p.n) { return; }
+    let sa = a_strides();
+    let sb = b_strides();
+    var ra: array<u32, 4>;
+    var cb: array<u32, 4>;
+    for (var r = 0u; r < 4u; r++) { ra[r] = min(row0 + r, p.m - 1u) * sa.x; }
+    for (var q = 0u; q < 4u; q++) { cb[q] = min(col0 + 16u * q, p.n - 1u) * sb.y; }
+
+    var acc: array<vec4<f32>, 4>;
+    let k_begin = wg.z * p.k_chunk;
+    let k_end = min(p.k, k_begin + p.k_chunk);
+    for (var kk = k_begin; kk < k_end; kk++) {
+        let ka = kk * sa.y;
+        let kb = kk * sb.x;
+        let bv = vec4<f32>(b[kb + cb[0]], b[kb + cb[1]], b[kb + cb[2]], b[kb + cb[3]]);
+        acc[0] = fma(vec4<f32>(a[ra[0] + ka]), bv, acc[0]);
+        acc[1] = fma(vec4<f32>(a[ra[1] + ka]), bv, acc[1]);
+        acc[2] = fma(vec4<f32>(a[ra[2] + ka]), bv, acc[2]);
+        acc[3] = fma(vec4<f32>(a[ra[3] + ka]), bv, acc[3]);
+    }
+
+    for (var r = 0u; r < 4u; r++) {
+        let row = row0 + r;
+        if (row >= p.m) { break; }
+        for (var q = 0u; q < 4u; q++) {
+            let col = col0 + 16u * q;
+            if (col >= p.n) { break; }
+            let i = row * p.n + col;
+            if ((p.flags & SPLIT) != 0u) {
+                c[wg.z * p.m * p.n + i] = acc[r][q];
+            } else {
+                c[i] = epilogue(acc[r][q], i, col);
+            }
+        }
+    }
 }

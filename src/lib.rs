@@ -5,6 +5,8 @@
 //! the optimiser), [`selftest`] (kernel checks shared by the tests, the CLI and the page).
 
 pub mod autodiff;
+pub mod bench;
+pub mod clock;
 pub mod data;
 pub mod error;
 pub mod gpu;

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::gpu::{Gpu, Shape, Tensor};
 use crate::kernels::adam::{self, AdamConfig};
 use crate::kernels::lstm::{self, LstmDims, LstmStates};
-use crate::kernels::matmul::{self, Epilogue, Transpose};
+use crate::kernels::matmul::{self, Epilogue, MatmulPath, Transpose};
 use crate::kernels::patches::{self, PatchGeometry};
 use crate::kernels::rng::{self, Stream};
 use crate::kernels::spectral_norm::{self, PowerIteration};
@@ -25,6 +25,7 @@ pub enum Case {
         transpose: Transpose,
         /// Bias + activation + accumulate epilogue.
         fused: bool,
+        path: MatmulPath,
     },
     BiasAct {
         rows: usize,
@@ -256,7 +257,7 @@ fn transpose_name(t: Transpose) -> &'static str {
 impl Case {
     pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
         match *self {
-            Case::Matmul { m, n, k, transpose, fused } => {
+            Case::Matmul { m, n, k, transpose, fused, path } => {
                 let a = test_data(1, m * k, 1.0);
                 let b = test_data(2, k * n, 1.0);
                 let a_shape = if transpose.a { [k, m] } else { [m, k] };
@@ -271,7 +272,7 @@ impl Case {
                 let out = if fused { Tensor::from_slice(gpu, [m, n], &start)? } else { Tensor::uninit(gpu, [m, n])? };
                 let bias_t = if fused { Some(Tensor::from_slice(gpu, [n], &bias)?) } else { None };
                 let epilogue = Epilogue { accumulate: fused, bias: bias_t.as_ref(), activation: act };
-                matmul::matmul_into(gpu, &at, &bt, transpose, epilogue, &out)?;
+                matmul::matmul_into_on(gpu, path, &at, &bt, transpose, epilogue, &out)?;
                 let got = gpu.read(&out).await?;
                 let want = matmul::cpu::matmul(
                     &a,
@@ -284,10 +285,14 @@ impl Case {
                     act,
                     fused.then_some(&start[..]),
                 );
+                let kernel = match path {
+                    MatmulPath::Tiled => "matmul",
+                    MatmulPath::Direct => "matmul direct",
+                };
                 let name = if fused {
-                    format!("matmul {} +C+b, lrelu", transpose_name(transpose))
+                    format!("{kernel} {} +C+b, lrelu", transpose_name(transpose))
                 } else {
-                    format!("matmul {}", transpose_name(transpose))
+                    format!("{kernel} {}", transpose_name(transpose))
                 };
                 Ok(check(name, format!("{m}×{n}×{k}"), max_error(&got, &want), TOLERANCE))
             }
@@ -684,22 +689,25 @@ pub fn matmul_cases(small: bool) -> Vec<Case> {
         &[(1, 1, 1), (7, 13, 5), (65, 129, 33), (64, 64, 64), (127, 61, 300), (256, 256, 256)]
     };
     let mut cases = Vec::new();
-    for &(m, n, k) in shapes {
-        for transpose in [Transpose::NONE, Transpose::A, Transpose::B] {
-            cases.push(Case::Matmul { m, n, k, transpose, fused: false });
+    // Both kernels on every adapter: each must match the twin wherever it might be chosen.
+    for path in [MatmulPath::Tiled, MatmulPath::Direct] {
+        for &(m, n, k) in shapes {
+            for transpose in [Transpose::NONE, Transpose::A, Transpose::B] {
+                cases.push(Case::Matmul { m, n, k, transpose, fused: false, path });
+            }
         }
-    }
-    let (m, n, k) = shapes[shapes.len() - 1];
-    for transpose in [Transpose::NONE, Transpose { a: true, b: true }] {
-        cases.push(Case::Matmul { m, n, k, transpose, fused: true });
-    }
-    // Weight gradients' shapes, few outputs and a long K: split-K with uneven chunks, and
-    // one thread per output when a side is thin (3 colour channels).
-    let tall: &[(usize, usize, usize)] =
-        if small { &[(33, 17, 1100), (20, 7, 1100)] } else { &[(65, 33, 4099), (144, 3, 16_391)] };
-    for &(m, n, k) in tall {
-        for fused in [false, true] {
-            cases.push(Case::Matmul { m, n, k, transpose: Transpose::A, fused });
+        let (m, n, k) = shapes[shapes.len() - 1];
+        for transpose in [Transpose::NONE, Transpose { a: true, b: true }] {
+            cases.push(Case::Matmul { m, n, k, transpose, fused: true, path });
+        }
+        // Weight gradients' shapes, few outputs and a long K: split-K with uneven chunks, and
+        // one thread per output when a side is thin (3 colour channels).
+        let tall: &[(usize, usize, usize)] =
+            if small { &[(33, 17, 1100), (20, 7, 1100)] } else { &[(65, 33, 4099), (144, 3, 16_391)] };
+        for &(m, n, k) in tall {
+            for fused in [false, true] {
+                cases.push(Case::Matmul { m, n, k, transpose: Transpose::A, fused, path });
+            }
         }
     }
     cases

@@ -1,5 +1,6 @@
-//! `genlab bench matmul | vae`: GFLOP/s of the tiled matmul, and milliseconds per VAE
-//! training step, as a table and as JSON. Figures, not tests: machines are noisy.
+//! `genlab bench matmul | vae | step`: GFLOP/s of the tiled matmul, milliseconds per VAE
+//! training step, and the in-browser peers' cases (`genlab::bench`) with the JSON the page
+//! writes, as tables and as JSON. Figures, not tests: machines are noisy.
 
 use std::time::Instant;
 
@@ -33,6 +34,20 @@ pub enum Bench {
         #[arg(long, default_value_t = 20)]
         steps: u32,
     },
+    /// The cases the page's `?bench=` runs, beside jax-js and TF.js (bench/compare): one
+    /// warm-up step, then each step timed alone until its loss is on the CPU.
+    Step {
+        /// Cases, comma-separated: vae (vae_step), gan, lstm, matmul_N.
+        #[arg(default_value = "vae,gan,lstm,matmul_1024")]
+        cases: String,
+        /// Timed steps per case.
+        #[arg(long, default_value_t = 5)]
+        steps: u32,
+        /// Instead of timing, say where one step's GPU time goes: per kernel family, with
+        /// each command run alone, plus launches and CPU recording time.
+        #[arg(long)]
+        profile: bool,
+    },
 }
 
 #[derive(serde::Serialize)]
@@ -47,7 +62,48 @@ pub fn run(gpu: &Gpu, bench: Bench) -> Result<()> {
     match bench {
         Bench::Matmul { sizes, reps } => matmul(gpu, &sizes, reps.max(1)),
         Bench::Vae { hidden, latent, batch, steps } => vae(gpu, hidden, latent, batch, steps.max(1)),
+        Bench::Step { cases, steps, profile } => step(gpu, &cases, steps, profile),
     }
+}
+
+fn step(gpu: &Gpu, cases: &str, steps: u32, profile: bool) -> Result<()> {
+    let cases = genlab::bench::parse_cases(cases)?;
+    println!("adapter: {}", gpu.summary());
+    if profile {
+        let mut profiles = Vec::new();
+        for case in cases {
+            let profile = genlab::gpu::block_on(genlab::bench::profile(gpu, case))?;
+            println!("{}", profile.table());
+            profiles.push(profile);
+        }
+        println!("{}", serde_json::json!({ "adapter": gpu.summary().to_string(), "profiles": profiles }));
+        return Ok(());
+    }
+    let report = genlab::gpu::block_on(genlab::bench::run(gpu, &cases, steps));
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>9} {:>12} {:>12}",
+        "case", "median ms", "min ms", "max ms", "launches", "loss before", "loss after"
+    );
+    for outcome in &report.cases {
+        match outcome {
+            genlab::bench::Outcome::Timed(t) => println!(
+                "{:<12} {:>10.2} {:>10.2} {:>10.2} {:>9} {:>12} {:>12}",
+                t.case,
+                t.median_ms,
+                t.min_ms,
+                t.max_ms,
+                t.launches_per_step,
+                t.loss_before.map_or("-".into(), |l| format!("{l:.4}")),
+                t.loss_after.map_or("-".into(), |l| format!("{l:.4}")),
+            ),
+            genlab::bench::Outcome::Failed { case, error } => println!("{case:<12} failed: {error}"),
+        }
+    }
+    println!("{}", serde_json::to_string(&report).map_err(|e| genlab::Error::Invalid(e.to_string()))?);
+    if report.cases.iter().any(|o| matches!(o, genlab::bench::Outcome::Failed { .. })) {
+        return Err(genlab::Error::Invalid("a benchmark case failed (see above)".into()));
+    }
+    Ok(())
 }
 
 fn vae(gpu: &Gpu, hidden: usize, latent: usize, batch: usize, steps: u32) -> Result<()> {

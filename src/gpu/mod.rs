@@ -7,6 +7,7 @@
 
 mod pipeline;
 mod pool;
+mod profile;
 mod readback;
 mod recorder;
 mod tensor;
@@ -15,6 +16,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 pub use pipeline::{Access, KernelSpec};
+pub use profile::{CommandTime, ProfiledCommand};
 pub use readback::Readback;
 pub use tensor::{Shape, Tensor};
 
@@ -59,6 +61,8 @@ pub(crate) struct GpuInner {
     pub(crate) summary: AdapterSummary,
     /// The largest storage buffer a kernel can bind, in bytes (every tensor is bound whole).
     pub(crate) max_binding_bytes: u64,
+    /// Whether the adapter is a GPU emulated on the CPU (kernels choose their shape by it).
+    pub(crate) software: bool,
     pub(crate) pool: RefCell<BufferPool>,
     pub(crate) pipelines: RefCell<PipelineCache>,
     pub(crate) recorder: RefCell<Recorder>,
@@ -113,9 +117,14 @@ impl Gpu {
             .await
             .map_err(|e| Error::Device(e.to_string()))?;
         let uniform_align = device.limits().min_uniform_buffer_offset_alignment;
+        // Browsers mark a CPU adapter as a fallback (wgpu maps that to Cpu); Chromium's
+        // SwiftShader and Mesa's lavapipe also say so in their names.
+        let software = info.device_type == wgpu::DeviceType::Cpu
+            || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| info.name.to_lowercase().contains(n));
         let max_binding_bytes = device.limits().max_storage_buffer_binding_size;
         Ok(Gpu(Rc::new(GpuInner {
             max_binding_bytes,
+            software,
             pipelines: RefCell::new(PipelineCache::default()),
             recorder: RefCell::new(Recorder::new(uniform_align)),
             pool: RefCell::new(BufferPool::default()),
@@ -129,6 +138,12 @@ impl Gpu {
 
     pub fn summary(&self) -> &AdapterSummary {
         &self.0.summary
+    }
+
+    /// Whether the adapter is a software GPU (SwiftShader, lavapipe): one whose workgroups
+    /// run as SIMD lanes of CPU threads, where barriers are expensive and caches free.
+    pub fn is_software(&self) -> bool {
+        self.0.software
     }
 
     pub(crate) fn device(&self) -> &wgpu::Device {

@@ -54,7 +54,10 @@ pub(crate) struct Recorder {
     uniform_generation: u64,
     pending_maps: Vec<(wgpu::Buffer, MapSender)>,
     dispatches: usize,
+    launches: u64,
     submissions: u64,
+    /// See [`Recorder::hold`].
+    held: bool,
 }
 
 impl Recorder {
@@ -67,7 +70,9 @@ impl Recorder {
             uniform_generation: 0,
             pending_maps: Vec::new(),
             dispatches: 0,
+            launches: 0,
             submissions: 0,
+            held: false,
         }
     }
 
@@ -93,6 +98,7 @@ impl Recorder {
             workgroups,
         });
         self.dispatches += 1;
+        self.launches += 1;
     }
 
     pub(crate) fn copy(&mut self, src: &Tensor, dst: &Tensor) {
@@ -120,10 +126,21 @@ impl Recorder {
         self.submissions
     }
 
-    pub(crate) fn submit(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, pipelines: &mut PipelineCache) {
-        if self.commands.is_empty() && self.pending_maps.is_empty() {
-            return;
-        }
+    /// Total kernel launches recorded since the device was opened (for launches per step).
+    pub(crate) fn launch_count(&self) -> u64 {
+        self.launches
+    }
+
+    /// While held, [`Recorder::submit`] keeps everything recorded instead of submitting it, so
+    /// that a whole training step (which submits itself) can then be run one command at a time
+    /// by [`Recorder::take_for_profile`].
+    pub(crate) fn hold(&mut self, hold: bool) {
+        self.held = hold;
+    }
+
+    /// Writes this step's launch parameters into the uniform arena (growing it if needed)
+    /// and returns the arena.
+    fn upload_uniforms(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) -> wgpu::Buffer {
         let needed = (self.uniforms.len() as u64).max(self.uniform_align);
         if self.uniform_buffer.as_ref().is_none_or(|b| b.size() < needed) {
             self.uniform_buffer = Some(device.create_buffer(&wgpu::BufferDescriptor {
@@ -138,14 +155,22 @@ impl Recorder {
         if !self.uniforms.is_empty() {
             queue.write_buffer(&uniform, 0, &self.uniforms);
         }
+        uniform
+    }
 
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab step") });
-        let commands = std::mem::take(&mut self.commands);
+    /// Encodes `commands` in order; consecutive launches share one compute pass.
+    fn encode(
+        &self,
+        device: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        commands: &[Command],
+        uniform: &wgpu::Buffer,
+        pipelines: &mut PipelineCache,
+    ) {
         let mut i = 0;
         while i < commands.len() {
             match &commands[i] {
                 Command::Dispatch { .. } => {
-                    // One compute pass for the whole run of consecutive launches.
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some("genlab kernels"),
                         timestamp_writes: None,
@@ -159,7 +184,7 @@ impl Recorder {
                             buffers: buffers.iter().map(|b| (b.id, b.bytes)).collect(),
                         };
                         let raws: Vec<&wgpu::Buffer> = buffers.iter().map(|b| &b.raw).collect();
-                        let group = pipelines.bind_group(device, pipeline, key, &uniform, &raws);
+                        let group = pipelines.bind_group(device, pipeline, key, uniform, &raws);
                         pass.set_pipeline(&pipeline.raw);
                         pass.set_bind_group(0, &group, &[*uniform_offset]);
                         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
@@ -181,8 +206,10 @@ impl Recorder {
                 }
             }
         }
-        queue.submit(std::iter::once(encoder.finish()));
-        self.submissions += 1;
+    }
+
+    /// Maps the staging buffers of the readbacks just submitted and starts a new step.
+    fn finish_step(&mut self) {
         for (staging, done) in self.pending_maps.drain(..) {
             staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
                 let _ = done.send(result);
@@ -191,4 +218,59 @@ impl Recorder {
         self.uniforms.clear();
         self.dispatches = 0;
     }
+
+    pub(crate) fn submit(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, pipelines: &mut PipelineCache) {
+        if self.held || (self.commands.is_empty() && self.pending_maps.is_empty()) {
+            return;
+        }
+        let uniform = self.upload_uniforms(device, queue);
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab step") });
+        let commands = std::mem::take(&mut self.commands);
+        self.encode(device, &mut encoder, &commands, &uniform, pipelines);
+        queue.submit(std::iter::once(encoder.finish()));
+        self.submissions += 1;
+        self.finish_step();
+    }
+
+    /// Everything held since [`Recorder::hold`], as one command buffer per command, each with
+    /// what it is (kernel family and entry point, or a copy). The caller submits and times
+    /// them one at a time; the readbacks among them are mapped by [`Recorder::finish_profile`].
+    pub(crate) fn take_for_profile(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        pipelines: &mut PipelineCache,
+    ) -> Vec<(ProfiledCommand, wgpu::CommandBuffer)> {
+        let uniform = self.upload_uniforms(device, queue);
+        let commands = std::mem::take(&mut self.commands);
+        let mut out = Vec::with_capacity(commands.len());
+        for command in commands.chunks(1) {
+            let what = match &command[0] {
+                Command::Dispatch { pipeline, .. } => {
+                    ProfiledCommand::Kernel { shader: pipeline.spec.shader, entry: pipeline.spec.entry }
+                }
+                Command::Copy { .. } | Command::ToStaging { .. } => ProfiledCommand::Copy,
+                Command::Clear(_) => ProfiledCommand::Clear,
+            };
+            let mut encoder =
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab profile") });
+            self.encode(device, &mut encoder, command, &uniform, pipelines);
+            out.push((what, encoder.finish()));
+        }
+        self.submissions += 1;
+        out
+    }
+
+    /// The profiled step has been submitted: map its readbacks and start a new step.
+    pub(crate) fn finish_profile(&mut self) {
+        self.finish_step();
+    }
+}
+
+/// What one profiled command buffer does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfiledCommand {
+    Kernel { shader: &'static str, entry: &'static str },
+    Copy,
+    Clear,
 }

@@ -12,6 +12,13 @@ static MATMUL: KernelSpec = KernelSpec {
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
 };
 
+static DIRECT: KernelSpec = KernelSpec {
+    shader: "matmul.wgsl",
+    sources: &[source::ACTIVATION, source::MATMUL],
+    entry: "matmul_direct",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+
 static THIN_SPEC: KernelSpec = KernelSpec {
     shader: "matmul.wgsl",
     sources: &[source::ACTIVATION, source::MATMUL],
@@ -27,6 +34,9 @@ static SUM_SPLITS: KernelSpec = KernelSpec {
 };
 
 const TILE: usize = 64;
+/// Rows and columns of C one `matmul_direct` workgroup covers (16×4 lanes of 4×4 blocks).
+const DIRECT_ROWS: usize = 16;
+const DIRECT_COLS: usize = 64;
 /// The flag bit that makes the kernel write raw partial products (see matmul.wgsl).
 const SPLIT: u32 = 16;
 /// Products with at most this many rows or columns use one thread per output
@@ -54,10 +64,52 @@ struct Params {
     splits: u32,
 }
 
-/// How many chunks to split K into for an M×N×K product (1: no split), and the chunk
-/// length: only products with fewer output tiles than the target and a long K split.
+/// Which kernel computes a product: the same maths, shaped for two kinds of hardware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulPath {
+    /// 64×64 tiles staged in workgroup memory: what a real GPU wants.
+    Tiled,
+    /// 4×4 blocks per lane straight from memory, no barriers: what a software GPU wants
+    /// (see matmul.wgsl).
+    Direct,
+}
+
+impl MatmulPath {
+    /// The path for the adapter `gpu` runs on. Natively, `GENLAB_MATMUL=tiled|direct`
+    /// overrides the choice (for benchmarks).
+    pub fn for_adapter(gpu: &Gpu) -> MatmulPath {
+        #[cfg(not(target_arch = "wasm32"))]
+        match std::env::var("GENLAB_MATMUL").as_deref() {
+            Ok("tiled") => return MatmulPath::Tiled,
+            Ok("direct") => return MatmulPath::Direct,
+            _ => {}
+        }
+        if gpu.is_software() {
+            MatmulPath::Direct
+        } else {
+            MatmulPath::Tiled
+        }
+    }
+
+    /// Rows and columns of C one workgroup covers.
+    fn workgroup_tile(self) -> (usize, usize) {
+        match self {
+            MatmulPath::Tiled => (TILE, TILE),
+            MatmulPath::Direct => (DIRECT_ROWS, DIRECT_COLS),
+        }
+    }
+}
+
+/// How many chunks to split K into for an M×N×K product on the tiled path (1: no split),
+/// and the chunk length: only products with fewer output tiles than the target and a long
+/// K split.
 pub fn split_k(m: usize, n: usize, k: usize) -> (usize, usize) {
-    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    split_k_for(MatmulPath::Tiled, m, n, k)
+}
+
+fn split_k_for(path: MatmulPath, m: usize, n: usize, k: usize) -> (usize, usize) {
+    let (rows, cols) = path.workgroup_tile();
+    let tiles = m.div_ceil(rows) * n.div_ceil(cols);
     let splits = (SPLIT_TARGET_WORKGROUPS / tiles).min(k / MIN_SPLIT_K).max(1);
     let chunk = k.div_ceil(splits).div_ceil(SLICE) * SLICE;
     (k.div_ceil(chunk.max(1)).max(1), chunk.max(SLICE))
@@ -104,9 +156,23 @@ fn logical_dims(a: &Tensor, b: &Tensor, t: Transpose) -> Result<(usize, usize, u
     Ok((m, n, ka))
 }
 
-/// `out (=|+=) act(op(A)·op(B) + bias)`, into a tensor the caller provides.
+/// `out (=|+=) act(op(A)·op(B) + bias)`, into a tensor the caller provides, by the kernel
+/// that suits the adapter.
 pub fn matmul_into(
     gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    transpose: Transpose,
+    epilogue: Epilogue,
+    out: &Tensor,
+) -> Result<()> {
+    matmul_into_on(gpu, MatmulPath::for_adapter(gpu), a, b, transpose, epilogue, out)
+}
+
+/// [`matmul_into`] by a chosen kernel (tests check both paths on every adapter).
+pub fn matmul_into_on(
+    gpu: &Gpu,
+    path: MatmulPath,
     a: &Tensor,
     b: &Tensor,
     transpose: Transpose,
@@ -139,16 +205,21 @@ pub fn matmul_into(
         gpu.dispatch(&THIN_SPEC, &params, &[a, b, bias, out], grid_1d(m * n, 256));
         return Ok(());
     }
-    let (splits, k_chunk) = split_k(m, n, k);
+    let (splits, k_chunk) = split_k_for(path, m, n, k);
     let params =
         Params { m: m as u32, n: n as u32, k: k as u32, flags, act, slope, k_chunk: k_chunk as u32, splits: 1 };
-    let grid = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32];
+    let (rows, cols) = path.workgroup_tile();
+    let grid = [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, splits as u32];
+    let spec = match path {
+        MatmulPath::Tiled => &MATMUL,
+        MatmulPath::Direct => &DIRECT,
+    };
     if splits == 1 {
-        gpu.dispatch(&MATMUL, &params, &[a, b, bias, out], grid);
+        gpu.dispatch(spec, &params, &[a, b, bias, out], grid);
         return Ok(());
     }
     let partials = Tensor::uninit(gpu, [splits, m, n])?;
-    gpu.dispatch(&MATMUL, &Params { flags: flags | SPLIT, ..params }, &[a, b, bias, &partials], grid);
+    gpu.dispatch(spec, &Params { flags: flags | SPLIT, ..params }, &[a, b, bias, &partials], grid);
     let sum = Params { splits: splits as u32, ..params };
     gpu.dispatch(&SUM_SPLITS, &sum, &[&partials, &partials, bias, out], grid_1d(m * n, 256));
     Ok(())

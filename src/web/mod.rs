@@ -8,7 +8,9 @@
 //! - [`canvas`]: image grids rendered from storage buffers (shaders/display.wgsl)
 //! - [`plot`]: live loss plots on a 2-D canvas
 //! - [`selftest`]: the Kernels tab
+//! - [`bench`]: `?bench=` (the speed benchmark instead of the labs) and the Kernels tab's profile
 
+mod bench;
 mod canvas;
 mod dom;
 mod labs;
@@ -41,6 +43,18 @@ pub fn start() {
 }
 
 async fn run() -> Result<(), JsValue> {
+    if let Some((cases, steps)) = bench::requested() {
+        let gpu = Gpu::new().await;
+        match &gpu {
+            Ok(gpu) => shell::show_adapter(&gpu.summary().to_string()),
+            Err(e) => shell::no_webgpu(&e.to_string()),
+        }
+        bench::run(gpu.as_ref().ok(), &cases, &steps).await?;
+        if let Some(body) = dom::document().body() {
+            body.set_attribute("data-bench", "done")?;
+        }
+        return Ok(());
+    }
     let (link, notices) = Link::parse(&dom::location_link());
     shell::show_notices(&notices);
     let active = Rc::new(Cell::new(link.lab));
@@ -62,6 +76,7 @@ async fn run() -> Result<(), JsValue> {
     labs::pixel_rnn::start(ctx.clone(), for_lab(Lab::PixelRnn));
     labs::vae::start(ctx.clone(), for_lab(Lab::Vae));
     labs::gan::start(ctx.clone(), for_lab(Lab::Gan));
+    bench::wire_profile(gpu.clone());
     selftest::start(gpu, active);
     if let Some(body) = dom::document().body() {
         body.set_attribute("data-ready", "1")?;

@@ -101,26 +101,45 @@ impl Queue {
     }
 }
 
-/// Fits training into the frame budget and keeps the GPU from running far ahead.
+/// Fits training into the frame budget, and keeps the GPU work queued ahead of the page to
+/// about a frame's worth, measured in time: whatever the page draws waits behind what is
+/// already queued, so queueing seconds of training freezes the tab for seconds.
 pub struct Runner {
     pub running: bool,
     /// Stop when this many steps are done (replaying a link, or one Step).
     pub target: Option<u32>,
-    /// Steps recorded in recent frames, with their times, for steps/second.
+    /// Steps finished by the GPU in recent frames, with their times, for steps/second.
     history: VecDeque<(f64, u32)>,
-    /// Steps recorded in the last slice (sets how often figures are read back).
-    pub last_slice: u32,
+    /// GPU milliseconds per step, measured from the steps that came back; None until then.
+    step_ms: Option<f64>,
+    /// The latest step that had come back when the estimate last moved, and when.
+    last_arrival: Option<(f64, u32)>,
+    /// Whether any step was in flight when `last_arrival` was taken: only intervals in which
+    /// the GPU was kept busy measure its speed.
+    busy_since_arrival: bool,
 }
 
 /// CPU time per frame spent recording training steps (the rest of a 16 ms frame is the
 /// page's: drawing, input).
 pub const FRAME_BUDGET_MS: f64 = 12.0;
+/// GPU time that may be queued ahead of the page: about one frame and a bit, so that the GPU
+/// does not run dry between two frames, and a redraw never waits long behind training.
+pub const IN_FLIGHT_MS: f64 = 20.0;
 /// Most steps recorded in one frame, whatever the budget.
 const MAX_STEPS_PER_FRAME: u32 = 256;
+/// Most steps between two readbacks of the figures.
+const MAX_MONITOR_EVERY: u32 = 50;
 
 impl Runner {
     pub fn new() -> Runner {
-        Runner { running: false, target: None, history: VecDeque::new(), last_slice: 1 }
+        Runner {
+            running: false,
+            target: None,
+            history: VecDeque::new(),
+            step_ms: None,
+            last_arrival: None,
+            busy_since_arrival: false,
+        }
     }
 
     /// Trains until `target` steps are done, or with None until paused.
@@ -135,27 +154,53 @@ impl Runner {
         self.target = None;
     }
 
-    /// How often the figures should be read back: about once a frame, and every step when
-    /// stepping one at a time (`done` = steps taken so far).
+    /// How many steps may be in flight on the GPU: those that fit in [`IN_FLIGHT_MS`] at the
+    /// measured speed, and at least one (a step slower than a frame runs one at a time).
+    pub fn steps_in_flight(&self) -> u32 {
+        match self.step_ms {
+            None => 1,
+            Some(ms) => ((IN_FLIGHT_MS / ms.max(1e-3)) as u32).clamp(1, MAX_STEPS_PER_FRAME),
+        }
+    }
+
+    /// How often the figures should be read back: once per flight of steps (so the next
+    /// flight can start as soon as the last one is back), and every step when stepping one
+    /// at a time (`done` = steps taken so far).
     pub fn monitor_every(&self, done: u32) -> u32 {
         if self.target == Some(done + 1) {
             1
         } else {
-            self.last_slice.clamp(1, 50)
+            self.steps_in_flight().min(MAX_MONITOR_EVERY)
         }
     }
 
-    /// How many steps may be recorded beyond the last step whose figures came back: past
-    /// that, the loop waits (frames keep coming) until the GPU catches up.
-    pub fn max_ahead(&self) -> u32 {
-        2 * self.last_slice.clamp(1, 50) + 4
+    /// Measures the GPU's speed from the steps that came back (`arrived`, of `done` recorded).
+    fn observe(&mut self, now: f64, done: u32, arrived: u32) {
+        match self.last_arrival {
+            Some((then, before)) if arrived > before => {
+                if self.busy_since_arrival {
+                    let sample = (now - then) / (arrived - before) as f64;
+                    // A moving average: one slow frame must not halve the queue.
+                    self.step_ms = Some(self.step_ms.map_or(sample, |ms| 0.7 * ms + 0.3 * sample));
+                }
+                self.last_arrival = Some((now, arrived));
+                self.busy_since_arrival = done > arrived;
+            }
+            Some(_) => {}
+            None => {
+                self.last_arrival = Some((now, arrived));
+                self.busy_since_arrival = done > arrived;
+            }
+        }
     }
 
     /// Records steps with `step` until the frame budget is spent, the target is reached, or
-    /// the GPU is too far behind (`done` = steps taken so far, `arrived` = the latest step
-    /// whose figures have come back). Returns the steps recorded.
+    /// a frame's worth of GPU work is in flight (`done` = steps taken so far, `arrived` = the
+    /// latest step whose figures have come back). Returns the steps recorded.
     pub fn slice(&mut self, done: u32, arrived: u32, mut step: impl FnMut() -> Result<()>) -> Result<u32> {
         let start = dom::now();
+        self.observe(start, done, arrived);
+        let in_flight = self.steps_in_flight();
         let mut n = 0;
         while self.running && n < MAX_STEPS_PER_FRAME {
             let at = done + n;
@@ -163,7 +208,7 @@ impl Runner {
                 self.stop();
                 break;
             }
-            if at.saturating_sub(arrived) >= self.max_ahead() {
+            if at.saturating_sub(arrived) >= in_flight {
                 break;
             }
             step()?;
@@ -173,7 +218,11 @@ impl Runner {
             }
         }
         if n > 0 {
-            self.last_slice = n;
+            if done <= arrived {
+                // The GPU stood idle until now: time its speed from here, not from the last arrival.
+                self.last_arrival = Some((start, arrived));
+            }
+            self.busy_since_arrival = true;
         }
         // Throughput is measured on steps the GPU has finished, not merely recorded.
         self.history.push_back((dom::now(), arrived));
@@ -189,8 +238,12 @@ impl Runner {
         (t1 - t0 > 1000.0 && s1 > s0).then(|| (s1 - s0) as f64 / ((t1 - t0) / 1000.0))
     }
 
+    /// Forgets the measured rate and speed (new models: new steps).
     pub fn forget_rate(&mut self) {
         self.history.clear();
+        self.step_ms = None;
+        self.last_arrival = None;
+        self.busy_since_arrival = false;
     }
 }
 
