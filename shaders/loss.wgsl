@@ -19,6 +19,25 @@ struct Params {
 
 var<workgroup> partial: array<f32, 256>;
 
+// Sums partial[0..256] into partial[0] with three barriers, not a tree's nine: 16 lanes each
+// add 16 values, then lane 0 adds those 16. On a software GPU every barrier switches between
+// all of the workgroup's SIMD groups, so the count of barriers is what a reduction costs.
+fn reduce_partial(lane: u32) {
+    workgroupBarrier();
+    if (lane < 16u) {
+        var s = partial[16u * lane];
+        for (var j = 1u; j < 16u; j++) { s += partial[16u * lane + j]; }
+        partial[16u * lane] = s;
+    }
+    workgroupBarrier();
+    if (lane == 0u) {
+        var s = partial[0];
+        for (var j = 1u; j < 16u; j++) { s += partial[16u * j]; }
+        partial[0] = s;
+    }
+    workgroupBarrier();
+}
+
 @compute @workgroup_size(256)
 fn bce_with_logits(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                    @builtin(local_invocation_index) lane: u32) {
@@ -34,11 +53,7 @@ fn bce_with_logits(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
         }
     }
     partial[lane] = s;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if (lane < half) { partial[lane] += partial[lane + half]; }
-        workgroupBarrier();
-    }
+    reduce_partial(lane);
     if (lane == 0u && row < p.rows) { bce_loss_rows[row] = partial[0]; }
 }
 

@@ -172,8 +172,9 @@ fn b_strides() -> vec2<u32> {
 // (r, q < 4). Neighbouring lanes take neighbouring columns, so each load of B reads
 // consecutive addresses across the lanes, and each load of A the same address. Rows and
 // columns past the edge are clamped (they read real data) and dropped at the store, so the
-// loop needs no bounds checks. With SPLIT, workgroup z sums only its chunk of K, as `matmul`
-// does.
+// loop needs no bounds checks. Every value lives in its own variable, not an array: a
+// software GPU's compiler keeps those in registers, while an array indexed at run time
+// goes to memory. With SPLIT, workgroup z sums only its chunk of K, as `matmul` does.
 @compute @workgroup_size(16, 4)
 fn matmul_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = (wg.y * 4u + lid.y) * 4u;
@@ -181,36 +182,51 @@ fn matmul_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     if (row0 >= p.m || col0 >= p.n) { return; }
     let sa = a_strides();
     let sb = b_strides();
-    var ra: array<u32, 4>;
-    var cb: array<u32, 4>;
-    for (var r = 0u; r < 4u; r++) { ra[r] = min(row0 + r, p.m - 1u) * sa.x; }
-    for (var q = 0u; q < 4u; q++) { cb[q] = min(col0 + 16u * q, p.n - 1u) * sb.y; }
+    let last_row = p.m - 1u;
+    let last_col = p.n - 1u;
+    let a0 = min(row0, last_row) * sa.x;
+    let a1 = min(row0 + 1u, last_row) * sa.x;
+    let a2 = min(row0 + 2u, last_row) * sa.x;
+    let a3 = min(row0 + 3u, last_row) * sa.x;
+    let b0 = min(col0, last_col) * sb.y;
+    let b1 = min(col0 + 16u, last_col) * sb.y;
+    let b2 = min(col0 + 32u, last_col) * sb.y;
+    let b3 = min(col0 + 48u, last_col) * sb.y;
 
-    var acc: array<vec4<f32>, 4>;
+    var c0 = vec4<f32>();
+    var c1 = vec4<f32>();
+    var c2 = vec4<f32>();
+    var c3 = vec4<f32>();
     let k_begin = wg.z * p.k_chunk;
     let k_end = min(p.k, k_begin + p.k_chunk);
+    var ka = k_begin * sa.y;
+    var kb = k_begin * sb.x;
     for (var kk = k_begin; kk < k_end; kk++) {
-        let ka = kk * sa.y;
-        let kb = kk * sb.x;
-        let bv = vec4<f32>(b[kb + cb[0]], b[kb + cb[1]], b[kb + cb[2]], b[kb + cb[3]]);
-        acc[0] = fma(vec4<f32>(a[ra[0] + ka]), bv, acc[0]);
-        acc[1] = fma(vec4<f32>(a[ra[1] + ka]), bv, acc[1]);
-        acc[2] = fma(vec4<f32>(a[ra[2] + ka]), bv, acc[2]);
-        acc[3] = fma(vec4<f32>(a[ra[3] + ka]), bv, acc[3]);
+        let bv = vec4<f32>(b[kb + b0], b[kb + b1], b[kb + b2], b[kb + b3]);
+        c0 = fma(vec4<f32>(a[a0 + ka]), bv, c0);
+        c1 = fma(vec4<f32>(a[a1 + ka]), bv, c1);
+        c2 = fma(vec4<f32>(a[a2 + ka]), bv, c2);
+        c3 = fma(vec4<f32>(a[a3 + ka]), bv, c3);
+        ka += sa.y;
+        kb += sb.x;
     }
+    store_direct(row0, col0, c0, wg.z);
+    store_direct(row0 + 1u, col0, c1, wg.z);
+    store_direct(row0 + 2u, col0, c2, wg.z);
+    store_direct(row0 + 3u, col0, c3, wg.z);
+}
 
-    for (var r = 0u; r < 4u; r++) {
-        let row = row0 + r;
-        if (row >= p.m) { break; }
-        for (var q = 0u; q < 4u; q++) {
-            let col = col0 + 16u * q;
-            if (col >= p.n) { break; }
-            let i = row * p.n + col;
-            if ((p.flags & SPLIT) != 0u) {
-                c[wg.z * p.m * p.n + i] = acc[r][q];
-            } else {
-                c[i] = epilogue(acc[r][q], i, col);
-            }
+// Stores one row of a matmul_direct block: columns col0 + 16·q, those inside C.
+fn store_direct(row: u32, col0: u32, v: vec4<f32>, z: u32) {
+    if (row >= p.m) { return; }
+    for (var q = 0u; q < 4u; q++) {
+        let col = col0 + 16u * q;
+        if (col >= p.n) { return; }
+        let i = row * p.n + col;
+        if ((p.flags & SPLIT) != 0u) {
+            c[z * p.m * p.n + i] = v[q];
+        } else {
+            c[i] = epilogue(v[q], i, col);
         }
     }
 }

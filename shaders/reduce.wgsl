@@ -17,6 +17,25 @@ const ACCUMULATE: u32 = 1u;
 
 var<workgroup> partial: array<f32, 256>;
 
+// Sums partial[0..256] into partial[0] with three barriers, not a tree's nine: 16 lanes each
+// add 16 values, then lane 0 adds those 16. On a software GPU every barrier switches between
+// all of the workgroup's SIMD groups, so the count of barriers is what a reduction costs.
+fn reduce_partial(lane: u32) {
+    workgroupBarrier();
+    if (lane < 16u) {
+        var s = partial[16u * lane];
+        for (var j = 1u; j < 16u; j++) { s += partial[16u * lane + j]; }
+        partial[16u * lane] = s;
+    }
+    workgroupBarrier();
+    if (lane == 0u) {
+        var s = partial[0];
+        for (var j = 1u; j < 16u; j++) { s += partial[16u * j]; }
+        partial[0] = s;
+    }
+    workgroupBarrier();
+}
+
 // out[r] = scale · Σ_j x[r, j]
 @compute @workgroup_size(256)
 fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
@@ -30,11 +49,7 @@ fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) group
         }
     }
     partial[lane] = s;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if (lane < half) { partial[lane] += partial[lane + half]; }
-        workgroupBarrier();
-    }
+    reduce_partial(lane);
     if (lane == 0u && row < p.rows) {
         var v = partial[0] * p.scale;
         if ((p.flags & ACCUMULATE) != 0u) { v += out[row]; }

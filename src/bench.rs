@@ -27,7 +27,7 @@ use crate::autodiff::Tape;
 use crate::clock::now_ms;
 use crate::data::device::DeviceDataset;
 use crate::error::{Error, Result};
-use crate::gpu::{CommandTime, Gpu, ProfiledCommand, Readback, Tensor};
+use crate::gpu::{CommandTime, Gpu, ProfileMethod, ProfiledCommand, Readback, Tensor};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::elementwise::Activation;
 use crate::kernels::matmul::{self, Epilogue, Transpose};
@@ -191,6 +191,8 @@ fn median(values: &mut [f64]) -> f64 {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Profile {
     pub case: String,
+    /// GPU timestamps around each kernel, or each command submitted alone.
+    pub method: ProfileMethod,
     /// The step's ordinary time (one submission), and the sum of its commands run alone.
     pub step_ms: f64,
     pub sum_ms: f64,
@@ -238,12 +240,19 @@ pub async fn profile(gpu: &Gpu, case: Case) -> Result<Profile> {
     let launches = gpu.launches() - launches;
     workload.finish(gpu).await?;
     let step_ms = now_ms() - start;
-    let times = gpu.profile(|| workload.step(gpu)).await?;
+    let (method, times) = gpu.profile(|| workload.step(gpu)).await?;
     workload.finish(gpu).await?;
-    Ok(summarise(case, step_ms, record_ms, launches, &times))
+    Ok(summarise(case, method, step_ms, record_ms, launches, &times))
 }
 
-fn summarise(case: Case, step_ms: f64, record_ms: f64, launches: u64, times: &[CommandTime]) -> Profile {
+fn summarise(
+    case: Case,
+    method: ProfileMethod,
+    step_ms: f64,
+    record_ms: f64,
+    launches: u64,
+    times: &[CommandTime],
+) -> Profile {
     let mut families: BTreeMap<&str, (u32, f64)> = BTreeMap::new();
     let mut kernels: BTreeMap<String, (u32, f64)> = BTreeMap::new();
     for time in times {
@@ -267,6 +276,7 @@ fn summarise(case: Case, step_ms: f64, record_ms: f64, launches: u64, times: &[C
     };
     Profile {
         case: case.to_string(),
+        method,
         step_ms,
         sum_ms: times.iter().map(|t| t.ms).sum(),
         record_ms,
@@ -279,21 +289,30 @@ fn summarise(case: Case, step_ms: f64, record_ms: f64, launches: u64, times: &[C
 impl Profile {
     /// The profile as a plain-text table (the CLI prints it; the README quotes it).
     pub fn table(&self) -> String {
-        let mut out = format!(
-            "{}: {:.1} ms per step in one submission; {} launches, {:.2} ms to record; \
-             run a command at a time: {:.1} ms\n",
-            self.case, self.step_ms, self.launches, self.record_ms, self.sum_ms
-        );
-        out += &format!("  {:<28} {:>8} {:>10} {:>7}\n", "kernel family", "launches", "GPU ms", "share");
+        let mut out = format!("{}\n", self.summary());
+        out += &format!("  {:<34} {:>8} {:>10} {:>7}\n", "kernel family", "launches", "GPU ms", "share");
         for share in &self.families {
             let percent = 100.0 * share.ms / self.sum_ms.max(1e-9);
-            out += &format!("  {:<28} {:>8} {:>10.2} {:>6.1}%\n", share.name, share.count, share.ms, percent);
+            out += &format!("  {:<34} {:>8} {:>10.2} {:>6.1}%\n", share.name, share.count, share.ms, percent);
         }
         out += "  slowest kernels:\n";
         for share in &self.kernels {
-            out += &format!("  {:<28} {:>8} {:>10.2}\n", share.name, share.count, share.ms);
+            out += &format!("  {:<34} {:>8} {:>10.2}\n", share.name, share.count, share.ms);
         }
         out
+    }
+
+    /// One line: the step's time, launches, recording time, and how the profile was taken.
+    pub fn summary(&self) -> String {
+        let method = match self.method {
+            ProfileMethod::Timestamps => "kernels timed by GPU timestamps (copies untimed)",
+            ProfileMethod::OneAtATime => "each command run alone (adds a round trip to each)",
+        };
+        format!(
+            "{}: {:.1} ms per step in one submission; {} launches, {:.2} ms of CPU to record them; \
+             {method}: {:.1} ms in all",
+            self.case, self.step_ms, self.launches, self.record_ms, self.sum_ms
+        )
     }
 }
 

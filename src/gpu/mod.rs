@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 pub use pipeline::{Access, KernelSpec};
-pub use profile::{CommandTime, ProfiledCommand};
+pub use profile::{CommandTime, ProfileMethod, ProfiledCommand};
 pub use readback::Readback;
 pub use tensor::{Shape, Tensor};
 
@@ -108,7 +108,9 @@ impl Gpu {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("genlab"),
-                required_features: wgpu::Features::empty(),
+                // Timestamps only serve the profile (bench --profile, the Kernels tab); a
+                // device without them profiles a command at a time.
+                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
                 required_limits,
                 experimental_features: wgpu::ExperimentalFeatures::default(),
                 memory_hints: wgpu::MemoryHints::Performance,

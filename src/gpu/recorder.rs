@@ -261,6 +261,58 @@ impl Recorder {
         out
     }
 
+    /// Everything held since [`Recorder::hold`], in one command buffer in which every kernel
+    /// launch has a compute pass of its own that writes timestamps `2i` and `2i + 1` into
+    /// `queries` (launch i). Returns the buffer and what each launch is; None when the step
+    /// has more launches than the query set holds.
+    pub(crate) fn encode_timestamped(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        pipelines: &mut PipelineCache,
+        queries: &wgpu::QuerySet,
+        capacity: u32,
+    ) -> Option<(wgpu::CommandEncoder, Vec<ProfiledCommand>)> {
+        let launches = self.commands.iter().filter(|c| matches!(c, Command::Dispatch { .. })).count();
+        if 2 * launches > capacity as usize {
+            return None;
+        }
+        let uniform = self.upload_uniforms(device, queue);
+        let commands = std::mem::take(&mut self.commands);
+        let mut encoder =
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab timed step") });
+        let mut kernels = Vec::with_capacity(launches);
+        for command in commands.chunks(1) {
+            match &command[0] {
+                Command::Dispatch { pipeline, uniform_offset, buffers, workgroups } => {
+                    let at = 2 * kernels.len() as u32;
+                    let key = BindKey {
+                        pipeline: pipeline.id,
+                        uniform_generation: self.uniform_generation,
+                        buffers: buffers.iter().map(|b| (b.id, b.bytes)).collect(),
+                    };
+                    let raws: Vec<&wgpu::Buffer> = buffers.iter().map(|b| &b.raw).collect();
+                    let group = pipelines.bind_group(device, pipeline, key, &uniform, &raws);
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(pipeline.spec.entry),
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: queries,
+                            beginning_of_pass_write_index: Some(at),
+                            end_of_pass_write_index: Some(at + 1),
+                        }),
+                    });
+                    pass.set_pipeline(&pipeline.raw);
+                    pass.set_bind_group(0, &group, &[*uniform_offset]);
+                    pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+                    kernels.push(ProfiledCommand::Kernel { shader: pipeline.spec.shader, entry: pipeline.spec.entry });
+                }
+                _ => self.encode(device, &mut encoder, command, &uniform, pipelines),
+            }
+        }
+        self.submissions += 1;
+        Some((encoder, kernels))
+    }
+
     /// The profiled step has been submitted: map its readbacks and start a new step.
     pub(crate) fn finish_profile(&mut self) {
         self.finish_step();

@@ -67,7 +67,7 @@ pub fn wire_profile(gpu: Gpu) {
             let choice = dom::get::<web_sys::HtmlSelectElement>("profile-case").value();
             let result = match choice.parse::<Case>() {
                 Ok(case) => {
-                    dom::set_text("profile-status", &format!("profiling one {case}: each command runs alone…"));
+                    dom::set_text("profile-status", &format!("profiling one {case}…"));
                     bench::profile(&gpu, case).await.map_err(|e| e.to_string())
                 }
                 Err(e) => Err(e.to_string()),
@@ -82,30 +82,37 @@ pub fn wire_profile(gpu: Gpu) {
 }
 
 fn show_profile(profile: &bench::Profile) -> Result<(), JsValue> {
-    dom::set_text(
-        "profile-status",
-        &format!(
-            "{}: {:.1} ms per step in one submission; {} launches, {:.2} ms of CPU to record them; \
-             one command at a time: {:.1} ms",
-            profile.case, profile.step_ms, profile.launches, profile.record_ms, profile.sum_ms
-        ),
-    );
+    dom::set_text("profile-status", &profile.summary());
     let body = dom::by_id("profile-rows")?;
     body.set_inner_html("");
-    for share in &profile.families {
+    let total = profile.sum_ms.max(1e-9);
+    let row = |cells: [(String, &str); 4]| -> Result<(), JsValue> {
         let row = dom::document().create_element("tr")?;
-        for (text, class) in [
-            (share.name.clone(), ""),
-            (share.count.to_string(), "num"),
-            (format!("{:.2}", share.ms), "num"),
-            (format!("{:.1}%", 100.0 * share.ms / profile.sum_ms.max(1e-9)), "num"),
-        ] {
+        for (text, class) in cells {
             let cell = dom::document().create_element("td")?;
             cell.set_text_content(Some(&text));
             cell.set_class_name(class);
             row.append_child(&cell)?;
         }
         body.append_child(&row)?;
+        Ok(())
+    };
+    for share in &profile.families {
+        row([
+            (share.name.clone(), ""),
+            (share.count.to_string(), "num"),
+            (format!("{:.2}", share.ms), "num"),
+            (format!("{:.1}%", 100.0 * share.ms / total), "num"),
+        ])?;
+    }
+    row([("slowest kernels".into(), "sub"), (String::new(), ""), (String::new(), ""), (String::new(), "")])?;
+    for share in &profile.kernels {
+        row([
+            (share.name.clone(), "sub"),
+            (share.count.to_string(), "num"),
+            (format!("{:.2}", share.ms), "num"),
+            (format!("{:.1}%", 100.0 * share.ms / total), "num"),
+        ])?;
     }
     Ok(())
 }
