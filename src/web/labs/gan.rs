@@ -44,6 +44,11 @@ impl Models {
     fn steps(&self) -> u32 {
         self.offset + self.gan.steps()
     }
+
+    /// The latest step whose figures have come back from the GPU.
+    fn arrived(&self) -> u32 {
+        self.offset + self.gan.monitor.latest().map_or(0, |r| r.step)
+    }
 }
 
 /// The latent walk: from `from` to `to` on a great circle, then on to a new point.
@@ -167,6 +172,10 @@ impl LiveLab for GanLab {
         self.models.as_ref().map(Models::steps)
     }
 
+    fn arrived(&self) -> u32 {
+        self.models.as_ref().map_or(0, Models::arrived)
+    }
+
     fn remake(&mut self) -> Result<()> {
         self.models = None;
         self.d_plot.clear();
@@ -193,7 +202,7 @@ impl LiveLab for GanLab {
         let runner = &mut self.core.runner;
         let done = m.steps();
         m.gan.monitor.set_every(runner.monitor_every(done));
-        let arrived = m.offset + m.gan.monitor.latest().map_or(0, |r| r.step);
+        let arrived = m.arrived();
         let gpu = &self.core.ctx.gpu;
         let (gan, rows) = (&mut m.gan, &m.device.train);
         let n = runner.slice(done, arrived, || gan.train_step(gpu, rows))?;

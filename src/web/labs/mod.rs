@@ -155,7 +155,9 @@ impl Runner {
     }
 
     /// How many steps may be in flight on the GPU: those that fit in [`IN_FLIGHT_MS`] at the
-    /// measured speed, and at least one (a step slower than a frame runs one at a time).
+    /// measured speed, and at least one: a step slower than a frame runs alone. (Two would
+    /// keep a software GPU busier, 3.1 against 2.6 GAN steps/s on SwiftShader, but the page's
+    /// frames wait behind both: p95 gap 667 against 383 ms.)
     pub fn steps_in_flight(&self) -> u32 {
         match self.step_ms {
             None => 1,
@@ -172,6 +174,13 @@ impl Runner {
         } else {
             self.steps_in_flight().min(MAX_MONITOR_EVERY)
         }
+    }
+
+    /// Whether the training queued on the GPU (`done` recorded, `arrived` back) is short
+    /// enough for a view to go behind it: none at all, or at most [`IN_FLIGHT_MS`] of it.
+    pub fn queue_is_short(&self, done: u32, arrived: u32) -> bool {
+        let queued = done.saturating_sub(arrived);
+        queued == 0 || self.step_ms.is_some_and(|ms| queued as f64 * ms <= IN_FLIGHT_MS)
     }
 
     /// Measures the GPU's speed from the steps that came back (`arrived`, of `done` recorded).
@@ -303,6 +312,9 @@ trait LiveLab {
     /// there is no model (no dataset).
     fn steps(&self) -> Option<u32>;
 
+    /// The latest step whose figures have come back from the GPU (0 with no model).
+    fn arrived(&self) -> u32;
+
     /// Drops the models and what was drawn from them, then makes the dataset and fresh
     /// models from the link (on failure there are none).
     fn remake(&mut self) -> Result<()>;
@@ -390,6 +402,13 @@ async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
     if !active {
         return Ok(());
     }
+    // Views first, and only while little training is queued ahead of them: a draw or a
+    // readback waits behind every step already submitted, and on a slow GPU one step can
+    // take longer than many frames. Training is recorded after the views.
+    lab.collect_figures()?;
+    if lab.core().runner.queue_is_short(lab.steps().unwrap_or(0), lab.arrived()) {
+        lab.redraw().await?;
+    }
     let was_running = lab.core().runner.running;
     train_slice(lab)?;
     if was_running && !lab.core().runner.running {
@@ -400,8 +419,7 @@ async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
             status(L::LAB, &format!("Replayed the link's {replayed} steps: this is the model it describes."), false);
         }
     }
-    lab.collect_figures()?;
-    lab.redraw().await
+    Ok(())
 }
 
 fn train_slice<L: LiveLab>(lab: &mut L) -> Result<()> {

@@ -148,6 +148,11 @@ impl Models {
         self.offset + self.rnn.steps()
     }
 
+    /// The latest step whose figures have come back from the GPU.
+    fn arrived(&self) -> u32 {
+        self.offset + self.rnn.monitor.latest().map_or(0, |r| r.step)
+    }
+
     /// RGB pixels `[B, T, 3]` for tokens `[B, T]`; pixels not painted yet as a checker.
     fn pixels(&self, tokens: &[u32]) -> Vec<f32> {
         let w = self.device.width;
@@ -322,6 +327,10 @@ impl LiveLab for RnnLab {
         self.models.as_ref().map(Models::steps)
     }
 
+    fn arrived(&self) -> u32 {
+        self.models.as_ref().map_or(0, Models::arrived)
+    }
+
     fn remake(&mut self) -> Result<()> {
         self.models = None;
         self.painting = None;
@@ -364,7 +373,7 @@ impl LiveLab for RnnLab {
         let runner = &mut self.core.runner;
         let done = m.steps();
         m.rnn.monitor.set_every(runner.monitor_every(done));
-        let arrived = m.offset + m.rnn.monitor.latest().map_or(0, |r| r.step);
+        let arrived = m.arrived();
         let gpu = &self.core.ctx.gpu;
         let (rnn, device) = (&mut m.rnn, &m.device);
         // Training leaves the views alone: they show held-out sprites and paintings.

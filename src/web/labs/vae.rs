@@ -154,6 +154,11 @@ impl Models {
     fn steps(&self) -> u32 {
         self.offset + self.nets[0].steps()
     }
+
+    /// The latest step whose figures have come back from the GPU.
+    fn arrived(&self) -> u32 {
+        self.offset + self.nets[0].monitor.latest().map_or(0, |r| r.step)
+    }
 }
 
 struct Views {
@@ -307,6 +312,10 @@ impl LiveLab for VaeLab {
         self.models.as_ref().map(Models::steps)
     }
 
+    fn arrived(&self) -> u32 {
+        self.models.as_ref().map_or(0, Models::arrived)
+    }
+
     fn remake(&mut self) -> Result<()> {
         self.models = None;
         self.plot.clear();
@@ -360,7 +369,7 @@ impl LiveLab for VaeLab {
         for net in &mut m.nets {
             net.monitor.set_every(every);
         }
-        let arrived = m.offset + m.nets[0].monitor.latest().map_or(0, |r| r.step);
+        let arrived = m.arrived();
         let gpu = &self.core.ctx.gpu;
         let (nets, device) = (&mut m.nets, &m.device);
         let n = runner.slice(done, arrived, || {

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// bench/frames — does the page stay smooth while it trains? For each lab, opens genlab's
+// built page (dist/, `trunk build --release --offline`) in headless Chromium on SwiftShader,
+// presses Train on the lab's defaults (or on the link given), and records every
+// requestAnimationFrame for `--seconds` (default 60). Prints, per lab: frames, the longest
+// gap after the first 5 s, the 95th percentile gap, and training steps per second.
+//
+//   node bench/frames.mjs [--seconds 60] [--labs pixelrnn,vae,gan] [--link '#lab=vae&hidden=400…']
+//
+// A benchmark, not a test: figures depend on the machine and what else it runs.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const FLAGS = [
+  '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
+  '--enable-gpu', '--ignore-gpu-blocklist', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+
+const args = { seconds: 60, labs: 'pixelrnn,vae,gan', link: '' };
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+
+const port = await new Promise((ok) => {
+  const s = createServer();
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
+});
+const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', join(ROOT, 'dist')], { stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 1000));
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
+const runs = args.link ? [[args.link.match(/lab=(\w+)/)[1], args.link]] : args.labs.split(',').map((lab) => [lab, `#lab=${lab}`]);
+try {
+  for (const [lab, link] of runs) {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`http://127.0.0.1:${port}/${link}`);
+    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 120_000 });
+    await page.evaluate(() => {
+      window.__frames = [];
+      const tick = (t) => { window.__frames.push(t); requestAnimationFrame(tick); };
+      requestAnimationFrame(tick);
+    });
+    await page.click(`#${lab}-train`);
+    const steps = () => page.evaluate((lab) => Number(document.getElementById(`lab-${lab}`).dataset.steps || 0), lab);
+    await page.waitForTimeout(5000);
+    const [t5, s5] = [await page.evaluate(() => performance.now()), await steps()];
+    await page.waitForTimeout(1000 * Number(args.seconds) - 5000);
+    const [t1, s1] = [await page.evaluate(() => performance.now()), await steps()];
+    const frames = await page.evaluate(() => window.__frames);
+    const after = frames.filter((t) => t >= frames[0] + 5000);
+    const gaps = after.slice(1).map((t, i) => t - after[i]).sort((a, b) => a - b);
+    const p95 = gaps[Math.floor(0.95 * (gaps.length - 1))] ?? NaN;
+    console.log(JSON.stringify({
+      lab, link, seconds: Number(args.seconds), frames: frames.length,
+      max_gap_ms_after_5s: Math.round(gaps[gaps.length - 1] ?? NaN), p95_gap_ms: Math.round(p95),
+      steps_per_s: Number(((s1 - s5) / ((t1 - t5) / 1000)).toFixed(2)), steps: s1,
+    }));
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  server.kill();
+}
