@@ -7,7 +7,8 @@
 //
 //   node bench/frames.mjs [--seconds 60] [--labs pixelrnn,vae,gan] [--link '#lab=vae&hidden=400…']
 //
-// A benchmark, not a test: figures depend on the machine and what else it runs.
+// Needs bench/node_modules (`npm ci --prefix bench`, or one run of bench/compare). A
+// benchmark, not a test: figures depend on the machine and what else it runs.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';

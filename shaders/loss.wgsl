@@ -17,44 +17,23 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> bce_loss_rows: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bce_grad: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
-
-// Sums partial[0..256] into partial[0] with three barriers, not a tree's nine: 16 lanes each
-// add 16 values, then lane 0 adds those 16. On a software GPU every barrier switches between
-// all of the workgroup's SIMD groups, so the count of barriers is what a reduction costs.
-fn reduce_partial(lane: u32) {
-    workgroupBarrier();
-    if (lane < 16u) {
-        var s = partial[16u * lane];
-        for (var j = 1u; j < 16u; j++) { s += partial[16u * lane + j]; }
-        partial[16u * lane] = s;
-    }
-    workgroupBarrier();
-    if (lane == 0u) {
-        var s = partial[0];
-        for (var j = 1u; j < 16u; j++) { s += partial[16u * j]; }
-        partial[0] = s;
-    }
-    workgroupBarrier();
-}
-
-@compute @workgroup_size(256)
-fn bce_with_logits(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                   @builtin(local_invocation_index) lane: u32) {
-    let row = wg.x + wg.y * groups.x;
+// One thread per row, no workgroup memory and no barrier: rows are few (a batch of images)
+// and columns many, and on a software GPU a barrier switches between all the workgroup's
+// SIMD groups, which cost a 64×784 VAE batch 70 ms on SwiftShader where its arithmetic
+// costs a few.
+@compute @workgroup_size(64)
+fn bce_with_logits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let row = gid.x + gid.y * groups.x * 64u;
+    if (row >= p.rows) { return; }
     var s = 0.0;
-    if (row < p.rows) {
-        for (var j = lane; j < p.cols; j += 256u) {
-            let i = row * p.cols + j;
-            let x = bce_logits[i];
-            let t = bce_targets[i];
-            s += max(x, 0.0) - x * t + log(1.0 + exp(-abs(x)));
-            bce_grad[i] = (stable_sigmoid(x) - t) * p.grad_scale;
-        }
+    for (var j = 0u; j < p.cols; j++) {
+        let i = row * p.cols + j;
+        let x = bce_logits[i];
+        let t = bce_targets[i];
+        s += max(x, 0.0) - x * t + log(1.0 + exp(-abs(x)));
+        bce_grad[i] = (stable_sigmoid(x) - t) * p.grad_scale;
     }
-    partial[lane] = s;
-    reduce_partial(lane);
-    if (lane == 0u && row < p.rows) { bce_loss_rows[row] = partial[0]; }
+    bce_loss_rows[row] = s;
 }
 
 // Softmax cross-entropy over `cols` classes with an integer target per row:

@@ -57,7 +57,7 @@ fn sum_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) group
     }
 }
 
-// out[j] = scale · Σ_r x[r, j]   (the bias gradient)
+// out[j] = scale · Σ_r x[r, j]   (the bias gradient), four lanes per column.
 @compute @workgroup_size(64, 4)
 fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let col = wg.x * 64u + lid.x;
@@ -72,4 +72,18 @@ fn sum_cols(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
         if ((p.flags & ACCUMULATE) != 0u) { v += out[col]; }
         out[col] = v;
     }
+}
+
+// The same sum with one lane per column and no barrier, for software GPUs (SwiftShader,
+// lavapipe), where the barrier above switches between all of the workgroup's SIMD groups and
+// costs more than the sum; a real GPU wants the four lanes per column.
+@compute @workgroup_size(64)
+fn sum_cols_serial(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x;
+    if (col >= p.cols) { return; }
+    var s = 0.0;
+    for (var r = 0u; r < p.rows; r++) { s += x[r * p.cols + col]; }
+    var v = s * p.scale;
+    if ((p.flags & ACCUMULATE) != 0u) { v += out[col]; }
+    out[col] = v;
 }

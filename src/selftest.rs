@@ -43,6 +43,8 @@ pub enum Case {
     SumCols {
         rows: usize,
         cols: usize,
+        /// One lane per column (the software-GPU kernel) instead of four.
+        serial: bool,
     },
     SumAll {
         n: usize,
@@ -325,12 +327,15 @@ impl Case {
                 let want = reduce::cpu::sum_rows(&x, cols, 1.0 / cols as f32);
                 Ok(check("mean over rows".into(), format!("{rows}×{cols}"), max_error(&got, &want), TOLERANCE))
             }
-            Case::SumCols { rows, cols } => {
+            Case::SumCols { rows, cols, serial } => {
                 let x = test_data(10, rows * cols, 1.0);
                 let xt = Tensor::from_slice(gpu, [rows, cols], &x)?;
-                let got = gpu.read(&reduce::sum_cols(gpu, &xt, 1.0)?).await?;
+                let out = Tensor::uninit(gpu, [cols])?;
+                reduce::sum_cols_into_by(gpu, &xt, 1.0, &out, false, serial)?;
+                let got = gpu.read(&out).await?;
                 let want = reduce::cpu::sum_cols(&x, cols, 1.0);
-                Ok(check("sum over columns".into(), format!("{rows}×{cols}"), max_error(&got, &want), TOLERANCE))
+                let name = if serial { "sum over columns, lane per column" } else { "sum over columns" };
+                Ok(check(name.into(), format!("{rows}×{cols}"), max_error(&got, &want), TOLERANCE))
             }
             Case::SumAll { n } => {
                 let x = test_data(11, n, 1.0);
@@ -727,11 +732,15 @@ pub fn other_cases(small: bool) -> Vec<Case> {
     cases.extend([
         Case::SumRows { rows: 1, cols: 1 },
         Case::SumRows { rows: 33, cols: 517 },
-        Case::SumCols { rows: 37, cols: 131 },
+        Case::SumCols { rows: 37, cols: 131, serial: false },
+        Case::SumCols { rows: 37, cols: 131, serial: true },
+        Case::SumCols { rows: 1, cols: 1, serial: true },
         Case::SumAll { n: 1 },
         Case::SumAll { n: if small { 10_007 } else { 1_000_003 } },
         Case::Bce { rows: 5, cols: 300, logit_scale: 8.0 },
         Case::Bce { rows: 3, cols: 17, logit_scale: 100.0 },
+        // More rows than one 64-thread workgroup holds (one thread per row).
+        Case::Bce { rows: 131, cols: 7, logit_scale: 8.0 },
         Case::SoftmaxCrossEntropy { rows: 37, classes: 16, logit_scale: 8.0 },
         Case::SoftmaxCrossEntropy { rows: 5, classes: 167, logit_scale: 100.0 },
         Case::Adam { n: 1031, steps: 5 },

@@ -46,7 +46,7 @@ pub fn bce_with_logits(gpu: &Gpu, logits: &Tensor, targets: &Tensor, grad_scale:
     let loss_rows = Tensor::uninit(gpu, [rows])?;
     let grad = Tensor::uninit(gpu, logits.shape().clone())?;
     let params = Params { rows: rows as u32, cols: cols as u32, grad_scale };
-    gpu.dispatch(&BCE, &params, &[logits, targets, &loss_rows, &grad], grid_1d(rows, 1));
+    gpu.dispatch(&BCE, &params, &[logits, targets, &loss_rows, &grad], grid_1d(rows, 64));
     Ok(LossAndGrad { loss_rows, grad })
 }
 

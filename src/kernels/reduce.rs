@@ -17,6 +17,13 @@ static SUM_COLS: KernelSpec = KernelSpec {
     bindings: &[Access::Read, Access::ReadWrite],
 };
 
+static SUM_COLS_SERIAL: KernelSpec = KernelSpec {
+    shader: "reduce.wgsl",
+    sources: &[source::REDUCE],
+    entry: "sum_cols_serial",
+    bindings: &[Access::Read, Access::ReadWrite],
+};
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -50,14 +57,22 @@ pub fn mean_rows(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     sum_rows(gpu, x, 1.0 / cols as f32)
 }
 
-/// `out[j] (=|+=) scale · Σ_r x[r, j]`: the gradient of a bias broadcast over rows.
+/// `out[j] (=|+=) scale · Σ_r x[r, j]`: the gradient of a bias broadcast over rows, by the
+/// kernel that suits the adapter (one lane per column without barriers on a software GPU).
 pub fn sum_cols_into(gpu: &Gpu, x: &Tensor, scale: f32, out: &Tensor, accumulate: bool) -> Result<()> {
+    sum_cols_into_by(gpu, x, scale, out, accumulate, gpu.is_software())
+}
+
+/// [`sum_cols_into`] by a chosen kernel: `serial` for one lane per column (tests check both
+/// on every adapter).
+pub fn sum_cols_into_by(gpu: &Gpu, x: &Tensor, scale: f32, out: &Tensor, accumulate: bool, serial: bool) -> Result<()> {
     let (rows, cols) = x.shape().as_matrix();
     if out.len() != cols {
         return Err(Error::shape("sum_cols", "output length must equal the columns of x", out.shape(), x.shape()));
     }
     let params = Params { rows: rows as u32, cols: cols as u32, len: x.len() as u32, flags: accumulate as u32, scale };
-    gpu.dispatch(&SUM_COLS, &params, &[x, out], [cols.div_ceil(64) as u32, 1, 1]);
+    let spec = if serial { &SUM_COLS_SERIAL } else { &SUM_COLS };
+    gpu.dispatch(spec, &params, &[x, out], [cols.div_ceil(64) as u32, 1, 1]);
     Ok(())
 }
 
