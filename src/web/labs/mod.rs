@@ -495,7 +495,11 @@ async fn apply<L: LiveLab>(lab: &mut L, cmd: Cmd) -> Result<()> {
         Cmd::FileError(e) => status(L::LAB, &e, true),
         Cmd::CopyLink => copy_link(&lab.current_link()),
         Cmd::Import(name, bytes) => match lab.import(&bytes) {
-            Ok(what) => status(L::LAB, &format!("{name}: {what}"), false),
+            Ok(what) => {
+                // A model that arrives with its own step count is not a jump in speed.
+                lab.core_mut().runner.forget_rate();
+                status(L::LAB, &format!("{name}: {what}"), false)
+            }
             Err(e) => status(L::LAB, &format!("{name} was not loaded, {}: {e}", L::UNCHANGED), true),
         },
         Cmd::Pretrained => load_pretrained(lab).await,
@@ -543,6 +547,7 @@ async fn load_pretrained<L: LiveLab>(lab: &mut L) {
             return;
         }
     }
+    lab.core_mut().runner.forget_rate();
     lab.pretrained_loaded(lab.steps().unwrap_or(0));
 }
 
