@@ -30,25 +30,6 @@ fn softplus(x: f32) -> f32 {
 
 var<workgroup> partial: array<vec4<f32>, 256>;
 
-// Sums partial[0..256] into partial[0] with three barriers, not a tree's nine: 16 lanes each
-// add 16 values, then lane 0 adds those 16. On a software GPU every barrier switches between
-// all of the workgroup's SIMD groups, so the count of barriers is what a reduction costs.
-fn reduce_partial(lane: u32) {
-    workgroupBarrier();
-    if (lane < 16u) {
-        var s = partial[16u * lane];
-        for (var j = 1u; j < 16u; j++) { s += partial[16u * lane + j]; }
-        partial[16u * lane] = s;
-    }
-    workgroupBarrier();
-    if (lane == 0u) {
-        var s = partial[0];
-        for (var j = 1u; j < 16u; j++) { s += partial[16u * j]; }
-        partial[0] = s;
-    }
-    workgroupBarrier();
-}
-
 // stats = [d_loss, g_loss, D(real), D(fake)]: the generator's loss on these fakes comes
 // free, so one readback after the discriminator's step shows all four.
 @group(0) @binding(1) var<storage, read> d_real_logits: array<f32>;

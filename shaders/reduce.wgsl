@@ -1,5 +1,6 @@
-// Reductions. Rows are reduced by one workgroup each (strided loads, then a tree in
-// workgroup memory); columns by 64-column × 4-lane workgroups so that loads stay coalesced.
+// Reductions. Rows are reduced by one workgroup each (strided loads, then the two-level sum
+// of workgroup_sum.wgsl); columns by 64-column × 4-lane workgroups so that loads stay
+// coalesced, or on a software GPU one lane per column.
 
 struct Params {
     rows: u32,
@@ -16,25 +17,6 @@ const ACCUMULATE: u32 = 1u;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 var<workgroup> partial: array<f32, 256>;
-
-// Sums partial[0..256] into partial[0] with three barriers, not a tree's nine: 16 lanes each
-// add 16 values, then lane 0 adds those 16. On a software GPU every barrier switches between
-// all of the workgroup's SIMD groups, so the count of barriers is what a reduction costs.
-fn reduce_partial(lane: u32) {
-    workgroupBarrier();
-    if (lane < 16u) {
-        var s = partial[16u * lane];
-        for (var j = 1u; j < 16u; j++) { s += partial[16u * lane + j]; }
-        partial[16u * lane] = s;
-    }
-    workgroupBarrier();
-    if (lane == 0u) {
-        var s = partial[0];
-        for (var j = 1u; j < 16u; j++) { s += partial[16u * j]; }
-        partial[0] = s;
-    }
-    workgroupBarrier();
-}
 
 // out[r] = scale · Σ_j x[r, j]
 @compute @workgroup_size(256)

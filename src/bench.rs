@@ -193,7 +193,7 @@ pub struct Profile {
     pub case: String,
     /// GPU timestamps around each kernel, or each command submitted alone.
     pub method: ProfileMethod,
-    /// The step's ordinary time (one submission), and the sum of its commands run alone.
+    /// The step's ordinary time (one submission), and the sum of its commands' profiled times.
     pub step_ms: f64,
     pub sum_ms: f64,
     /// CPU time to record and submit the step.

@@ -1,4 +1,4 @@
-//! `genlab bench matmul | vae | step`: GFLOP/s of the tiled matmul, milliseconds per VAE
+//! `genlab bench matmul | vae | step`: GFLOP/s of the matmul (the adapter's path), milliseconds per VAE
 //! training step, and the in-browser peers' cases (`genlab::bench`) with the JSON the page
 //! writes, as tables and as JSON. Figures, not tests: machines are noisy.
 
@@ -43,8 +43,9 @@ pub enum Bench {
         /// Timed steps per case.
         #[arg(long, default_value_t = 5)]
         steps: u32,
-        /// Instead of timing, say where one step's GPU time goes: per kernel family, with
-        /// each command run alone, plus launches and CPU recording time.
+        /// Instead of timing, say where one step's GPU time goes: per kernel family (GPU
+        /// timestamps where the adapter has them, else each command run alone), plus
+        /// launches and CPU recording time.
         #[arg(long)]
         profile: bool,
     },

@@ -121,8 +121,9 @@ impl Gpu {
         let uniform_align = device.limits().min_uniform_buffer_offset_alignment;
         // Browsers mark a CPU adapter as a fallback (wgpu maps that to Cpu); Chromium's
         // SwiftShader and Mesa's lavapipe also say so in their names.
+        let name = info.name.to_lowercase();
         let software = info.device_type == wgpu::DeviceType::Cpu
-            || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| info.name.to_lowercase().contains(n));
+            || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| name.contains(n));
         let max_binding_bytes = device.limits().max_storage_buffer_binding_size;
         Ok(Gpu(Rc::new(GpuInner {
             max_binding_bytes,

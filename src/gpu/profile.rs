@@ -8,9 +8,9 @@
 use futures_channel::oneshot;
 
 pub use super::recorder::ProfiledCommand;
-use super::Gpu;
+use super::{Gpu, Readback};
 use crate::clock::now_ms;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One command of a profiled step and its time on the GPU.
 #[derive(Clone, Debug)]
@@ -83,23 +83,12 @@ impl Gpu {
             encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
             encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
         }
+        let readback = Readback::of_staging(self, staging, 2 * count as usize);
         self.0.queue.submit(std::iter::once(encoder.finish()));
         self.0.recorder.borrow_mut().finish_profile();
-        let (done, mapped) = oneshot::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-            let _ = done.send(result);
-        });
-        self.finished().await;
-        match mapped.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Readback(e.to_string())),
-            Err(_) => return Err(Error::Readback("the timestamps never came back".into())),
-        }
-        let ticks: Vec<u64> = {
-            let view = staging.slice(..).get_mapped_range().map_err(|e| Error::Readback(e.to_string()))?;
-            bytemuck::cast_slice::<u8, u64>(&view).to_vec()
-        };
-        staging.unmap();
+        // Each timestamp is a little-endian u64: two 32-bit words, low first.
+        let words = readback.wait_u32().await?;
+        let ticks: Vec<u64> = words.chunks_exact(2).map(|w| w[0] as u64 | (w[1] as u64) << 32).collect();
         let period_ms = self.0.queue.get_timestamp_period() as f64 / 1e6;
         Ok(Some(
             kernels

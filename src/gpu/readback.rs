@@ -21,9 +21,18 @@ pub(crate) fn schedule(gpu: &Gpu, tensor: &Tensor) -> Readback {
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let (done, mapped) = oneshot::channel();
-    gpu.0.recorder.borrow_mut().copy_to_staging(tensor, &staging, done);
-    Readback { gpu: gpu.clone(), staging, len: tensor.len(), mapped }
+    gpu.0.recorder.borrow_mut().copy_to_staging(tensor, &staging);
+    Readback::of_staging(gpu, staging, tensor.len())
+}
+
+impl Readback {
+    /// A readback of the first `len` words of `staging`, which the current step fills;
+    /// it is mapped when the step is submitted.
+    pub(crate) fn of_staging(gpu: &Gpu, staging: wgpu::Buffer, len: usize) -> Readback {
+        let (done, mapped) = oneshot::channel();
+        gpu.0.recorder.borrow_mut().map_after_submit(&staging, done);
+        Readback { gpu: gpu.clone(), staging, len, mapped }
+    }
 }
 
 impl Readback {

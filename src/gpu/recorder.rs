@@ -113,8 +113,13 @@ impl Recorder {
         self.commands.push(Command::Clear(Bound::of(tensor)));
     }
 
-    pub(crate) fn copy_to_staging(&mut self, src: &Tensor, staging: &wgpu::Buffer, done: MapSender) {
+    pub(crate) fn copy_to_staging(&mut self, src: &Tensor, staging: &wgpu::Buffer) {
         self.commands.push(Command::ToStaging { src: Bound::of(src), staging: staging.clone() });
+    }
+
+    /// Maps `staging` for reading once the current step has been submitted, and says so
+    /// through `done`.
+    pub(crate) fn map_after_submit(&mut self, staging: &wgpu::Buffer, done: MapSender) {
         self.pending_maps.push((staging.clone(), done));
     }
 
@@ -158,7 +163,9 @@ impl Recorder {
         uniform
     }
 
-    /// Encodes `commands` in order; consecutive launches share one compute pass.
+    /// Encodes `commands` in order; consecutive launches share one compute pass. With
+    /// `timestamps`, every launch gets a pass of its own that writes timestamps `2i` and
+    /// `2i + 1` (launch i) into the query set, so that each can be timed.
     fn encode(
         &self,
         device: &wgpu::Device,
@@ -166,14 +173,24 @@ impl Recorder {
         commands: &[Command],
         uniform: &wgpu::Buffer,
         pipelines: &mut PipelineCache,
+        timestamps: Option<&wgpu::QuerySet>,
     ) {
         let mut i = 0;
+        let mut timed = 0;
         while i < commands.len() {
             match &commands[i] {
                 Command::Dispatch { .. } => {
+                    let timestamp_writes = timestamps.map(|query_set| {
+                        timed += 2;
+                        wgpu::ComputePassTimestampWrites {
+                            query_set,
+                            beginning_of_pass_write_index: Some(timed - 2),
+                            end_of_pass_write_index: Some(timed - 1),
+                        }
+                    });
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some("genlab kernels"),
-                        timestamp_writes: None,
+                        timestamp_writes,
                     });
                     while let Some(Command::Dispatch { pipeline, uniform_offset, buffers, workgroups }) =
                         commands.get(i)
@@ -189,6 +206,9 @@ impl Recorder {
                         pass.set_bind_group(0, &group, &[*uniform_offset]);
                         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
                         i += 1;
+                        if timestamps.is_some() {
+                            break;
+                        }
                     }
                 }
                 Command::Copy { src, dst, region } => {
@@ -226,7 +246,7 @@ impl Recorder {
         let uniform = self.upload_uniforms(device, queue);
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab step") });
         let commands = std::mem::take(&mut self.commands);
-        self.encode(device, &mut encoder, &commands, &uniform, pipelines);
+        self.encode(device, &mut encoder, &commands, &uniform, pipelines, None);
         queue.submit(std::iter::once(encoder.finish()));
         self.submissions += 1;
         self.finish_step();
@@ -245,17 +265,10 @@ impl Recorder {
         let commands = std::mem::take(&mut self.commands);
         let mut out = Vec::with_capacity(commands.len());
         for command in commands.chunks(1) {
-            let what = match &command[0] {
-                Command::Dispatch { pipeline, .. } => {
-                    ProfiledCommand::Kernel { shader: pipeline.spec.shader, entry: pipeline.spec.entry }
-                }
-                Command::Copy { .. } | Command::ToStaging { .. } => ProfiledCommand::Copy,
-                Command::Clear(_) => ProfiledCommand::Clear,
-            };
             let mut encoder =
                 device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab profile") });
-            self.encode(device, &mut encoder, command, &uniform, pipelines);
-            out.push((what, encoder.finish()));
+            self.encode(device, &mut encoder, command, &uniform, pipelines, None);
+            out.push((ProfiledCommand::of(&command[0]), encoder.finish()));
         }
         self.submissions += 1;
         out
@@ -281,34 +294,9 @@ impl Recorder {
         let commands = std::mem::take(&mut self.commands);
         let mut encoder =
             device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab timed step") });
-        let mut kernels = Vec::with_capacity(launches);
-        for command in commands.chunks(1) {
-            match &command[0] {
-                Command::Dispatch { pipeline, uniform_offset, buffers, workgroups } => {
-                    let at = 2 * kernels.len() as u32;
-                    let key = BindKey {
-                        pipeline: pipeline.id,
-                        uniform_generation: self.uniform_generation,
-                        buffers: buffers.iter().map(|b| (b.id, b.bytes)).collect(),
-                    };
-                    let raws: Vec<&wgpu::Buffer> = buffers.iter().map(|b| &b.raw).collect();
-                    let group = pipelines.bind_group(device, pipeline, key, &uniform, &raws);
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(pipeline.spec.entry),
-                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                            query_set: queries,
-                            beginning_of_pass_write_index: Some(at),
-                            end_of_pass_write_index: Some(at + 1),
-                        }),
-                    });
-                    pass.set_pipeline(&pipeline.raw);
-                    pass.set_bind_group(0, &group, &[*uniform_offset]);
-                    pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
-                    kernels.push(ProfiledCommand::Kernel { shader: pipeline.spec.shader, entry: pipeline.spec.entry });
-                }
-                _ => self.encode(device, &mut encoder, command, &uniform, pipelines),
-            }
-        }
+        self.encode(device, &mut encoder, &commands, &uniform, pipelines, Some(queries));
+        let kernels =
+            commands.iter().filter(|c| matches!(c, Command::Dispatch { .. })).map(ProfiledCommand::of).collect();
         self.submissions += 1;
         Some((encoder, kernels))
     }
@@ -325,4 +313,16 @@ pub enum ProfiledCommand {
     Kernel { shader: &'static str, entry: &'static str },
     Copy,
     Clear,
+}
+
+impl ProfiledCommand {
+    fn of(command: &Command) -> ProfiledCommand {
+        match command {
+            Command::Dispatch { pipeline, .. } => {
+                ProfiledCommand::Kernel { shader: pipeline.spec.shader, entry: pipeline.spec.entry }
+            }
+            Command::Copy { .. } | Command::ToStaging { .. } => ProfiledCommand::Copy,
+            Command::Clear(_) => ProfiledCommand::Clear,
+        }
+    }
 }

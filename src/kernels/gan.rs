@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Access, Gpu, KernelSpec, Shape, Tensor};
 use crate::kernels::source;
 
-const SOURCES: &[&str] = &[source::ACTIVATION, source::GAN];
+const SOURCES: &[&str] = &[source::ACTIVATION, source::WORKGROUP_SUM, source::GAN];
 
 static DISCRIMINATOR: KernelSpec = KernelSpec {
     shader: "gan.wgsl",

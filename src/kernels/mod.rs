@@ -23,6 +23,7 @@ pub(crate) mod source {
     pub const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
     pub const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
     pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
+    pub const WORKGROUP_SUM: &str = include_str!("../../shaders/workgroup_sum.wgsl");
     pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
     pub const LOSS: &str = include_str!("../../shaders/loss.wgsl");
     pub const ADAM: &str = include_str!("../../shaders/adam.wgsl");

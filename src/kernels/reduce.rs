@@ -6,20 +6,20 @@ use crate::kernels::source;
 
 static SUM_ROWS: KernelSpec = KernelSpec {
     shader: "reduce.wgsl",
-    sources: &[source::REDUCE],
+    sources: &[source::WORKGROUP_SUM, source::REDUCE],
     entry: "sum_rows",
     bindings: &[Access::Read, Access::ReadWrite],
 };
 static SUM_COLS: KernelSpec = KernelSpec {
     shader: "reduce.wgsl",
-    sources: &[source::REDUCE],
+    sources: &[source::WORKGROUP_SUM, source::REDUCE],
     entry: "sum_cols",
     bindings: &[Access::Read, Access::ReadWrite],
 };
 
 static SUM_COLS_SERIAL: KernelSpec = KernelSpec {
     shader: "reduce.wgsl",
-    sources: &[source::REDUCE],
+    sources: &[source::WORKGROUP_SUM, source::REDUCE],
     entry: "sum_cols_serial",
     bindings: &[Access::Read, Access::ReadWrite],
 };
