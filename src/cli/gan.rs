@@ -12,6 +12,7 @@ use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
 
 use super::data::{create_dir, sheet_png, write, DataArgs};
+use super::guard::{self, GuardArgs};
 use super::progress::Progress;
 use super::SampleArgs;
 
@@ -85,6 +86,8 @@ pub struct TrainGan {
     pub pr_samples: usize,
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 #[derive(serde::Serialize)]
@@ -180,50 +183,53 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         .then(|| scores(real, &heldout.pixels[..heldout_count * dataset.image_len()], geometry))
         .transpose()?;
 
-    let snapshot_steps: Vec<u32> = {
+    let progress_steps: Vec<u32> = {
         let mut at: Vec<u32> = PROGRESS_AT.iter().map(|f| (f * args.steps as f64).round() as u32).collect();
         at.dedup();
         at
     };
-    let mut snapshots: Vec<Readback> = Vec::new();
+    let mut progress_rows: Vec<Readback> = Vec::new();
     let columns = PROGRESS_COLUMNS.min(genlab::models::gan::FIXED_SAMPLES);
-    let snapshot = |gan: &Gan, snapshots: &mut Vec<Readback>| -> Result<()> {
-        if snapshot_steps.contains(&gan.steps()) {
+    let read_progress = |gan: &Gan, progress_rows: &mut Vec<Readback>| -> Result<()> {
+        if progress_steps.contains(&gan.steps()) {
             // Recorded into the next step's submission; read when training is over.
             let row = gan.fixed_samples(gpu)?.reshape([genlab::models::gan::FIXED_SAMPLES, gan.data_len])?;
             let first = genlab::Tensor::uninit(gpu, [columns * gan.data_len])?;
             gpu.copy_region(&row, 0, &first, 0, columns * gan.data_len)?;
-            snapshots.push(gpu.read_later(&first));
+            progress_rows.push(gpu.read_later(&first));
         }
         Ok(())
     };
 
     let progress = Progress::new(args.steps as u64, "gan");
     let started = Instant::now();
-    snapshot(&gan, &mut snapshots)?;
-    for _ in 0..args.steps {
-        gan.train_step(gpu, &data.train)?;
-        snapshot(&gan, &mut snapshots)?;
-        if let Some(r) = gan.monitor.latest() {
-            let v = &r.values;
-            progress
-                .set_message(format!("D loss {:.2}  G loss {:.2}  D(x) {:.2}  D(G(z)) {:.2}", v[0], v[1], v[2], v[3]));
-        }
-        progress.inc();
-    }
+    read_progress(&gan, &mut progress_rows)?;
+    let trained = guard::train(
+        gpu,
+        &mut gan,
+        args.steps,
+        &args.guard,
+        &progress,
+        |g| &mut g.monitor,
+        |gan| {
+            gan.train_step(gpu, &data.train)?;
+            read_progress(gan, &mut progress_rows)?;
+            if let Some(r) = gan.monitor.latest() {
+                let v = &r.values;
+                progress.set_message(format!(
+                    "D loss {:.2}  G loss {:.2}  D(x) {:.2}  D(G(z)) {:.2}",
+                    v[0], v[1], v[2], v[3]
+                ));
+            }
+            Ok(())
+        },
+    );
     gpu.submit();
-    block_on(gan.monitor.flush())?;
     gpu.wait_idle();
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
 
     let (h, w, c) = (dataset.height, dataset.width, dataset.channels);
-    let mut rows = Vec::new();
-    for readback in snapshots {
-        rows.extend(block_on(readback.wait())?);
-    }
-    write(&args.out.join("progress.png"), &sheet_png(&rows, h, w, c, columns)?)?;
-
     let header = GanHeader {
         config: gan.config.clone(),
         height: h,
@@ -232,8 +238,16 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         dataset: dataset.kind.to_string(),
         steps: gan.steps(),
     };
-    write(&args.out.join("weights.safetensors"), &block_on(gan.save(gpu, &header))?)?;
+    // A run that diverged still writes its weights: the last good ones.
+    let weights = args.out.join("weights.safetensors");
+    write(&weights, &block_on(gan.save(gpu, &header))?)?;
     write(&args.out.join("generator.safetensors"), &block_on(gan.save_generator(gpu, &header))?)?;
+    trained.map_err(|stopped| stopped.explain(&weights))?;
+    let mut rows = Vec::new();
+    for readback in progress_rows {
+        rows.extend(block_on(readback.wait())?);
+    }
+    write(&args.out.join("progress.png"), &sheet_png(&rows, h, w, c, columns)?)?;
     let fixed = block_on(gan.fixed_samples(gpu)?.to_vec(gpu))?;
     write(&args.out.join("samples.png"), &sheet_png(&fixed, h, w, c, 8)?)?;
     let walks = block_on(latent_walks(gpu, &gan, 8, 10))?;

@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod gan;
+mod guard;
 mod pixel_rnn;
 mod progress;
 mod vae;

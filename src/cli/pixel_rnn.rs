@@ -12,6 +12,7 @@ use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
 
 use super::data::{create_dir, sheet_png, write, DataArgs};
+use super::guard::{self, GuardArgs};
 use super::progress::Progress;
 use super::SampleArgs;
 
@@ -47,6 +48,8 @@ pub struct TrainPixelRnn {
     pub eval_images: usize,
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 #[derive(serde::Serialize)]
@@ -92,22 +95,27 @@ pub fn train(gpu: &Gpu, args: TrainPixelRnn) -> Result<()> {
 
     let progress = Progress::new(args.steps as u64, "pixelrnn");
     let started = Instant::now();
-    for _ in 0..args.steps {
-        model.train_step(gpu, &data)?;
-        if let (Some(nats), Some(bits)) =
-            (model.monitor.latest_value("loss"), model.monitor.latest_value("bits_per_pixel"))
-        {
-            progress.set_message(format!("loss {nats:.3} nats = {bits:.3} bits/pixel"));
-        }
-        progress.inc();
-    }
-    block_on(model.monitor.flush())?;
+    let trained = guard::train(
+        gpu,
+        &mut model,
+        args.steps,
+        &args.guard,
+        &progress,
+        |m| &mut m.monitor,
+        |model| {
+            model.train_step(gpu, &data)?;
+            if let (Some(nats), Some(bits)) =
+                (model.monitor.latest_value("loss"), model.monitor.latest_value("bits_per_pixel"))
+            {
+                progress.set_message(format!("loss {nats:.3} nats = {bits:.3} bits/pixel"));
+            }
+            Ok(())
+        },
+    );
     gpu.wait_idle();
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
 
-    let evaluation = block_on(model.evaluate(gpu, &data, args.eval_images))?;
-    let baselines = baselines(&dataset, args.eval_images)?;
     let header = PixelRnnHeader {
         config: model.config.clone(),
         height: dataset.height,
@@ -116,7 +124,12 @@ pub fn train(gpu: &Gpu, args: TrainPixelRnn) -> Result<()> {
         dataset: dataset.kind.to_string(),
         steps: model.steps(),
     };
-    write(&args.out.join("weights.safetensors"), &block_on(model.save(gpu, &header))?)?;
+    // A run that diverged still writes its weights: the last good ones.
+    let weights = args.out.join("weights.safetensors");
+    write(&weights, &block_on(model.save(gpu, &header))?)?;
+    trained.map_err(|stopped| stopped.explain(&weights))?;
+    let evaluation = block_on(model.evaluate(gpu, &data, args.eval_images))?;
+    let baselines = baselines(&dataset, args.eval_images)?;
 
     let mut sampling = stream(args.seed, Purpose::Sampling);
     let seq = model.seq_len();

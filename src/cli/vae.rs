@@ -13,6 +13,7 @@ use genlab::models::{stream, Purpose};
 use genlab::{Error, Result, Tensor};
 
 use super::data::{create_dir, sheet_png, write, DataArgs};
+use super::guard::{self, GuardArgs};
 use super::progress::Progress;
 use super::SampleArgs;
 
@@ -46,6 +47,8 @@ pub struct TrainVae {
     pub iw_samples: usize,
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 #[derive(Args, Debug)]
@@ -175,14 +178,21 @@ pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
 
     let progress = Progress::new(args.steps as u64, name);
     let started = Instant::now();
-    for _ in 0..args.steps {
-        vae.train_step(gpu, &data)?;
-        if let Some(loss) = vae.monitor.latest_value("loss") {
-            progress.set_message(format!("loss {loss:.2} nats/image"));
-        }
-        progress.inc();
-    }
-    block_on(vae.monitor.flush())?;
+    let trained = guard::train(
+        gpu,
+        &mut vae,
+        args.steps,
+        &args.guard,
+        &progress,
+        |v| &mut v.monitor,
+        |vae| {
+            vae.train_step(gpu, &data)?;
+            if let Some(loss) = vae.monitor.latest_value("loss") {
+                progress.set_message(format!("loss {loss:.2} nats/image"));
+            }
+            Ok(())
+        },
+    );
     gpu.wait_idle();
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
@@ -195,7 +205,10 @@ pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
         dataset: dataset.kind.to_string(),
         steps: vae.steps(),
     };
-    write(&args.out.join("weights.safetensors"), &block_on(vae.save(gpu, &header))?)?;
+    // A run that diverged still writes its weights: the last good ones.
+    let weights = args.out.join("weights.safetensors");
+    write(&weights, &block_on(vae.save(gpu, &header))?)?;
+    trained.map_err(|stopped| stopped.explain(&weights))?;
 
     let heldout = dataset.heldout();
     let strips = block_on(interpolation_strips(gpu, &vae, &data, &heldout, 8, 10))?;

@@ -14,6 +14,7 @@ mod tensor;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 pub use pipeline::{Access, KernelSpec};
 pub use profile::{CommandTime, ProfileMethod, ProfiledCommand};
@@ -66,6 +67,18 @@ pub(crate) struct GpuInner {
     pub(crate) pool: RefCell<BufferPool>,
     pub(crate) pipelines: RefCell<PipelineCache>,
     pub(crate) recorder: RefCell<Recorder>,
+    /// What the device reported behind our back: its loss, and errors no call returned.
+    health: Arc<Mutex<Health>>,
+}
+
+/// Filled by the device's callbacks (which wgpu wants `Send`, hence the mutex), read by
+/// [`Gpu::lost`] and [`Gpu::health`].
+#[derive(Default)]
+struct Health {
+    /// Why the device was lost (a driver reset, a GPU-process crash, `destroy()`).
+    lost: Option<String>,
+    /// The first error no call returned (a validation error is a bug; out of memory is not).
+    error: Option<String>,
 }
 
 /// A handle to the device. Cheap to clone; every tensor keeps one so that its buffer can go
@@ -118,6 +131,22 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error::Device(e.to_string()))?;
+        // Without these, wgpu panics on an uncaptured error and a lost device goes unnoticed
+        // until a readback fails: the labs must hear of both and carry on.
+        let health = Arc::new(Mutex::new(Health::default()));
+        let on_lost = health.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut h) = on_lost.lock() {
+                h.lost =
+                    Some(if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") });
+            }
+        });
+        let on_error = health.clone();
+        device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+            if let Ok(mut h) = on_error.lock() {
+                h.error.get_or_insert_with(|| error.to_string());
+            }
+        }));
         let uniform_align = device.limits().min_uniform_buffer_offset_alignment;
         // Browsers mark a CPU adapter as a fallback (wgpu maps that to Cpu); Chromium's
         // SwiftShader and Mesa's lavapipe also say so in their names.
@@ -131,6 +160,7 @@ impl Gpu {
             pipelines: RefCell::new(PipelineCache::default()),
             recorder: RefCell::new(Recorder::new(uniform_align)),
             pool: RefCell::new(BufferPool::default()),
+            health,
             instance,
             adapter,
             device,
@@ -147,6 +177,35 @@ impl Gpu {
     /// run as SIMD lanes of CPU threads, where barriers are expensive and caches free.
     pub fn is_software(&self) -> bool {
         self.0.software
+    }
+
+    /// Why the device was lost, once it has been: nothing made on it works any more, and
+    /// only a new [`Gpu`] can carry on (the page's labs make one and restore a checkpoint).
+    pub fn lost(&self) -> Option<String> {
+        self.0.health.lock().ok().and_then(|h| h.lost.clone())
+    }
+
+    /// Fails with [`Error::DeviceLost`] once the device is lost, or with [`Error::Gpu`] for
+    /// the first error the device raised that no call returned (reported once).
+    pub fn health(&self) -> Result<()> {
+        let Ok(mut h) = self.0.health.lock() else { return Ok(()) };
+        if let Some(why) = &h.lost {
+            return Err(Error::DeviceLost(why.clone()));
+        }
+        match h.error.take() {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Destroys the device, as a driver reset would: for tests of what survives it.
+    pub fn destroy(&self) {
+        self.0.device.destroy();
+        // Natively the callback runs on the next poll; say so now.
+        let _ = self.0.device.poll(wgpu::PollType::Poll);
+        if let Ok(mut h) = self.0.health.lock() {
+            h.lost.get_or_insert_with(|| "Destroyed".into());
+        }
     }
 
     pub(crate) fn device(&self) -> &wgpu::Device {
@@ -247,7 +306,12 @@ impl Gpu {
     /// Schedules a copy of `tensor` into a mappable buffer as part of the pending work and
     /// returns a handle that resolves after the next [`Gpu::submit`]. Never blocks.
     pub fn read_later(&self, tensor: &Tensor) -> Readback {
-        readback::schedule(self, tensor)
+        readback::schedule(self, &[tensor])
+    }
+
+    /// Like [`Gpu::read_later`] for several tensors at once: their values end to end.
+    pub fn read_all_later(&self, tensors: &[&Tensor]) -> Readback {
+        readback::schedule(self, tensors)
     }
 
     /// Submits pending work and reads `tensor` back. Async on both targets; natively it

@@ -66,8 +66,9 @@ impl BufferPool {
             usage: USAGE,
             mapped_at_creation: true,
         });
-        {
-            let mut view = raw.slice(..).get_mapped_range_mut().expect("buffers created mapped can be written");
+        // A buffer made on a lost device has no memory to write: it is as dead as the
+        // device, and the device's loss is reported by the next readback.
+        if let Ok(mut view) = raw.slice(..).get_mapped_range_mut() {
             let mut padded = data.to_vec();
             padded.resize(class as usize, 0);
             view.copy_from_slice(&padded);

@@ -14,15 +14,22 @@ pub struct Readback {
     mapped: oneshot::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
 }
 
-pub(crate) fn schedule(gpu: &Gpu, tensor: &Tensor) -> Readback {
+/// One readback of several tensors, end to end in one staging buffer: one map instead of
+/// one per tensor (a checkpoint reads every parameter and moment at once).
+pub(crate) fn schedule(gpu: &Gpu, tensors: &[&Tensor]) -> Readback {
+    let bytes: u64 = tensors.iter().map(|t| t.bytes()).sum();
     let staging = gpu.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some("genlab readback"),
-        size: tensor.bytes(),
+        size: bytes.max(4),
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    gpu.0.recorder.borrow_mut().copy_to_staging(tensor, &staging);
-    Readback::of_staging(gpu, staging, tensor.len())
+    let mut at = 0;
+    for tensor in tensors {
+        gpu.0.recorder.borrow_mut().copy_to_staging(tensor, &staging, at);
+        at += tensor.bytes();
+    }
+    Readback::of_staging(gpu, staging, (bytes / 4) as usize)
 }
 
 impl Readback {
@@ -36,13 +43,25 @@ impl Readback {
 }
 
 impl Readback {
-    fn take(&self) -> Vec<f32> {
-        let values = {
-            let view = self.staging.slice(..).get_mapped_range().expect("buffer was mapped for reading");
-            bytemuck::cast_slice::<u8, f32>(&view)[..self.len].to_vec()
+    fn take(&self) -> Result<Vec<f32>> {
+        // A device lost after the map was granted refuses the range: say why.
+        let values = match self.staging.slice(..).get_mapped_range() {
+            Ok(view) => bytemuck::cast_slice::<u8, f32>(&view)[..self.len].to_vec(),
+            Err(e) => {
+                self.gpu.health()?;
+                return Err(Error::Readback(e.to_string()));
+            }
         };
         self.staging.unmap();
-        values
+        Ok(values)
+    }
+
+    /// The error for a map that failed: the device's loss, if that is why.
+    fn failed(&self, why: String) -> Error {
+        match self.gpu.health() {
+            Err(e) => e,
+            Ok(()) => Error::Readback(why),
+        }
     }
 
     /// The values if the GPU has delivered them, without waiting. `None` until then.
@@ -50,9 +69,10 @@ impl Readback {
         #[cfg(not(target_arch = "wasm32"))]
         let _ = self.gpu.device().poll(wgpu::PollType::Poll);
         match self.mapped.try_recv() {
-            Ok(Some(Ok(()))) => Some(Ok(self.take())),
-            Ok(Some(Err(e))) => Some(Err(Error::Readback(e.to_string()))),
-            Ok(None) => None,
+            Ok(Some(Ok(()))) => Some(self.take()),
+            Ok(Some(Err(e))) => Some(Err(self.failed(e.to_string()))),
+            // A lost device may never answer the map.
+            Ok(None) => self.gpu.lost().map(|why| Err(Error::DeviceLost(why))),
             Err(_) => Some(Err(Error::Readback("the readback was never submitted (call Gpu::submit)".into()))),
         }
     }
@@ -67,8 +87,8 @@ impl Readback {
             let _ = self.gpu.device().poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
         }
         match (&mut self.mapped).await {
-            Ok(Ok(())) => Ok(self.take()),
-            Ok(Err(e)) => Err(Error::Readback(e.to_string())),
+            Ok(Ok(())) => self.take(),
+            Ok(Err(e)) => Err(self.failed(e.to_string())),
             Err(_) => Err(Error::Readback("the readback was never submitted (call Gpu::submit)".into())),
         }
     }

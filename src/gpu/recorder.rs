@@ -41,6 +41,8 @@ enum Command {
     ToStaging {
         src: Bound,
         staging: wgpu::Buffer,
+        /// Byte offset in the staging buffer.
+        at: u64,
     },
 }
 
@@ -113,8 +115,8 @@ impl Recorder {
         self.commands.push(Command::Clear(Bound::of(tensor)));
     }
 
-    pub(crate) fn copy_to_staging(&mut self, src: &Tensor, staging: &wgpu::Buffer) {
-        self.commands.push(Command::ToStaging { src: Bound::of(src), staging: staging.clone() });
+    pub(crate) fn copy_to_staging(&mut self, src: &Tensor, staging: &wgpu::Buffer, at: u64) {
+        self.commands.push(Command::ToStaging { src: Bound::of(src), staging: staging.clone(), at });
     }
 
     /// Maps `staging` for reading once the current step has been submitted, and says so
@@ -147,16 +149,20 @@ impl Recorder {
     /// and returns the arena.
     fn upload_uniforms(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) -> wgpu::Buffer {
         let needed = (self.uniforms.len() as u64).max(self.uniform_align);
-        if self.uniform_buffer.as_ref().is_none_or(|b| b.size() < needed) {
-            self.uniform_buffer = Some(device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("genlab launch parameters"),
-                size: needed.next_power_of_two(),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }));
-            self.uniform_generation += 1;
-        }
-        let uniform = self.uniform_buffer.clone().expect("created above");
+        let uniform = match &self.uniform_buffer {
+            Some(buffer) if buffer.size() >= needed => buffer.clone(),
+            _ => {
+                let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("genlab launch parameters"),
+                    size: needed.next_power_of_two(),
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.uniform_generation += 1;
+                self.uniform_buffer = Some(buffer.clone());
+                buffer
+            }
+        };
         if !self.uniforms.is_empty() {
             queue.write_buffer(&uniform, 0, &self.uniforms);
         }
@@ -220,8 +226,8 @@ impl Recorder {
                     encoder.clear_buffer(&target.raw, 0, None);
                     i += 1;
                 }
-                Command::ToStaging { src, staging } => {
-                    encoder.copy_buffer_to_buffer(&src.raw, 0, staging, 0, src.bytes);
+                Command::ToStaging { src, staging, at } => {
+                    encoder.copy_buffer_to_buffer(&src.raw, 0, staging, *at, src.bytes);
                     i += 1;
                 }
             }

@@ -14,9 +14,20 @@ pub struct Record {
     pub values: Vec<f32>,
 }
 
+/// The divergence guard: a figure that grows past this many times its recent median (or
+/// past this many times 1, for figures whose median is near zero) means training has left
+/// the rails. Every figure the models report is a loss or a probability; a loss that
+/// wanders within 100× of where it was is still training, one that leaps past it is not.
+pub const DIVERGENCE_FACTOR: f32 = 100.0;
+/// Records the guard's median looks back over.
+pub const DIVERGENCE_WINDOW: usize = 20;
+
 pub struct Monitor {
     pub names: &'static [&'static str],
     every: u32,
+    /// Whether a figure that grows past [`DIVERGENCE_FACTOR`] × its recent median stops
+    /// training (a figure that is not finite always does).
+    pub guard: bool,
     pending: VecDeque<(u32, Readback)>,
     pub history: Vec<Record>,
 }
@@ -24,7 +35,7 @@ pub struct Monitor {
 impl Monitor {
     /// Figures named `names`, read back every `every` steps (at least 1).
     pub fn new(names: &'static [&'static str], every: u32) -> Monitor {
-        Monitor { names, every: every.max(1), pending: VecDeque::new(), history: Vec::new() }
+        Monitor { names, every: every.max(1), guard: true, pending: VecDeque::new(), history: Vec::new() }
     }
 
     pub fn set_every(&mut self, every: u32) {
@@ -67,16 +78,46 @@ impl Monitor {
     }
 
     fn accept(&mut self, step: u32, values: Vec<f32>) -> Result<()> {
+        let figure = |i: usize| self.names.get(i).copied().unwrap_or("a figure");
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             self.pending.clear();
-            return Err(Error::Diverged {
-                step,
-                figure: self.names.get(i).copied().unwrap_or("a figure"),
-                value: values[i],
-            });
+            return Err(Error::Diverged { step, figure: figure(i), value: values[i], growth: None });
+        }
+        if self.guard {
+            for (i, &value) in values.iter().enumerate() {
+                let Some(median) = self.recent_median(i) else { continue };
+                if value.abs() > DIVERGENCE_FACTOR * median.abs().max(1.0) {
+                    self.pending.clear();
+                    let growth = Some((median, DIVERGENCE_FACTOR));
+                    return Err(Error::Diverged { step, figure: figure(i), value, growth });
+                }
+            }
         }
         self.history.push(Record { step, values });
         Ok(())
+    }
+
+    /// Median of figure `i` over the last [`DIVERGENCE_WINDOW`] records.
+    fn recent_median(&self, i: usize) -> Option<f32> {
+        let tail = &self.history[self.history.len().saturating_sub(DIVERGENCE_WINDOW)..];
+        let mut values: Vec<f32> = tail.iter().filter_map(|r| r.values.get(i).copied()).collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f32::total_cmp);
+        Some(values[values.len() / 2])
+    }
+
+    /// Forgets the records after `step` and every readback on its way: training carries on
+    /// from a snapshot of that step.
+    pub fn rewind(&mut self, step: u32) {
+        self.pending.clear();
+        self.history.retain(|r| r.step <= step);
+    }
+
+    /// The latest step whose figures passed the guard (0 before any).
+    pub fn checked_through(&self) -> u32 {
+        self.latest().map_or(0, |r| r.step)
     }
 
     pub fn latest(&self) -> Option<&Record> {

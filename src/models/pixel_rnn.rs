@@ -65,6 +65,8 @@ use crate::kernels::reduce;
 use crate::kernels::rng::Stream;
 use crate::kernels::{elementwise, Activation};
 use crate::models::{check_batch, check_learning_rate, stream, Monitor, Purpose};
+use crate::nn::checkpoint::Source;
+use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Init, Linear, Param};
 
 /// Figures the PixelRNN reports each monitored step: the minibatch loss in nats per pixel,
@@ -750,6 +752,30 @@ impl Sampler {
     }
 }
 
+impl Resumable for PixelRnn {
+    fn steps_taken(&self) -> u32 {
+        self.steps()
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        self.params().iter().flat_map(|p| p.state()).collect()
+    }
+
+    fn counters(&self) -> Vec<u64> {
+        vec![self.steps() as u64, self.batches.offset]
+    }
+
+    fn resume_counters(&mut self, counters: &[u64]) -> Result<()> {
+        let &[steps, batches] = counters else {
+            return Err(Error::Invalid("the checkpoint's counters are not a PixelRNN's".into()));
+        };
+        self.optimizer.resume_at(steps as u32);
+        self.batches.offset = batches;
+        self.monitor.rewind(steps as u32);
+        Ok(())
+    }
+}
+
 /// What a saved PixelRNN needs besides its tensors.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PixelRnnHeader {
@@ -766,7 +792,7 @@ pub struct PixelRnnHeader {
 impl PixelRnn {
     /// A safetensors file: `lstm.{l}.{w_x,w_h,bias}`, `output.{weight,bias}`, and metadata
     /// `model` = `pixelrnn` and `header` = the [`PixelRnnHeader`] as JSON.
-    pub async fn save(&self, gpu: &Gpu, header: &PixelRnnHeader) -> Result<Vec<u8>> {
+    pub async fn save(&self, source: impl Into<Source<'_>>, header: &PixelRnnHeader) -> Result<Vec<u8>> {
         if header.palette.len() != self.classes {
             return Err(Error::Invalid(format!(
                 "the header's palette has {} colours, the model predicts {}",
@@ -775,7 +801,7 @@ impl PixelRnn {
             )));
         }
         let json = serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))?;
-        crate::nn::checkpoint::save(gpu, &self.params(), &[("model", "pixelrnn"), ("header", &json)]).await
+        crate::nn::checkpoint::save(source.into(), &self.params(), &[("model", "pixelrnn"), ("header", &json)]).await
     }
 
     /// A PixelRNN rebuilt from a file written by [`PixelRnn::save`], with fresh optimiser state.

@@ -27,6 +27,8 @@ use crate::kernels::reparam;
 use crate::kernels::rng::{self, Stream};
 use crate::models::latent::lerp_codes;
 use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monitor, Purpose};
+use crate::nn::checkpoint::Source;
+use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Mlp, Param};
 
 /// Figures the VAE reports each monitored step, in this order.
@@ -381,6 +383,30 @@ pub fn latent_grid(n: usize, extent: f32) -> Vec<Vec<f32>> {
     (0..n).flat_map(|r| (0..n).map(move |c| vec![at(r), at(c)])).collect()
 }
 
+impl Resumable for Vae {
+    fn steps_taken(&self) -> u32 {
+        self.steps()
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        self.params().iter().flat_map(|p| p.state()).collect()
+    }
+
+    fn counters(&self) -> Vec<u64> {
+        vec![self.steps() as u64, self.batches.offset, self.noise.offset]
+    }
+
+    fn resume_counters(&mut self, counters: &[u64]) -> Result<()> {
+        let &[steps, batches, noise] = counters else {
+            return Err(Error::Invalid("the checkpoint's counters are not a VAE's".into()));
+        };
+        self.optimizer.resume_at(steps as u32);
+        (self.batches.offset, self.noise.offset) = (batches, noise);
+        self.monitor.rewind(steps as u32);
+        Ok(())
+    }
+}
+
 /// What a saved VAE needs besides its tensors: the config and the image geometry.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VaeHeader {
@@ -396,9 +422,9 @@ pub struct VaeHeader {
 impl Vae {
     /// A safetensors file: `encoder.{0,1}.{weight,bias}`, `decoder.{0,1}.{weight,bias}`, and
     /// metadata `model` = `vae` and `header` = the [`VaeHeader`] as JSON.
-    pub async fn save(&self, gpu: &Gpu, header: &VaeHeader) -> Result<Vec<u8>> {
+    pub async fn save(&self, source: impl Into<Source<'_>>, header: &VaeHeader) -> Result<Vec<u8>> {
         let json = serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))?;
-        crate::nn::checkpoint::save(gpu, &self.params(), &[("model", "vae"), ("header", &json)]).await
+        crate::nn::checkpoint::save(source.into(), &self.params(), &[("model", "vae"), ("header", &json)]).await
     }
 
     /// A VAE rebuilt from a file written by [`Vae::save`], with fresh optimiser state.

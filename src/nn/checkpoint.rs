@@ -9,20 +9,53 @@ use std::rc::Rc;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::io::safetensors::{load_tensors, save_tensors};
+use crate::nn::snapshot::Snapshot;
 use crate::nn::Param;
 
+/// Where a weights file's values come from.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// Read back from the GPU now.
+    Gpu(&'a Gpu),
+    /// A snapshot's copies: a file can still be written when the GPU that held them is gone.
+    Snapshot(&'a Snapshot),
+}
+
+impl<'a> From<&'a Gpu> for Source<'a> {
+    fn from(gpu: &'a Gpu) -> Source<'a> {
+        Source::Gpu(gpu)
+    }
+}
+
+impl<'a> From<&'a Snapshot> for Source<'a> {
+    fn from(snapshot: &'a Snapshot) -> Source<'a> {
+        Source::Snapshot(snapshot)
+    }
+}
+
+impl Source<'_> {
+    async fn values(&self, tensor: &Tensor) -> Result<Vec<f32>> {
+        match self {
+            Source::Gpu(gpu) => tensor.to_vec(gpu).await,
+            Source::Snapshot(snapshot) => snapshot.values_of(tensor).map(<[f32]>::to_vec).ok_or_else(|| {
+                Error::Invalid("the checkpoint does not hold this model's tensors: it is of another model".into())
+            }),
+        }
+    }
+}
+
 /// Reads every parameter back and writes a safetensors file with `metadata`.
-pub async fn save(gpu: &Gpu, params: &[Rc<Param>], metadata: &[(&str, &str)]) -> Result<Vec<u8>> {
+pub async fn save(source: Source<'_>, params: &[Rc<Param>], metadata: &[(&str, &str)]) -> Result<Vec<u8>> {
     let named: Vec<(&str, &Tensor)> = params.iter().map(|p| (p.name.as_str(), &p.value)).collect();
-    save_named(gpu, &named, metadata).await
+    save_named(source, &named, metadata).await
 }
 
 /// Reads tensors back and writes them under the given names (for a part of a model saved
 /// as if it were another, such as a GAN's averaged generator saved as its generator).
-pub async fn save_named(gpu: &Gpu, tensors: &[(&str, &Tensor)], metadata: &[(&str, &str)]) -> Result<Vec<u8>> {
+pub async fn save_named(source: Source<'_>, tensors: &[(&str, &Tensor)], metadata: &[(&str, &str)]) -> Result<Vec<u8>> {
     let mut values = Vec::with_capacity(tensors.len());
     for (_, t) in tensors {
-        values.push(t.to_vec(gpu).await?);
+        values.push(source.values(t).await?);
     }
     let tensors: Vec<(&str, &[usize], &[f32])> =
         tensors.iter().zip(&values).map(|((name, t), v)| (*name, t.shape().dims(), v.as_slice())).collect();

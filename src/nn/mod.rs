@@ -2,6 +2,7 @@
 //! optimiser.
 
 pub mod checkpoint;
+pub mod snapshot;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -66,6 +67,16 @@ impl Param {
 
     pub fn numel(&self) -> usize {
         self.value.len()
+    }
+
+    /// What training changes in this parameter, by name: its value (under the parameter's
+    /// own name, as weights files have it) and Adam's two moments.
+    pub fn state(&self) -> [(String, Tensor); 3] {
+        [
+            (self.name.clone(), self.value.clone()),
+            (format!("{}#adam.m", self.name), self.m.clone()),
+            (format!("{}#adam.v", self.name), self.v.clone()),
+        ]
     }
 }
 
@@ -287,6 +298,12 @@ impl Adam {
 
     pub fn steps_taken(&self) -> u32 {
         self.step
+    }
+
+    /// Carries on from a snapshot taken after `steps` updates (the step count sets Adam's
+    /// bias correction).
+    pub fn resume_at(&mut self, steps: u32) {
+        self.step = steps;
     }
 
     /// Records one update of every parameter whose gradient the last backward pass wrote.

@@ -70,6 +70,8 @@ use crate::kernels::rng::{self, Stream};
 use crate::kernels::spectral_norm::PowerIteration;
 use crate::models::latent::slerp_codes;
 use crate::models::{check_batch, check_learning_rate, stream, Monitor, Purpose};
+use crate::nn::checkpoint::Source;
+use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Conv2d, Linear, Mlp, Param};
 
 mod generator;
@@ -675,6 +677,38 @@ impl Gan {
     }
 }
 
+impl Resumable for Gan {
+    fn steps_taken(&self) -> u32 {
+        self.steps()
+    }
+
+    /// Every parameter's state (the averaged generator's too), and each power iteration's `u`.
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut state: Vec<(String, Tensor)> = self.params().iter().flat_map(|p| p.state()).collect();
+        let layers = discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator);
+        state.extend(
+            layers.zip(&self.discriminator_norms).map(|((w, _), norm)| (format!("{}_u", w.name), norm.u.clone())),
+        );
+        state
+    }
+
+    fn counters(&self) -> Vec<u64> {
+        let (g, d) = (self.g_optimizer.steps_taken(), self.d_optimizer.steps_taken());
+        vec![g as u64, d as u64, self.batches.offset, self.noise.offset]
+    }
+
+    fn resume_counters(&mut self, counters: &[u64]) -> Result<()> {
+        let &[g, d, batches, noise] = counters else {
+            return Err(Error::Invalid("the checkpoint's counters are not a GAN's".into()));
+        };
+        self.g_optimizer.resume_at(g as u32);
+        self.d_optimizer.resume_at(d as u32);
+        (self.batches.offset, self.noise.offset) = (batches, noise);
+        self.monitor.rewind(g as u32);
+        Ok(())
+    }
+}
+
 /// What a saved GAN needs besides its tensors: the config and the sample geometry
 /// (`height · width · channels` values per sample; 1 × D × 1 for toy points).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -696,11 +730,11 @@ impl Gan {
     /// `g_ema` > 0), `discriminator.*.weight_u` (with `d_spectral_norm`: each power
     /// iteration's vector, so the loaded D judges as the saved one did), and metadata
     /// `model` = `gan` and `header` = the [`GanHeader`] as JSON.
-    pub async fn save(&self, gpu: &Gpu, header: &GanHeader) -> Result<Vec<u8>> {
+    pub async fn save(&self, source: impl Into<Source<'_>>, header: &GanHeader) -> Result<Vec<u8>> {
         let json = self.header_json(header)?;
         let named = self.named_tensors();
         let tensors: Vec<(&str, &Tensor)> = named.iter().map(|(name, t)| (name.as_str(), t)).collect();
-        crate::nn::checkpoint::save_named(gpu, &tensors, &[("model", "gan"), ("header", &json)]).await
+        crate::nn::checkpoint::save_named(source.into(), &tensors, &[("model", "gan"), ("header", &json)]).await
     }
 
     /// Every tensor a full file holds, by name: the parameters, then each power iteration's
@@ -718,13 +752,13 @@ impl Gan {
     /// The sampling generator alone (the moving average, if any), saved as `generator.*`
     /// with metadata `parts` = `generator`: about a third of the full file, enough to draw
     /// samples (the page bundles one). Loaded, it gives a GAN whose discriminator is fresh.
-    pub async fn save_generator(&self, gpu: &Gpu, header: &GanHeader) -> Result<Vec<u8>> {
+    pub async fn save_generator(&self, source: impl Into<Source<'_>>, header: &GanHeader) -> Result<Vec<u8>> {
         let json = self.header_json(header)?;
         let names: Vec<String> = self.generator.params().iter().map(|p| p.name.clone()).collect();
         let sampler = self.sampler().params();
         let named: Vec<(&str, &Tensor)> = names.iter().zip(&sampler).map(|(n, p)| (n.as_str(), &p.value)).collect();
         let metadata = [("model", "gan"), ("parts", GENERATOR_ONLY), ("header", json.as_str())];
-        crate::nn::checkpoint::save_named(gpu, &named, &metadata).await
+        crate::nn::checkpoint::save_named(source.into(), &named, &metadata).await
     }
 
     fn header_json(&self, header: &GanHeader) -> Result<String> {

@@ -1,0 +1,89 @@
+//! The training loop every `genlab train` shares, with the divergence guard: snapshots of
+//! the model taken in the background, and a run that diverges stops with the last good one
+//! restored, so that the weights it writes are finite and from before the divergence.
+
+use std::time::{Duration, Instant};
+
+use genlab::gpu::{block_on, Gpu};
+use genlab::models::monitor::{Monitor, DIVERGENCE_FACTOR};
+use genlab::nn::snapshot::{Keeper, Resumable};
+use genlab::{Error, Result};
+
+use super::progress::Progress;
+
+/// Wall time between two snapshots: a diverged run loses at most about this much training.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
+
+// What every `genlab train` takes about divergence (a plain comment: clap would make a doc
+// comment the about text of every command that flattens this).
+#[derive(clap::Args, Debug, Default)]
+pub struct GuardArgs {
+    /// Train on when a loss leaps past 100× its recent median (a loss that is not a
+    /// number stops the run all the same: nothing trains on from NaN).
+    #[arg(long)]
+    pub allow_divergence: bool,
+}
+
+/// How a guarded run ended early: why, and the step of the weights it kept.
+pub struct Stopped {
+    pub error: Error,
+    pub kept_step: Option<u32>,
+}
+
+impl Stopped {
+    /// The error to report once the kept weights are written to `path`.
+    pub fn explain(self, path: &std::path::Path) -> Error {
+        match (&self.error, self.kept_step) {
+            (Error::Diverged { .. }, Some(step)) => Error::Invalid(format!(
+                "{}. Stopped; {} holds the weights of step {step}, the last ones known to be good \
+                 (--allow-divergence trains on past a loss that leaps over {DIVERGENCE_FACTOR}× its median)",
+                self.error,
+                path.display()
+            )),
+            _ => self.error,
+        }
+    }
+}
+
+/// Trains `model` for `steps` steps with `step`, showing progress, and checks each figure
+/// as it arrives. On divergence the last good snapshot is restored into `model` and the
+/// run stops with [`Stopped`]; any other error stops it as it is.
+pub fn train<M: Resumable>(
+    gpu: &Gpu,
+    model: &mut M,
+    steps: u32,
+    args: &GuardArgs,
+    progress: &Progress,
+    monitor: fn(&mut M) -> &mut Monitor,
+    mut step: impl FnMut(&mut M) -> Result<()>,
+) -> std::result::Result<(), Stopped> {
+    monitor(model).guard = !args.allow_divergence;
+    let mut keeper = Keeper::new();
+    let stopped = |error| Stopped { error, kept_step: None };
+    // The weights the run starts from are the first good state.
+    block_on(keeper.take_now(gpu, model)).map_err(stopped)?;
+    let mut last = Instant::now();
+    let mut run = |model: &mut M, keeper: &mut Keeper| -> Result<()> {
+        for _ in 0..steps {
+            step(model)?;
+            keeper.poll(monitor(model).checked_through())?;
+            if last.elapsed() >= SNAPSHOT_EVERY && !keeper.is_taking() {
+                keeper.take(gpu, model);
+                last = Instant::now();
+            }
+            progress.inc();
+        }
+        block_on(monitor(model).flush())
+    };
+    match run(model, &mut keeper) {
+        Ok(()) => Ok(()),
+        Err(error @ Error::Diverged { .. }) => {
+            let Some(good) = keeper.good() else { return Err(stopped(error)) };
+            match good.restore(gpu, model) {
+                Ok(()) => Err(Stopped { error, kept_step: Some(good.step()) }),
+                Err(e) => Err(stopped(e)),
+            }
+        }
+        Err(error) => Err(stopped(error)),
+    }
+}

@@ -1,0 +1,228 @@
+//! Nothing lost: snapshots carry training on exactly where it was, on the same device or a
+//! new one; a lost device is an error, not a panic, and its snapshot still writes a weights
+//! file; the divergence guard stops a run and `genlab train` keeps the last good weights.
+#![cfg(not(target_arch = "wasm32"))] // native only; the page's survival tests are in tests/page
+
+mod common;
+
+use std::process::Command;
+
+use genlab::data::device::{DeviceDataset, DeviceRows};
+use genlab::data::{moons, sprites, MoonJitter};
+use genlab::gpu::{block_on, Gpu};
+use genlab::models::gan::{Gan, GanConfig, GanOutput, SampleShape};
+use genlab::models::monitor::Monitor;
+use genlab::models::pixel_rnn::{PixelRnn, PixelRnnConfig};
+use genlab::models::vae::{Vae, VaeConfig, VaeHeader};
+use genlab::nn::snapshot::{Keeper, PendingSnapshot};
+use genlab::nn::Param;
+use genlab::Error;
+
+fn values(gpu: &Gpu, params: &[std::rc::Rc<Param>]) -> Vec<Vec<f32>> {
+    params.iter().map(|p| p.value.to_vec_blocking(gpu).unwrap()).collect()
+}
+
+fn vae_config() -> VaeConfig {
+    VaeConfig { hidden: 32, latent: 3, batch: 16, kl_warmup: 5, learning_rate: 2e-3, seed: 4, ..VaeConfig::default() }
+}
+
+/// Trains `steps` more steps of whatever `step` trains.
+fn run<M>(model: &mut M, steps: u32, mut step: impl FnMut(&mut M)) {
+    for _ in 0..steps {
+        step(model);
+    }
+}
+
+#[test]
+fn a_restored_vae_trains_on_exactly_as_if_nothing_happened() {
+    let gpu = common::gpu();
+    let ds = moons(120, 3, &MoonJitter::NONE).unwrap();
+    let data = DeviceDataset::upload(&gpu, &ds).unwrap();
+    let mut vae = Vae::new(&gpu, vae_config(), ds.image_len()).unwrap();
+    let step = |v: &mut Vae| v.train_step(&gpu, &data).unwrap();
+    run(&mut vae, 4, step);
+    let snapshot = block_on(PendingSnapshot::take(&gpu, &vae).finish()).unwrap();
+    assert_eq!(snapshot.step(), 4);
+    run(&mut vae, 3, step);
+    let straight = values(&gpu, &vae.params());
+
+    // Back to step 4 on the same model: the same three steps (batches, noise, Adam's
+    // moments and bias correction) give the same weights.
+    snapshot.restore(&gpu, &mut vae).unwrap();
+    assert_eq!(vae.steps(), 4);
+    run(&mut vae, 3, step);
+    assert_eq!(values(&gpu, &vae.params()), straight);
+
+    // And on a new device, into a model made from scratch, as the page does after a loss.
+    let other = common::gpu();
+    let other_data = DeviceDataset::upload(&other, &ds).unwrap();
+    let mut fresh = Vae::new(&other, vae_config(), ds.image_len()).unwrap();
+    snapshot.restore(&other, &mut fresh).unwrap();
+    run(&mut fresh, 3, |v| v.train_step(&other, &other_data).unwrap());
+    assert_eq!(values(&other, &fresh.params()), straight);
+}
+
+#[test]
+fn a_restored_gan_and_pixel_rnn_train_on_exactly() {
+    let gpu = common::gpu();
+    let ring: Vec<f32> = (0..256).flat_map(|i| [(i as f32 * 0.7).cos(), (i as f32 * 0.7).sin()]).collect();
+    let rows = DeviceRows::upload(&gpu, &ring, &[2]).unwrap();
+    let config = GanConfig {
+        z_dim: 3,
+        hidden: 16,
+        batch: 16,
+        output: GanOutput::Identity,
+        d_conv_channels: 0,
+        d_spectral_norm: true,
+        seed: 2,
+        ..GanConfig::default()
+    };
+    let mut gan = Gan::new(&gpu, config, SampleShape::points(2)).unwrap();
+    let step = |g: &mut Gan| g.train_step(&gpu, &rows).unwrap();
+    run(&mut gan, 3, step);
+    let snapshot = block_on(PendingSnapshot::take(&gpu, &gan).finish()).unwrap();
+    run(&mut gan, 3, step);
+    let straight = values(&gpu, &gan.params());
+    snapshot.restore(&gpu, &mut gan).unwrap();
+    run(&mut gan, 3, step);
+    assert_eq!(values(&gpu, &gan.params()), straight, "GAN (with spectral norm and the averaged generator)");
+
+    let ds = sprites(40, 8, 2).unwrap();
+    let data = DeviceDataset::upload(&gpu, &ds).unwrap();
+    let config = PixelRnnConfig { hidden: 8, layers: 1, batch: 2, learning_rate: 1e-2, seed: 3, positions: true };
+    let mut model = PixelRnn::for_dataset(&gpu, config, &ds).unwrap();
+    let step = |m: &mut PixelRnn| m.train_step(&gpu, &data).unwrap();
+    run(&mut model, 2, step);
+    let snapshot = block_on(PendingSnapshot::take(&gpu, &model).finish()).unwrap();
+    run(&mut model, 2, step);
+    let straight = values(&gpu, &model.params());
+    snapshot.restore(&gpu, &mut model).unwrap();
+    run(&mut model, 2, step);
+    assert_eq!(values(&gpu, &model.params()), straight, "PixelRNN");
+
+    // A snapshot of one model does not go into another.
+    let mut vae = Vae::new(&gpu, vae_config(), 64).unwrap();
+    assert!(snapshot.restore(&gpu, &mut vae).is_err());
+}
+
+#[test]
+fn a_lost_device_is_an_error_and_its_snapshot_still_writes_weights() {
+    let gpu = common::gpu();
+    let ds = moons(120, 3, &MoonJitter::NONE).unwrap();
+    let data = DeviceDataset::upload(&gpu, &ds).unwrap();
+    let mut vae = Vae::new(&gpu, vae_config(), ds.image_len()).unwrap();
+    vae.monitor.set_every(1);
+    let mut keeper = Keeper::new();
+    run(&mut vae, 3, |v| v.train_step(&gpu, &data).unwrap());
+    block_on(keeper.take_now(&gpu, &vae)).unwrap();
+    let kept = values(&gpu, &vae.params());
+
+    gpu.destroy();
+    assert!(gpu.lost().is_some());
+    // Whatever touches the GPU now fails in words; nothing panics.
+    let failures = [
+        vae.train_step(&gpu, &data).and_then(|_| block_on(vae.monitor.flush())),
+        block_on(vae.params()[0].value.to_vec(&gpu)).map(drop),
+        block_on(keeper.take_now(&gpu, &vae)),
+    ];
+    for failure in failures {
+        match failure {
+            Err(e @ Error::DeviceLost(_)) => assert!(e.to_string().contains("lost"), "{e}"),
+            other => panic!("expected DeviceLost, got {other:?}"),
+        }
+    }
+    assert!(matches!(gpu.health(), Err(Error::DeviceLost(_))));
+
+    // The snapshot taken before the loss writes a file that loads on a new device.
+    let snapshot = keeper.latest().expect("the snapshot survives the device");
+    let (height, width, channels) = (ds.height, ds.width, ds.channels);
+    let header = VaeHeader { config: vae.config.clone(), height, width, channels, dataset: "moons".into(), steps: 3 };
+    let bytes = block_on(vae.save(snapshot, &header)).unwrap();
+    let other = common::gpu();
+    let (loaded, _) = Vae::load(&other, &bytes).unwrap();
+    assert_eq!(values(&other, &loaded.params()), kept);
+}
+
+#[test]
+fn the_guard_stops_a_leaping_loss_and_a_nan_but_not_a_wandering_one() {
+    let gpu = common::gpu();
+    let figures = |monitor: &mut Monitor, values: &[[f32; 2]]| -> genlab::Result<()> {
+        for (i, v) in values.iter().enumerate() {
+            let t = genlab::Tensor::from_slice(&gpu, [2], v).unwrap();
+            monitor.schedule(&gpu, i as u32 + 1, &t);
+            gpu.submit();
+        }
+        block_on(monitor.flush())
+    };
+    let wandering = [[2.0, 0.5], [1.5, 0.01], [3.0, 0.9], [0.8, 0.0], [40.0, 0.3]];
+    assert!(figures(&mut Monitor::new(&["loss", "p"], 1), &wandering).is_ok());
+    let leaping = [[2.0, 0.5], [1.9, 0.5], [1.8, 0.5], [1e4, 0.5]];
+    match figures(&mut Monitor::new(&["loss", "p"], 1), &leaping) {
+        Err(e @ Error::Diverged { step: 4, figure: "loss", .. }) => {
+            assert!(e.to_string().contains("median 1.9"), "{e}")
+        }
+        other => panic!("expected divergence at step 4, got {other:?}"),
+    }
+    let mut unguarded = Monitor::new(&["loss", "p"], 1);
+    unguarded.guard = false;
+    assert!(figures(&mut unguarded, &leaping).is_ok());
+    let nan = [[2.0, 0.5], [f32::NAN, 0.5]];
+    assert!(matches!(figures(&mut unguarded, &nan), Err(Error::Diverged { step: 2, .. })));
+}
+
+/// Runs `genlab` with `args`; returns its exit status and stderr.
+fn genlab(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_genlab")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn train_stops_a_diverging_run_and_keeps_finite_weights_from_before() {
+    let dir = std::env::temp_dir().join(format!("genlab-diverge-{}", std::process::id()));
+    let runs: [(&str, &[&str]); 3] = [
+        ("vae", &["train", "vae", "--data", "moons", "--count", "300", "--hidden", "32", "--lr", "1e6"]),
+        (
+            "gan",
+            &[
+                "train",
+                "gan",
+                "--count",
+                "300",
+                "--size",
+                "8",
+                "--hidden",
+                "32",
+                "--d-lr",
+                "1e6",
+                "--g-lr",
+                "1e6",
+                "--pr-samples",
+                "20",
+            ],
+        ),
+        ("pixelrnn", &["train", "pixelrnn", "--count", "60", "--size", "8", "--hidden", "8", "--lr", "1e6"]),
+    ];
+    let gpu = common::gpu();
+    for (model, args) in runs {
+        let out = dir.join(model);
+        let out_arg = out.to_str().unwrap();
+        let mut args = args.to_vec();
+        args.extend(["--steps", "200", "--out", out_arg]);
+        let (ok, stderr) = genlab(&args);
+        assert!(!ok, "{model}: a diverging run must exit non-zero");
+        assert!(stderr.contains("diverged") && stderr.contains("Lower the learning rate"), "{model}: {stderr}");
+        assert!(stderr.contains("last ones known to be good"), "{model}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{model}: {stderr}");
+        let bytes = std::fs::read(out.join("weights.safetensors")).unwrap();
+        // Loading refuses any tensor that is not finite.
+        let steps = match model {
+            "vae" => Vae::load(&gpu, &bytes).map(|(_, h)| h.steps),
+            "gan" => Gan::load(&gpu, &bytes).map(|(_, h)| h.steps),
+            _ => PixelRnn::load(&gpu, &bytes).map(|(_, h)| h.steps),
+        };
+        let steps = steps.unwrap_or_else(|e| panic!("{model}: the kept weights must load: {e}"));
+        assert!(steps < 200, "{model}: kept step {steps}");
+        assert!(stderr.contains(&format!("weights of step {steps}")), "{model}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
