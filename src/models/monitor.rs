@@ -30,12 +30,21 @@ pub struct Monitor {
     pub guard: bool,
     pending: VecDeque<(u32, Readback)>,
     pub history: Vec<Record>,
+    /// The step training last resumed from (a snapshot's): nothing before it is on its way.
+    resumed_at: u32,
 }
 
 impl Monitor {
     /// Figures named `names`, read back every `every` steps (at least 1).
     pub fn new(names: &'static [&'static str], every: u32) -> Monitor {
-        Monitor { names, every: every.max(1), guard: true, pending: VecDeque::new(), history: Vec::new() }
+        Monitor {
+            names,
+            every: every.max(1),
+            guard: true,
+            pending: VecDeque::new(),
+            history: Vec::new(),
+            resumed_at: 0,
+        }
     }
 
     pub fn set_every(&mut self, every: u32) {
@@ -113,6 +122,14 @@ impl Monitor {
     pub fn rewind(&mut self, step: u32) {
         self.pending.clear();
         self.history.retain(|r| r.step <= step);
+        self.resumed_at = step;
+    }
+
+    /// The latest step the GPU is known to have finished: the latest whose figures came
+    /// back, or the step training resumed from, when that is later (the page keeps a bounded
+    /// number of steps in flight past it).
+    pub fn arrived(&self) -> u32 {
+        self.latest().map_or(0, |r| r.step).max(self.resumed_at)
     }
 
     /// The latest step whose figures passed the guard (0 before any).

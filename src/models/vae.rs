@@ -156,6 +156,14 @@ impl Vae {
         params
     }
 
+    /// Trains on at learning rate `lr` (a diverged run restored to its last good state
+    /// goes on more gently).
+    pub fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        self.optimizer.set_learning_rate(lr)?;
+        self.config.learning_rate = lr;
+        Ok(())
+    }
+
     /// Training steps taken so far.
     pub fn steps(&self) -> u32 {
         self.optimizer.steps_taken()

@@ -300,6 +300,13 @@ impl Adam {
         self.step
     }
 
+    /// Takes steps of `lr` from now on (moments and step count are kept).
+    pub fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        AdamConfig { lr, ..self.config }.validate()?;
+        self.config.lr = lr;
+        Ok(())
+    }
+
     /// Carries on from a snapshot taken after `steps` updates (the step count sets Adam's
     /// bias correction).
     pub fn resume_at(&mut self, steps: u32) {

@@ -49,7 +49,7 @@ pub struct PendingSnapshot {
 impl PendingSnapshot {
     /// Copies `model`'s state after every step recorded so far, in one readback submitted
     /// now; the values arrive whenever the GPU gets there.
-    pub fn take(gpu: &Gpu, model: &impl Resumable) -> PendingSnapshot {
+    pub fn take(gpu: &Gpu, model: &(impl Resumable + ?Sized)) -> PendingSnapshot {
         let tensors = model.state_tensors();
         let readback = gpu.read_all_later(&tensors.iter().map(|(_, t)| t).collect::<Vec<_>>());
         gpu.submit();
@@ -103,7 +103,7 @@ impl Snapshot {
 
     /// Overwrites `model`'s state with this snapshot's. Every name and shape is checked
     /// first: a model of another shape is refused and left as it was.
-    pub fn restore(&self, gpu: &Gpu, model: &mut impl Resumable) -> Result<()> {
+    pub fn restore(&self, gpu: &Gpu, model: &mut (impl Resumable + ?Sized)) -> Result<()> {
         let targets = model.state_tensors();
         if targets.len() != self.entries.len() {
             return Err(Error::Invalid(format!(
@@ -161,14 +161,14 @@ impl Keeper {
     }
 
     /// Starts a snapshot of `model` now, unless one is already on its way.
-    pub fn take(&mut self, gpu: &Gpu, model: &impl Resumable) {
+    pub fn take(&mut self, gpu: &Gpu, model: &(impl Resumable + ?Sized)) {
         if self.pending.is_none() {
             self.pending = Some(PendingSnapshot::take(gpu, model));
         }
     }
 
     /// Takes a snapshot of `model` and waits for it (the start of a run, a test).
-    pub async fn take_now(&mut self, gpu: &Gpu, model: &impl Resumable) -> Result<()> {
+    pub async fn take_now(&mut self, gpu: &Gpu, model: &(impl Resumable + ?Sized)) -> Result<()> {
         if let Some(pending) = self.pending.take() {
             self.accept(pending.finish().await?);
         }
@@ -208,8 +208,13 @@ impl Keeper {
         self.good.as_ref()
     }
 
-    /// Forgets the snapshot on its way (its device is gone) and keeps the ones taken.
-    pub fn drop_pending(&mut self) {
-        self.pending = None;
+    /// The newest snapshot, keeping nothing else (the models move to a new device).
+    pub fn into_latest(self) -> Option<Snapshot> {
+        self.candidate.or(self.good)
+    }
+
+    /// The last good snapshot, keeping nothing else (the models go back to it).
+    pub fn into_good(self) -> Option<Snapshot> {
+        self.good
     }
 }

@@ -8,6 +8,7 @@ use wasm_bindgen::JsValue;
 use super::dom;
 use crate::bench::{self, Case};
 use crate::gpu::Gpu;
+use crate::web::labs::survival::Devices;
 
 /// The cases and step count the address asks for (`?bench=…&steps=…`), if it asks for any.
 pub fn requested() -> Option<(String, String)> {
@@ -59,12 +60,13 @@ fn parse(cases: &str, steps: &str) -> Result<(Vec<Case>, u32), String> {
 }
 
 /// The Kernels tab's profile button: profiles the chosen case and fills the table.
-pub fn wire_profile(gpu: Gpu) {
+pub fn wire_profile(devices: std::rc::Rc<Devices>) {
     dom::on_id::<web_sys::Event>("profile-run", "click", move |_| {
-        let gpu = gpu.clone();
+        let gpu = devices.gpu();
         wasm_bindgen_futures::spawn_local(async move {
             dom::set_disabled("profile-run", true);
-            let choice = dom::get::<web_sys::HtmlSelectElement>("profile-case").value();
+            let choice =
+                dom::try_get::<web_sys::HtmlSelectElement>("profile-case").map(|s| s.value()).unwrap_or_default();
             let result = match choice.parse::<Case>() {
                 Ok(case) => {
                     dom::set_text("profile-status", &format!("profiling one {case}…"));

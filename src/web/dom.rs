@@ -5,6 +5,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Document, Element, HtmlElement, HtmlInputElement, Window};
 
+// genlab's page code starts from `#[wasm_bindgen(start)]` in a page (never in a worker),
+// where a window and its document always exist: these two cannot fail.
 pub fn window() -> Window {
     web_sys::window().expect("the page has a window")
 }
@@ -17,14 +19,15 @@ pub fn by_id(id: &str) -> Result<Element, JsValue> {
     document().get_element_by_id(id).ok_or_else(|| JsValue::from_str(&format!("index.html lacks #{id}")))
 }
 
-/// The element `id` as a `T`; panics if the page lacks it (index.html and the Rust side are
-/// one program: a missing element is a bug the page test catches at once).
-pub fn get<T: JsCast>(id: &str) -> T {
+/// The element `id` as a `T`. index.html and the Rust side are one program, so a missing
+/// element is a bug the page tests catch; should one slip through, the lab says so.
+pub fn get<T: JsCast>(id: &str) -> crate::error::Result<T> {
+    let missing = |why: &str| crate::error::Error::Invalid(format!("the page's #{id} {why}: reload the page"));
     document()
         .get_element_by_id(id)
-        .unwrap_or_else(|| panic!("index.html lacks #{id}"))
+        .ok_or_else(|| missing("is missing"))?
         .dyn_into::<T>()
-        .unwrap_or_else(|_| panic!("#{id} is not the kind of element the page expects"))
+        .map_err(|_| missing("is not the kind of element genlab expects"))
 }
 
 pub fn try_get<T: JsCast>(id: &str) -> Option<T> {
@@ -64,9 +67,13 @@ pub fn on<E: JsCast + 'static>(target: &web_sys::EventTarget, event: &str, f: im
     closure.forget();
 }
 
-/// [`on`] for the element `id`.
+/// [`on`] for the element `id`. A page without it (a bug the page tests catch) says so in
+/// the console, and the rest of the page works on.
 pub fn on_id<E: JsCast + 'static>(id: &str, event: &str, f: impl FnMut(E) + 'static) {
-    on(get::<web_sys::EventTarget>(id).as_ref(), event, f);
+    match get::<web_sys::EventTarget>(id) {
+        Ok(target) => on(&target, event, f),
+        Err(e) => web_sys::console::error_1(&e.to_string().into()),
+    }
 }
 
 pub fn now() -> f64 {
@@ -125,7 +132,7 @@ pub fn download(bytes: &[u8], name: &str) -> Result<(), JsValue> {
     a.set_href(&url);
     a.set_download(name);
     a.set_hidden(true);
-    document().body().expect("body").append_child(&a)?;
+    document().body().ok_or_else(|| JsValue::from_str("the page has no body"))?.append_child(&a)?;
     a.click();
     a.remove();
     // Revoked a moment later: revoking at once can cancel the download in some browsers.

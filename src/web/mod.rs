@@ -31,7 +31,14 @@ use crate::io::link::{Lab, Link};
 /// genlab markup (e.g. the wasm-bindgen-test harness).
 #[wasm_bindgen(start)]
 pub fn start() {
-    console_error_panic_hook::set_once();
+    // A panic is a bug; should one happen, the page says so where people look, not only in
+    // the console (the wasm instance stops with it).
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        shell::fatal(&format!(
+            "genlab hit a bug and stopped: {info}. Reload the page to start again, and please report it."
+        ));
+    }));
     if dom::by_id("adapter").is_err() {
         return;
     }
@@ -71,13 +78,15 @@ async fn run() -> Result<(), JsValue> {
         }
     };
     shell::show_adapter(&gpu.summary().to_string());
-    let ctx = labs::Ctx { gpu: gpu.clone(), display: canvas::Display::new(&gpu), active: active.clone(), links };
+    let devices = labs::survival::Devices::new(gpu);
+    let (gpu, display, generation) = devices.current();
+    let ctx = labs::Ctx { gpu, display, devices: devices.clone(), generation, active: active.clone(), links };
     let for_lab = |lab: Lab| if link.lab == lab { link.clone() } else { Link::for_lab(lab) };
     labs::pixel_rnn::start(ctx.clone(), for_lab(Lab::PixelRnn));
     labs::vae::start(ctx.clone(), for_lab(Lab::Vae));
     labs::gan::start(ctx.clone(), for_lab(Lab::Gan));
-    bench::wire_profile(gpu.clone());
-    selftest::start(gpu, active);
+    bench::wire_profile(devices.clone());
+    selftest::start(devices, active);
     if let Some(body) = dom::document().body() {
         body.set_attribute("data-ready", "1")?;
     }

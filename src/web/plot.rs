@@ -8,6 +8,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
 use super::canvas::pixel_ratio;
 use super::dom;
+use crate::error::{Error, Result};
 
 pub struct Series {
     pub name: String,
@@ -67,14 +68,14 @@ fn label(v: f64, step: f64) -> String {
 
 impl Plot {
     /// A plot on canvas `id` with one series per `(name, colour)`.
-    pub fn new(id: &str, series: &[(&str, &'static str)], fixed: Option<(f32, f32)>) -> Plot {
-        let canvas: HtmlCanvasElement = dom::get(id);
+    pub fn new(id: &str, series: &[(&str, &'static str)], fixed: Option<(f32, f32)>) -> Result<Plot> {
+        let canvas: HtmlCanvasElement = dom::get(id)?;
         let ctx = canvas
             .get_context("2d")
             .ok()
             .flatten()
             .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-            .expect("a canvas has a 2-D context");
+            .ok_or_else(|| Error::Invalid(format!("the browser gave #{id} no 2-D context")))?;
         let series = series
             .iter()
             .map(|(n, c)| Series { name: n.to_string(), color: c, points: Vec::new(), dashed: false })
@@ -82,7 +83,7 @@ impl Plot {
         let mut plot =
             Plot { canvas, ctx, series, fixed, empty_text: "Press Train: the losses appear here.".into(), dirty: true };
         plot.draw();
-        plot
+        Ok(plot)
     }
 
     /// What an empty plot says.

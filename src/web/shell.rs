@@ -52,7 +52,7 @@ pub fn show_notices(notices: &[Notice]) {
     if notices.is_empty() {
         return;
     }
-    let list = dom::by_id("notice-list").expect("index.html has #notice-list");
+    let Ok(list) = dom::by_id("notice-list") else { return };
     for n in notices {
         if let Ok(li) = dom::document().create_element("li") {
             li.set_text_content(Some(&n.to_string()));

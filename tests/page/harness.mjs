@@ -41,11 +41,12 @@ async function waitForServer(url, tries = 100) {
 }
 
 /**
- * Starts the server and the browser; returns { page, url, consoleErrors, close }.
+ * Starts the server and the browser; returns { page, url, consoleErrors, requests, close }.
  * `flags` replaces the browser's command-line flags (e.g. to take WebGPU away); `subpath`
- * serves the page under /<subpath>/ instead of the root.
+ * serves the page under /<subpath>/ instead of the root; `initScript` runs in the page before
+ * any of its own scripts (to reach what the page makes, such as its GPU device).
  */
-export async function openPage(path = '', { flags = CHROMIUM_FLAGS, subpath = '' } = {}) {
+export async function openPage(path = '', { flags = CHROMIUM_FLAGS, subpath = '', initScript = null } = {}) {
   const port = await freePort();
   // With a sub-path, dist/ is served as /<subpath>/, as GitHub Pages serves a project.
   let served = join(root, 'dist');
@@ -72,13 +73,18 @@ export async function openPage(path = '', { flags = CHROMIUM_FLAGS, subpath = ''
   }
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   const consoleErrors = [];
+  const requests = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('request', (r) => requests.push(r.url()));
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  if (initScript) await page.addInitScript(initScript);
   await page.goto(base + path);
   return {
     page,
     url: base + path,
     consoleErrors,
+    /** Every URL the page requested, from the first. */
+    requests,
     async close() {
       await browser.close();
       server.kill();

@@ -491,6 +491,15 @@ impl Gan {
         self.generator_ema.as_ref().unwrap_or(&self.generator)
     }
 
+    /// Trains on at these learning rates (a diverged run restored to its last good state
+    /// goes on more gently).
+    pub fn set_learning_rates(&mut self, g_lr: f32, d_lr: f32) -> Result<()> {
+        self.g_optimizer.set_learning_rate(g_lr)?;
+        self.d_optimizer.set_learning_rate(d_lr)?;
+        (self.config.g_learning_rate, self.config.d_learning_rate) = (g_lr, d_lr);
+        Ok(())
+    }
+
     /// Training steps (generator updates) taken so far.
     pub fn steps(&self) -> u32 {
         self.g_optimizer.steps_taken()

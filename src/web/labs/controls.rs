@@ -111,7 +111,7 @@ pub fn fill_form(link: &Link) {
 }
 
 /// The sheet file input and drag-and-drop onto the lab: both send [`Cmd::Sheet`].
-pub fn wire_sheet_input(lab: Lab, queue: &Queue) {
+pub fn wire_sheet_input(lab: Lab, queue: &Queue) -> Result<()> {
     let name = lab.name();
     let send = {
         let queue = queue.clone();
@@ -125,7 +125,7 @@ pub fn wire_sheet_input(lab: Lab, queue: &Queue) {
             });
         }
     };
-    let input: HtmlInputElement = dom::get(&format!("{name}-sheet"));
+    let input: HtmlInputElement = dom::get(&format!("{name}-sheet"))?;
     {
         let send = send.clone();
         let input2 = input.clone();
@@ -135,7 +135,7 @@ pub fn wire_sheet_input(lab: Lab, queue: &Queue) {
             }
         });
     }
-    let zone: HtmlElement = dom::get(&format!("lab-{name}"));
+    let zone: HtmlElement = dom::get(&format!("lab-{name}"))?;
     let marker = zone.clone();
     dom::on::<DragEvent>(zone.as_ref(), "dragover", move |e| {
         e.prevent_default();
@@ -151,6 +151,7 @@ pub fn wire_sheet_input(lab: Lab, queue: &Queue) {
             send(file);
         }
     });
+    Ok(())
 }
 
 /// The dataset a link describes; a sheet needs its file's bytes.

@@ -12,6 +12,7 @@ use crate::kernels::rng::{self, Stream};
 use crate::models::gan::{Gan, GanConfig, GanHeader, SampleShape, FIXED_SAMPLES};
 use crate::models::latent::slerp_point;
 use crate::models::{stream, Purpose};
+use crate::nn::snapshot::Resumable;
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
 use crate::web::plot::Plot;
@@ -47,7 +48,7 @@ impl Models {
 
     /// The latest step whose figures have come back from the GPU.
     fn arrived(&self) -> u32 {
-        self.offset + self.gan.monitor.latest().map_or(0, |r| r.step)
+        self.offset + self.gan.monitor.arrived()
     }
 }
 
@@ -113,28 +114,22 @@ pub struct GanLab {
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    let core = Core::new(ctx, link);
+    match make(ctx, link) {
+        Ok(lab) => wasm_bindgen_futures::spawn_local(super::run(lab)),
+        Err(e) => status(LAB, &format!("This lab cannot run on this page: {e}"), true),
+    }
+}
+
+/// The lab with its views and controls wired, before its first models.
+fn make(ctx: Ctx, link: Link) -> Result<GanLab> {
+    let core = Core::new(ctx, link)?;
     {
         let q = core.queue.clone();
         dom::on_id::<web_sys::Event>("gan-new-noise", "click", move |_| q.push(Cmd::NewNoise));
     }
-    let d = &core.ctx.display;
-    let views = match (|| -> Result<Views> {
-        Ok(Views {
-            grid: GridView::for_id(d, "gan-grid")?,
-            real: GridView::for_id(d, "gan-real")?,
-            walk: GridView::for_id(d, "gan-walk")?,
-            strip: GridView::for_id(d, "gan-walk-strip")?,
-        })
-    })() {
-        Ok(v) => v,
-        Err(e) => {
-            status(LAB, &format!("cannot draw on this page: {e}"), true);
-            return;
-        }
-    };
-    let d_plot = Plot::new("gan-dplot", &[("D(real)", "#3b7d6e"), ("D(fake)", "#d6457a")], Some((0.0, 1.0)));
-    let loss_plot = Plot::new("gan-plot", &[("D loss", "#5d6470"), ("G loss", "#6d4ad6")], None);
+    let views = make_views(&core.ctx)?;
+    let d_plot = Plot::new("gan-dplot", &[("D(real)", "#3b7d6e"), ("D(fake)", "#d6457a")], Some((0.0, 1.0)))?;
+    let loss_plot = Plot::new("gan-plot", &[("D loss", "#5d6470"), ("G loss", "#6d4ad6")], None)?;
     let lab = GanLab {
         walk: Walk::new(core.link.seed, core.link.gan.z),
         noise_stream: stream(core.link.seed ^ 0x0B5E_55ED, Purpose::Sampling),
@@ -149,7 +144,17 @@ pub fn start(ctx: Ctx, link: Link) {
         pace: Pace::default(),
         last_plot: 0.0,
     };
-    wasm_bindgen_futures::spawn_local(super::run(lab));
+    Ok(lab)
+}
+
+fn make_views(ctx: &Ctx) -> Result<Views> {
+    let d = &ctx.display;
+    Ok(Views {
+        grid: GridView::for_id(d, "gan-grid")?,
+        real: GridView::for_id(d, "gan-real")?,
+        walk: GridView::for_id(d, "gan-walk")?,
+        strip: GridView::for_id(d, "gan-walk-strip")?,
+    })
 }
 
 impl LiveLab for GanLab {
@@ -162,6 +167,35 @@ impl LiveLab for GanLab {
 
     fn core(&self) -> &Core {
         &self.core
+    }
+
+    fn nets(&self) -> Vec<&dyn Resumable> {
+        self.models.iter().map(|m| &m.gan as &dyn Resumable).collect()
+    }
+
+    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable> {
+        self.models.iter_mut().map(|m| &mut m.gan as &mut dyn Resumable).collect()
+    }
+
+    fn checked(&self) -> Vec<u32> {
+        self.models.iter().map(|m| m.gan.monitor.checked_through()).collect()
+    }
+
+    fn remake_views(&mut self) -> Result<()> {
+        self.views = make_views(&self.core.ctx)?;
+        self.strip_images = None;
+        self.walk.strip_stale = true;
+        self.stale = true;
+        self.real_stale = true;
+        Ok(())
+    }
+
+    fn restored(&mut self, offset: u32) {
+        if let Some(m) = &mut self.models {
+            m.offset = offset;
+            m.plotted = m.gan.monitor.history.len();
+        }
+        self.stale = true;
     }
 
     fn core_mut(&mut self) -> &mut Core {
@@ -259,6 +293,22 @@ impl LiveLab for GanLab {
         self.real_stale = true;
         self.d_plot.draw();
         self.loss_plot.draw();
+    }
+
+    /// A new learning rate applies from the next step: the GAN trains on (a run the guard
+    /// stopped goes on from its last good checkpoint, more gently).
+    fn edited(&mut self, key: &str) -> bool {
+        if key == "glr" || key == "dlr" {
+            let (g, d) = (self.core.link.gan.g_lr, self.core.link.gan.d_lr);
+            if let Some(m) = &mut self.models {
+                if m.gan.set_learning_rates(g, d).is_ok() {
+                    status(LAB, &format!("Learning rates G {g}, D {d} from the next step on."), false);
+                    self.core.ctx.publish(&self.current_link());
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     fn sheet_summary(&self) -> Option<String> {
@@ -368,7 +418,9 @@ impl GanLab {
     async fn export(&mut self) -> Result<()> {
         let Some(m) = &self.models else { return Ok(()) };
         let (height, width, channels) = m.geometry();
-        let steps = m.steps();
+        // Without a device, the newest checkpoint is what there is to export.
+        let (source, checkpoint) = self.core.checkpoints.source(&self.core.ctx.gpu, 0)?;
+        let steps = m.offset + checkpoint.unwrap_or(m.gan.steps());
         let link = &self.core.link;
         let header = GanHeader {
             config: m.gan.config.clone(),
@@ -378,7 +430,7 @@ impl GanLab {
             dataset: link.data.kind.to_string(),
             steps,
         };
-        download_model(link, "gan", "the GAN", steps, m.gan.save(&self.core.ctx.gpu, &header).await?)
+        download_model(link, "gan", "the GAN", steps, m.gan.save(source, &header).await?)
     }
 
     fn refresh(&mut self) -> Result<()> {

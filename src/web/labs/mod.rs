@@ -12,6 +12,7 @@
 mod controls;
 pub mod gan;
 pub mod pixel_rnn;
+pub mod survival;
 pub mod vae;
 
 use std::cell::{Cell, RefCell};
@@ -21,9 +22,10 @@ use std::rc::Rc;
 use super::canvas::Display;
 use super::dom;
 use crate::data::{Dataset, DatasetKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::io::link::{DataLink, Lab, Link};
+use crate::nn::snapshot::Resumable;
 use controls::{
     copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss, show_running,
     show_steps, status, wire_buttons, wire_form, wire_sheet_input,
@@ -35,6 +37,10 @@ use controls::{
 pub struct Ctx {
     pub gpu: Gpu,
     pub display: Rc<Display>,
+    /// The page's device as it is now: a lab whose `gpu` was lost moves onto a newer one.
+    pub devices: Rc<survival::Devices>,
+    /// The generation of `gpu` (how many devices came before it).
+    pub generation: u32,
     pub active: Rc<Cell<Lab>>,
     pub links: Rc<RefCell<HashMap<Lab, Link>>>,
 }
@@ -274,16 +280,36 @@ struct Core {
     sheet: Option<Vec<u8>>,
     /// Whether the tab was showing last frame: showing it again publishes the lab's link.
     was_active: bool,
+    /// Snapshots of the models, for a lost device or a diverging run.
+    checkpoints: survival::Checkpoints,
+    /// Set from the frame the device was found lost until the lab is on a new one.
+    lost: Option<survival::Lost>,
+    /// Devices lost and recovered from so far.
+    recoveries: u32,
+    /// A frame failed while training ran: if the device turns out lost (its loss may be
+    /// reported a moment after the failed readback), training resumes on the new one.
+    interrupted: bool,
 }
 
 impl Core {
     /// Wires the lab's buttons, settings form and sprite-sheet input to a fresh queue.
-    fn new(ctx: Ctx, link: Link) -> Core {
+    fn new(ctx: Ctx, link: Link) -> Result<Core> {
         let queue = Queue::default();
         wire_buttons(link.lab, &queue);
         wire_form(&link, &queue);
-        wire_sheet_input(link.lab, &queue);
-        Core { ctx, link, queue, runner: Runner::new(), sheet: None, was_active: false }
+        wire_sheet_input(link.lab, &queue)?;
+        Ok(Core {
+            ctx,
+            link,
+            queue,
+            runner: Runner::new(),
+            sheet: None,
+            was_active: false,
+            checkpoints: survival::Checkpoints::default(),
+            lost: None,
+            recoveries: 0,
+            interrupted: false,
+        })
     }
 
     /// The dataset the link describes.
@@ -353,6 +379,21 @@ trait LiveLab {
     /// A frame failed and training has stopped: whatever else the lab was doing stops too.
     fn frame_failed(&mut self) {}
 
+    /// The models that train, in a fixed order (the VAE lab: the VAE, then the autoencoder);
+    /// their snapshots survive a lost device and a diverging run.
+    fn nets(&self) -> Vec<&dyn Resumable>;
+    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable>;
+
+    /// For each of [`LiveLab::nets`], the latest step whose figures passed the guard.
+    fn checked(&self) -> Vec<u32>;
+
+    /// Makes the views again on the current display (the device was replaced).
+    fn remake_views(&mut self) -> Result<()>;
+
+    /// The models were just restored from snapshots; the first model had taken `offset`
+    /// steps before this page trained it (an imported model's). Everything drawn is stale.
+    fn restored(&mut self, offset: u32);
+
     fn can_train(&self) -> bool {
         self.steps().is_some()
     }
@@ -376,10 +417,24 @@ async fn run<L: LiveLab>(mut lab: L) {
     }
     loop {
         dom::next_frame().await;
-        if let Err(e) = frame(&mut lab).await {
-            lab.core_mut().runner.stop();
-            lab.frame_failed();
-            status(L::LAB, &e.to_string(), true);
+        match frame(&mut lab).await {
+            Ok(()) => {}
+            // The next frame moves onto a new device; training resumes if it was running.
+            Err(Error::DeviceLost(_)) => lab.frame_failed(),
+            Err(e @ Error::Diverged { .. }) => {
+                lab.core_mut().runner.stop();
+                lab.frame_failed();
+                let words = survival::after_divergence(&mut lab, &e);
+                status(L::LAB, &words, true);
+                show_running(L::LAB, false, lab.can_train());
+            }
+            Err(e) => {
+                let core = lab.core_mut();
+                core.interrupted = core.runner.running;
+                core.runner.stop();
+                lab.frame_failed();
+                status(L::LAB, &e.to_string(), true);
+            }
         }
     }
 }
@@ -387,6 +442,18 @@ async fn run<L: LiveLab>(mut lab: L) {
 /// One frame: the queued commands, and while the tab shows, a slice of training, the figures
 /// that came back, and the views.
 async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
+    if !survival::ensure_device(lab).await {
+        // No device: only what works without one (exports, from the last checkpoint).
+        for cmd in lab.core().queue.take() {
+            if let Cmd::Export(_) = cmd {
+                if let Err(e) = lab.apply_own(cmd).await {
+                    status(L::LAB, &e.to_string(), true);
+                }
+            }
+        }
+        return Ok(());
+    }
+    lab.core().ctx.gpu.health()?;
     let active = lab.core().ctx.is_active(L::LAB);
     if active && !lab.core().was_active {
         lab.core().ctx.publish(&lab.current_link());
@@ -411,6 +478,7 @@ async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
     }
     let was_running = lab.core().runner.running;
     train_slice(lab)?;
+    survival::tick(lab)?;
     if was_running && !lab.core().runner.running {
         // A replay or a single step just finished.
         lab.core().ctx.publish(&lab.current_link());
@@ -443,6 +511,7 @@ fn rebuild<L: LiveLab>(lab: &mut L, keep_running: bool) {
     runner.running &= keep_running;
     let error_box = format!("{}-data-error", L::LAB.name());
     dom::show(&error_box, false);
+    lab.core_mut().checkpoints.reset();
     match lab.remake() {
         Ok(()) => status(L::LAB, "Ready. Press Train.", false),
         Err(e) => {
@@ -460,6 +529,8 @@ fn rebuild<L: LiveLab>(lab: &mut L, keep_running: bool) {
 /// The commands every lab answers alike; the rest go to the lab.
 async fn apply<L: LiveLab>(lab: &mut L, cmd: Cmd) -> Result<()> {
     let running = lab.core().runner.running;
+    // What the person asks for now replaces what a failed frame interrupted.
+    lab.core_mut().interrupted = false;
     match cmd {
         Cmd::Train => {
             if lab.can_train() {
@@ -498,6 +569,7 @@ async fn apply<L: LiveLab>(lab: &mut L, cmd: Cmd) -> Result<()> {
             Ok(what) => {
                 // A model that arrives with its own step count is not a jump in speed.
                 lab.core_mut().runner.forget_rate();
+                lab.core_mut().checkpoints.reset();
                 status(L::LAB, &format!("{name}: {what}"), false)
             }
             Err(e) => status(L::LAB, &format!("{name} was not loaded, {}: {e}", L::UNCHANGED), true),
@@ -548,6 +620,7 @@ async fn load_pretrained<L: LiveLab>(lab: &mut L) {
         }
     }
     lab.core_mut().runner.forget_rate();
+    lab.core_mut().checkpoints.reset();
     lab.pretrained_loaded(lab.steps().unwrap_or(0));
 }
 

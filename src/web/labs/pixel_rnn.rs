@@ -22,6 +22,7 @@ use crate::io::link::{Lab, Link};
 use crate::kernels::rng::Stream;
 use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, PixelRnnHeader, Sampler, UNPAINTED};
 use crate::models::{stream, Purpose};
+use crate::nn::snapshot::Resumable;
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
 use crate::web::plot::Plot;
@@ -150,7 +151,7 @@ impl Models {
 
     /// The latest step whose figures have come back from the GPU.
     fn arrived(&self) -> u32 {
-        self.offset + self.rnn.monitor.latest().map_or(0, |r| r.step)
+        self.offset + self.rnn.monitor.arrived()
     }
 
     /// RGB pixels `[B, T, 3]` for tokens `[B, T]`; pixels not painted yet as a checker.
@@ -203,7 +204,15 @@ pub struct RnnLab {
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    let core = Core::new(ctx, link);
+    match make(ctx, link) {
+        Ok(lab) => wasm_bindgen_futures::spawn_local(super::run(lab)),
+        Err(e) => status(LAB, &format!("This lab cannot run on this page: {e}"), true),
+    }
+}
+
+/// The lab with its views and controls wired, before its first models.
+fn make(ctx: Ctx, link: Link) -> Result<RnnLab> {
+    let core = Core::new(ctx, link)?;
     let queue = &core.queue;
     type Make = fn() -> Cmd;
     let buttons: [(&str, Make); 2] = [("pixelrnn-complete", || Cmd::Complete), ("pixelrnn-sample", || Cmd::Sample)];
@@ -213,13 +222,13 @@ pub fn start(ctx: Ctx, link: Link) {
     }
     {
         let q = queue.clone();
-        let picker: HtmlCanvasElement = dom::get("pixelrnn-picker");
+        let picker: HtmlCanvasElement = dom::get("pixelrnn-picker")?;
         dom::on::<web_sys::MouseEvent>(picker.as_ref(), "click", move |e| {
             q.push(Cmd::Pick(e.offset_x() as f64, e.offset_y() as f64));
         });
     }
     {
-        let slider: HtmlInputElement = dom::get("pixelrnn-temp");
+        let slider: HtmlInputElement = dom::get("pixelrnn-temp")?;
         let s = slider.clone();
         dom::on::<web_sys::Event>(slider.as_ref(), "input", move |_| dom::set_text("pixelrnn-temp-value", &s.value()));
         dom::set_text("pixelrnn-temp-value", &core.link.rnn.temperature.to_string());
@@ -230,7 +239,7 @@ pub fn start(ctx: Ctx, link: Link) {
         height: 0,
         width: 0,
         cell: 10.0,
-        overlay: dom::get("pixelrnn-cover"),
+        overlay: dom::get("pixelrnn-cover")?,
     }));
     set_cover_buttons(Cover::Mask(MaskKind::BottomHalf));
     for (name, choice) in [
@@ -276,22 +285,9 @@ pub fn start(ctx: Ctx, link: Link) {
         });
         dom::on::<web_sys::MouseEvent>(overlay.as_ref(), "contextmenu", |e| e.prevent_default());
     }
-    let d = &core.ctx.display;
-    let views = match (|| -> Result<Views> {
-        Ok(Views {
-            picker: GridView::for_id(d, "pixelrnn-picker")?,
-            target: GridView::for_id(d, "pixelrnn-target")?,
-            out: GridView::for_id(d, "pixelrnn-out")?,
-        })
-    })() {
-        Ok(v) => v,
-        Err(e) => {
-            status(LAB, &format!("cannot draw on this page: {e}"), true);
-            return;
-        }
-    };
+    let views = make_views(&core.ctx)?;
     let mut plot =
-        Plot::new("pixelrnn-plot", &[("bits per pixel", "#6d4ad6"), ("colour frequencies only", "#8a909b")], None);
+        Plot::new("pixelrnn-plot", &[("bits per pixel", "#6d4ad6"), ("colour frequencies only", "#8a909b")], None)?;
     plot.set_dashed(1, true);
     let lab = RnnLab {
         paint_stream: stream(core.link.seed, Purpose::Sampling),
@@ -305,7 +301,16 @@ pub fn start(ctx: Ctx, link: Link) {
         stale: true,
         last_plot: 0.0,
     };
-    wasm_bindgen_futures::spawn_local(super::run(lab));
+    Ok(lab)
+}
+
+fn make_views(ctx: &Ctx) -> Result<Views> {
+    let d = &ctx.display;
+    Ok(Views {
+        picker: GridView::for_id(d, "pixelrnn-picker")?,
+        target: GridView::for_id(d, "pixelrnn-target")?,
+        out: GridView::for_id(d, "pixelrnn-out")?,
+    })
 }
 
 impl LiveLab for RnnLab {
@@ -317,6 +322,33 @@ impl LiveLab for RnnLab {
 
     fn core(&self) -> &Core {
         &self.core
+    }
+
+    fn nets(&self) -> Vec<&dyn Resumable> {
+        self.models.iter().map(|m| &m.rnn as &dyn Resumable).collect()
+    }
+
+    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable> {
+        self.models.iter_mut().map(|m| &mut m.rnn as &mut dyn Resumable).collect()
+    }
+
+    fn checked(&self) -> Vec<u32> {
+        self.models.iter().map(|m| m.rnn.monitor.checked_through()).collect()
+    }
+
+    fn remake_views(&mut self) -> Result<()> {
+        self.views = make_views(&self.core.ctx)?;
+        self.painting = None;
+        self.stale = true;
+        Ok(())
+    }
+
+    fn restored(&mut self, offset: u32) {
+        if let Some(m) = &mut self.models {
+            m.offset = offset;
+            m.plotted = m.rnn.monitor.history.len();
+        }
+        self.stale = true;
     }
 
     fn core_mut(&mut self) -> &mut Core {
@@ -422,6 +454,17 @@ impl LiveLab for RnnLab {
             dom::set_text("pixelrnn-temp-value", &self.core.link.rnn.temperature.to_string());
             self.core.ctx.publish(&self.current_link());
             return false;
+        }
+        // A new learning rate applies from the next step: the model trains on.
+        if key == "lr" {
+            let lr = self.core.link.rnn.lr;
+            if let Some(m) = &mut self.models {
+                if m.rnn.set_learning_rate(lr).is_ok() {
+                    status(LAB, &format!("Learning rate {lr} from the next step on."), false);
+                    self.core.ctx.publish(&self.current_link());
+                    return false;
+                }
+            }
         }
         true
     }
@@ -532,7 +575,9 @@ impl RnnLab {
                 status(LAB, "Nothing is covered: pick a cover, or paint over the sprite with the mouse.", true);
                 return Ok(());
             }
-            let sprite = m.heldout.image_indices(self.pick).expect("a palette dataset has indices");
+            let sprite = m.heldout.image_indices(self.pick).ok_or_else(|| {
+                Error::Invalid(format!("held-out sprite {} has no palette indices to complete", self.pick))
+            })?;
             let sampler = m.rnn.completer(gpu, sprite, &mask, COPIES, temperature, stream)?;
             (sampler, "completions", Some((sprite.to_vec(), mask)))
         } else {
@@ -604,7 +649,9 @@ impl RnnLab {
 
     async fn export(&mut self) -> Result<()> {
         let Some(m) = &self.models else { return Ok(()) };
-        let steps = m.steps();
+        // Without a device, the newest checkpoint is what there is to export.
+        let (source, checkpoint) = self.core.checkpoints.source(&self.core.ctx.gpu, 0)?;
+        let steps = m.offset + checkpoint.unwrap_or(m.rnn.steps());
         let link = &self.core.link;
         let header = PixelRnnHeader {
             config: m.rnn.config.clone(),
@@ -614,7 +661,7 @@ impl RnnLab {
             dataset: link.data.kind.to_string(),
             steps,
         };
-        download_model(link, "pixelrnn", "the PixelRNN", steps, m.rnn.save(&self.core.ctx.gpu, &header).await?)
+        download_model(link, "pixelrnn", "the PixelRNN", steps, m.rnn.save(source, &header).await?)
     }
 
     /// Redraws the picker and the picked sprite under its cover.

@@ -21,6 +21,7 @@ use crate::gpu::Tensor;
 use crate::io::link::{Lab, Link};
 use crate::models::vae::{latent_grid, Vae, VaeConfig, VaeHeader};
 use crate::models::{stream, Purpose};
+use crate::nn::snapshot::Resumable;
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
 use crate::web::plot::Plot;
@@ -157,7 +158,7 @@ impl Models {
 
     /// The latest step whose figures have come back from the GPU.
     fn arrived(&self) -> u32 {
-        self.offset + self.nets[0].monitor.latest().map_or(0, |r| r.step)
+        self.offset + self.nets[0].monitor.arrived()
     }
 }
 
@@ -202,24 +203,33 @@ fn default_pair(heldout: &Dataset) -> (usize, usize) {
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    let core = Core::new(ctx, link);
+    match make(ctx, link) {
+        Ok(lab) => wasm_bindgen_futures::spawn_local(super::run(lab)),
+        Err(e) => status(LAB, &format!("This lab cannot run on this page: {e}"), true),
+    }
+}
+
+/// The lab with its views and controls wired, before its first models.
+fn make(ctx: Ctx, link: Link) -> Result<VaeLab> {
+    let core = Core::new(ctx, link)?;
     let queue = &core.queue;
     {
         let q = queue.clone();
-        let picker: HtmlCanvasElement = dom::get("vae-picker");
+        let picker: HtmlCanvasElement = dom::get("vae-picker")?;
         dom::on::<web_sys::MouseEvent>(picker.as_ref(), "click", move |e| {
             q.push(Cmd::Pick(e.offset_x() as f64, e.offset_y() as f64));
         });
     }
-    let map_state = [0, 1].map(|i| {
-        Rc::new(RefCell::new(MapState {
-            overlay: dom::get(&format!("vae-map-overlay{i}")),
+    let map_state = |i: usize| -> Result<Rc<RefCell<MapState>>> {
+        Ok(Rc::new(RefCell::new(MapState {
+            overlay: dom::get(&format!("vae-map-overlay{i}"))?,
             extent: PRIOR_EXTENT,
             cell: 28.0,
             point: (0.0, 0.0),
             dots: Vec::new(),
-        }))
-    });
+        })))
+    };
+    let map_state = [map_state(0)?, map_state(1)?];
     for (i, state) in map_state.iter().enumerate() {
         let overlay = state.borrow().overlay.clone();
         let move_to = {
@@ -248,18 +258,12 @@ pub fn start(ctx: Ctx, link: Link) {
             }
         });
     }
-    let views = match make_views(&core.ctx) {
-        Ok(v) => v,
-        Err(e) => {
-            status(LAB, &format!("cannot draw on this page: {e}"), true);
-            return;
-        }
-    };
+    let views = make_views(&core.ctx)?;
     let plot = Plot::new(
         "vae-plot",
         &[("VAE loss", VAE_COLOR), ("VAE reconstruction", "#a58be8"), ("autoencoder reconstruction", AE_COLOR)],
         None,
-    );
+    )?;
     let mut lab = VaeLab {
         core,
         views,
@@ -275,7 +279,7 @@ pub fn start(ctx: Ctx, link: Link) {
         last_plot: 0.0,
     };
     lab.plot.set_dashed(1, true);
-    wasm_bindgen_futures::spawn_local(super::run(lab));
+    Ok(lab)
 }
 
 fn make_views(ctx: &Ctx) -> Result<Views> {
@@ -447,6 +451,18 @@ impl LiveLab for VaeLab {
         if key == "data" || key == "count" || key == "dseed" {
             self.core.link.vae.pair = None;
         }
+        // A new learning rate applies from the next step: the models train on (a run the
+        // guard stopped goes on from its last good checkpoint, more gently).
+        if key == "lr" {
+            if let Some(m) = &mut self.models {
+                let lr = self.core.link.vae.lr;
+                if m.nets.iter_mut().all(|n| n.set_learning_rate(lr).is_ok()) {
+                    status(LAB, &format!("Learning rate {lr} from the next step on."), false);
+                    self.core.ctx.publish(&self.current_link());
+                    return false;
+                }
+            }
+        }
         true
     }
 
@@ -506,7 +522,6 @@ impl LiveLab for VaeLab {
             m.plotted[1] = 0;
             note = " The autoencoder starts again with its settings.".into();
         }
-        let m = self.models.as_mut().expect("checked above");
         if latent_changed {
             m.noise = crate::kernels::rng::normal(
                 &self.core.ctx.gpu,
@@ -538,6 +553,35 @@ impl LiveLab for VaeLab {
             ),
             false,
         );
+    }
+
+    fn nets(&self) -> Vec<&dyn Resumable> {
+        self.models.iter().flat_map(|m| m.nets.iter().map(|n| n as &dyn Resumable)).collect()
+    }
+
+    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable> {
+        self.models.iter_mut().flat_map(|m| m.nets.iter_mut().map(|n| n as &mut dyn Resumable)).collect()
+    }
+
+    fn checked(&self) -> Vec<u32> {
+        self.models.iter().flat_map(|m| m.nets.iter().map(|n| n.monitor.checked_through())).collect()
+    }
+
+    fn remake_views(&mut self) -> Result<()> {
+        self.views = make_views(&self.core.ctx)?;
+        self.picker_stale = true;
+        self.stale = true;
+        Ok(())
+    }
+
+    fn restored(&mut self, offset: u32) {
+        if let Some(m) = &mut self.models {
+            m.offset = offset;
+            for (plotted, net) in m.plotted.iter_mut().zip(&m.nets) {
+                *plotted = net.monitor.history.len();
+            }
+        }
+        self.stale = true;
     }
 
     async fn apply_own(&mut self, cmd: Cmd) -> Result<()> {
@@ -591,7 +635,10 @@ impl VaeLab {
         let Some(m) = &self.models else { return Ok(()) };
         let Some(net) = m.nets.get(which) else { return Ok(()) };
         let (height, width, channels) = m.geometry();
-        let steps = if which == 0 { m.steps() } else { net.steps() };
+        // Without a device, the newest checkpoint is what there is to export.
+        let (source, checkpoint) = self.core.checkpoints.source(&self.core.ctx.gpu, which)?;
+        let offset = if which == 0 { m.offset } else { 0 };
+        let steps = offset + checkpoint.unwrap_or(net.steps());
         let link = &self.core.link;
         let header = VaeHeader {
             config: net.config.clone(),
@@ -602,7 +649,7 @@ impl VaeLab {
             steps,
         };
         let model = if net.config.autoencoder { "autoencoder" } else { "vae" };
-        download_model(link, model, &format!("the {model}"), steps, net.save(&self.core.ctx.gpu, &header).await?)
+        download_model(link, model, &format!("the {model}"), steps, net.save(source, &header).await?)
     }
 
     /// Redraws every view from the models as they are now.

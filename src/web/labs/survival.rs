@@ -1,0 +1,305 @@
+//! What the labs survive: a lost GPU device and a diverging run.
+//!
+//! Every few seconds of training each lab snapshots its models (every parameter, Adam's
+//! moments, the step counters) in the background: one readback recorded after the frame's
+//! steps, collected whenever it lands, never waited for. When the device is lost (a driver
+//! reset, a GPU-process crash), the first lab to notice asks for a new one and every lab
+//! moves onto it: views, dataset and models are made again, the models restored from their
+//! latest snapshot, and training carries on if it was running. When the divergence guard
+//! stops a run, the models go back to their last snapshot known to be good. Exports work
+//! throughout: while there is no device they are written from the snapshot.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use super::controls::{show_running, show_steps, status};
+use super::{rebuild, LiveLab};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::nn::checkpoint::Source;
+use crate::nn::snapshot::{Keeper, Snapshot};
+use crate::web::canvas::Display;
+use crate::web::dom;
+
+/// Training time between two snapshots: a lost device costs at most about this much.
+const CHECKPOINT_MS: f64 = 3000.0;
+/// Wait before asking again for a device when none was to be had.
+const RETRY_MS: f64 = 5000.0;
+
+/// The page's device, shared by every lab and the Kernels tab. When it is lost, the first
+/// lab to notice gets a new one; the others find it newer than theirs and move onto it.
+pub struct Devices {
+    current: RefCell<(Gpu, Rc<Display>)>,
+    /// How many devices came before the current one.
+    generation: Cell<u32>,
+    /// A new device is being asked for.
+    asking: Cell<bool>,
+    /// When the last request failed, and why.
+    failed: RefCell<Option<(f64, String)>>,
+}
+
+impl Devices {
+    pub fn new(gpu: Gpu) -> Rc<Devices> {
+        let display = Display::new(&gpu);
+        Rc::new(Devices {
+            current: RefCell::new((gpu, display)),
+            generation: Cell::new(0),
+            asking: Cell::new(false),
+            failed: RefCell::new(None),
+        })
+    }
+
+    /// The device in use now, its display pipeline, and its generation.
+    pub fn current(&self) -> (Gpu, Rc<Display>, u32) {
+        let (gpu, display) = self.current.borrow().clone();
+        (gpu, display, self.generation.get())
+    }
+
+    pub fn gpu(&self) -> Gpu {
+        self.current.borrow().0.clone()
+    }
+
+    /// Asks for a new device in place of a lost one, unless another lab already is, or the
+    /// last request failed less than [`RETRY_MS`] ago. Err: why there is none yet.
+    async fn replace(&self) -> std::result::Result<(), String> {
+        if self.asking.get() {
+            return Err("waiting for a new device".into());
+        }
+        if let Some((at, why)) = &*self.failed.borrow() {
+            if dom::now() - at < RETRY_MS {
+                return Err(why.clone());
+            }
+        }
+        self.asking.set(true);
+        let result = Gpu::new().await;
+        self.asking.set(false);
+        match result {
+            Ok(gpu) => {
+                let display = Display::new(&gpu);
+                crate::web::shell::show_adapter(&gpu.summary().to_string());
+                *self.current.borrow_mut() = (gpu, display);
+                self.generation.set(self.generation.get() + 1);
+                *self.failed.borrow_mut() = None;
+                Ok(())
+            }
+            Err(e) => {
+                let why = e.to_string();
+                *self.failed.borrow_mut() = Some((dom::now(), why.clone()));
+                Err(why)
+            }
+        }
+    }
+}
+
+/// What a lab knew when its device was lost.
+pub struct Lost {
+    why: String,
+    /// Steps shown when the loss was noticed.
+    steps: u32,
+    /// Steps the first model had before this page trained it (an imported model's).
+    offset: u32,
+    was_running: bool,
+}
+
+/// Each model's snapshots, in the lab's model order.
+#[derive(Default)]
+pub struct Checkpoints {
+    keepers: Vec<Keeper>,
+    /// When the last snapshot was started.
+    last: f64,
+}
+
+impl Checkpoints {
+    /// Forgets every snapshot (new models), and takes the next one at once.
+    pub fn reset(&mut self) {
+        self.keepers.clear();
+        self.last = f64::NEG_INFINITY;
+    }
+
+    /// The newest snapshot of model `i`.
+    pub fn latest(&self, i: usize) -> Option<&Snapshot> {
+        self.keepers.get(i)?.latest()
+    }
+
+    /// Where an export of model `i` reads from: the GPU, or while the device is lost, the
+    /// newest snapshot, with its step.
+    pub fn source<'a>(&'a self, gpu: &'a Gpu, i: usize) -> Result<(Source<'a>, Option<u32>)> {
+        if gpu.lost().is_none() {
+            return Ok((Source::Gpu(gpu), None));
+        }
+        match self.latest(i) {
+            Some(snapshot) => Ok((Source::Snapshot(snapshot), Some(snapshot.step()))),
+            None => Err(Error::Invalid(
+                "the GPU was lost before the first checkpoint of this model: there is nothing to export".into(),
+            )),
+        }
+    }
+}
+
+/// Steps the lab's first model had taken before this page trained it (an imported model's):
+/// snapshots count the model's own steps, the page shows both.
+fn offset<L: LiveLab>(lab: &L) -> u32 {
+    let steps = lab.steps().unwrap_or(0);
+    steps - lab.nets().first().map_or(0, |n| n.steps_taken()).min(steps)
+}
+
+/// Collects snapshots that have landed, and starts the next ones when they are due: every
+/// [`CHECKPOINT_MS`] of training, and at once for new models.
+pub(super) fn tick<L: LiveLab>(lab: &mut L) -> Result<()> {
+    let checked = lab.checked();
+    let offset = offset(lab);
+    let gpu = lab.core().ctx.gpu.clone();
+    let nets = lab.nets().len();
+    let running = lab.core().runner.running;
+    let core = lab.core_mut();
+    let checkpoints = &mut core.checkpoints;
+    checkpoints.keepers.resize_with(nets, Keeper::new);
+    for (keeper, &checked) in checkpoints.keepers.iter_mut().zip(&checked) {
+        keeper.poll(checked)?;
+    }
+    // The step of the first model's newest checkpoint, as shown (for the page tests).
+    let newest = checkpoints.latest(0).map(|s| s.step());
+    if let (Some(step), Ok(el)) = (newest, dom::by_id(&format!("lab-{}", L::LAB.name()))) {
+        let _ = el.set_attribute("data-checkpoint", &(offset + step).to_string());
+    }
+    let checkpoints = &mut lab.core_mut().checkpoints;
+    let now = dom::now();
+    let fresh = checkpoints.keepers.iter().all(|k| k.latest().is_none());
+    let due = now - checkpoints.last >= CHECKPOINT_MS && (running || fresh);
+    if due && !checkpoints.keepers.iter().any(Keeper::is_taking) {
+        checkpoints.last = now;
+        let mut keepers = std::mem::take(&mut checkpoints.keepers);
+        for (keeper, net) in keepers.iter_mut().zip(lab.nets()) {
+            keeper.take(&gpu, net);
+        }
+        lab.core_mut().checkpoints.keepers = keepers;
+    }
+    Ok(())
+}
+
+/// Makes sure the lab has a live device. Once its device is lost it stops training, asks
+/// for a new one (or waits for the lab that asked), and moves onto it: views, dataset and
+/// models made again, the models restored from their newest snapshots. Returns whether the
+/// lab has a device to work with this frame.
+pub(super) async fn ensure_device<L: LiveLab>(lab: &mut L) -> bool {
+    let devices = lab.core().ctx.devices.clone();
+    if devices.generation.get() == lab.core().ctx.generation {
+        let Some(why) = lab.core().ctx.gpu.lost() else { return true };
+        if lab.core().lost.is_none() {
+            let (steps, offset) = (lab.steps().unwrap_or(0), offset(lab));
+            let core = lab.core_mut();
+            let was_running = core.runner.running || std::mem::take(&mut core.interrupted);
+            core.lost = Some(Lost { why, steps, offset, was_running });
+            core.runner.stop();
+            show_running(L::LAB, false, false);
+            status(
+                L::LAB,
+                "The GPU device was lost: getting a new one… (exports still work, from the last checkpoint)",
+                true,
+            );
+        }
+        if let Err(why) = devices.replace().await {
+            if devices.generation.get() == lab.core().ctx.generation {
+                status(
+                    L::LAB,
+                    &format!(
+                        "The GPU device was lost and there is no new one yet ({why}); trying again every few \
+                         seconds. Exports still work, from the last checkpoint."
+                    ),
+                    true,
+                );
+                return false;
+            }
+        }
+    }
+    if let Err(e) = move_to_new_device(lab) {
+        status(
+            L::LAB,
+            &format!("The GPU device was lost, and the models could not be restored on the new one: {e}"),
+            true,
+        );
+    }
+    true
+}
+
+/// Moves the lab onto the current device and restores its models from their newest snapshots.
+fn move_to_new_device<L: LiveLab>(lab: &mut L) -> Result<()> {
+    let (gpu, display, generation) = lab.core().ctx.devices.current();
+    let lost = match lab.core_mut().lost.take() {
+        Some(lost) => lost,
+        // Another lab noticed first: this one's device went with it.
+        None => {
+            let why = lab.core().ctx.gpu.lost().unwrap_or_else(|| "replaced".into());
+            let (steps, offset) = (lab.steps().unwrap_or(0), offset(lab));
+            let core = lab.core_mut();
+            let was_running = core.runner.running || std::mem::take(&mut core.interrupted);
+            Lost { why, steps, offset, was_running }
+        }
+    };
+    let snapshots: Vec<Option<Snapshot>> = std::mem::take(&mut lab.core_mut().checkpoints.keepers)
+        .into_iter()
+        .map(|keeper| keeper.into_latest())
+        .collect();
+    let core = lab.core_mut();
+    (core.ctx.gpu, core.ctx.display, core.ctx.generation) = (gpu.clone(), display, generation);
+    core.checkpoints.reset();
+    lab.remake_views()?;
+    rebuild(lab, false);
+    let mut restored = None;
+    for (net, snapshot) in lab.nets_mut().into_iter().zip(&snapshots) {
+        if let Some(snapshot) = snapshot {
+            snapshot.restore(&gpu, net)?;
+            restored = Some(restored.unwrap_or(u32::MAX).min(snapshot.step()));
+        }
+    }
+    let from = restored.map_or(0, |step| lost.offset + step);
+    lab.restored(if restored.is_some() { lost.offset } else { 0 });
+    lab.core_mut().recoveries += 1;
+    if let Ok(el) = dom::by_id(&format!("lab-{}", L::LAB.name())) {
+        let _ = el.set_attribute("data-recoveries", &lab.core().recoveries.to_string());
+        let _ = el.set_attribute("data-recovered-step", &from.to_string());
+    }
+    let lost_steps = lost.steps.saturating_sub(from);
+    let carry_on = if lost.was_running { " Training on." } else { "" };
+    let what = match restored {
+        Some(_) => {
+            let plural = if lost_steps == 1 { "" } else { "s" };
+            format!("restored from the checkpoint of step {from}: {lost_steps} step{plural} lost.")
+        }
+        None => "no checkpoint had been taken yet: the models start again from step 0.".to_string(),
+    };
+    status(L::LAB, &format!("The GPU device was lost ({}). On a new device, {what}{carry_on}", lost.why), false);
+    let runner = &mut lab.core_mut().runner;
+    runner.forget_rate();
+    if lost.was_running {
+        runner.start(None);
+    }
+    show_running(L::LAB, lost.was_running, lab.can_train());
+    show_steps(L::LAB, lab.steps().unwrap_or(0), None, lost.was_running);
+    Ok(())
+}
+
+/// The guard stopped training: every model goes back to its last snapshot known to be
+/// good. Returns what the status line says.
+pub(super) fn after_divergence<L: LiveLab>(lab: &mut L, error: &Error) -> String {
+    let gpu = lab.core().ctx.gpu.clone();
+    let offset = offset(lab);
+    let goods: Vec<Option<Snapshot>> =
+        std::mem::take(&mut lab.core_mut().checkpoints.keepers).into_iter().map(Keeper::into_good).collect();
+    let mut restored = None;
+    for (net, good) in lab.nets_mut().into_iter().zip(&goods) {
+        let Some(good) = good else { continue };
+        if let Err(e) = good.restore(&gpu, net) {
+            return format!("{error}. Restoring the last good checkpoint failed too: {e}");
+        }
+        restored = Some(restored.unwrap_or(u32::MAX).min(good.step()));
+    }
+    lab.core_mut().checkpoints.reset();
+    let Some(step) = restored else { return format!("{error}. No checkpoint had been taken yet: press Reset.") };
+    lab.restored(offset);
+    show_steps(L::LAB, lab.steps().unwrap_or(0), None, false);
+    format!(
+        "{error}. Back to the last good checkpoint, step {}: lower the learning rate and press Train.",
+        offset + step
+    )
+}
