@@ -1,4 +1,4 @@
-//! `genlab info | selftest | bench | dataset | train | eval | sample`.
+//! `genlab info | selftest | bench | soak | dataset | train | eval | sample`.
 
 mod bench;
 mod data;
@@ -6,6 +6,7 @@ mod gan;
 mod guard;
 mod pixel_rnn;
 mod progress;
+mod soak;
 mod vae;
 
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ enum Command {
         #[command(subcommand)]
         what: bench::Bench,
     },
+    /// Train each model for many steps and watch memory: resident memory and what genlab
+    /// holds on the GPU, sampled along the run (figures, not a test).
+    Soak(soak::SoakArgs),
     /// Make a dataset and write sheet.png (a contact sheet) and data.safetensors.
     Dataset(data::DatasetCommand),
     /// Train a model; writes weights, pictures, and one JSON line of figures last.
@@ -103,6 +107,7 @@ pub fn main() -> ExitCode {
         }
         Command::Selftest { small } => selftest(&gpu, small),
         Command::Bench { what } => bench::run(&gpu, what),
+        Command::Soak(args) => soak::run(&gpu, args),
         Command::Dataset(_) => unreachable!("handled above"),
         Command::Train { model: Train::Vae(args) } => vae::train(&gpu, args),
         Command::Eval { model: Eval::Vae(args) } => vae::eval(&gpu, args),

@@ -69,6 +69,23 @@ pub(crate) struct GpuInner {
     pub(crate) recorder: RefCell<Recorder>,
     /// What the device reported behind our back: its loss, and errors no call returned.
     health: Arc<Mutex<Health>>,
+    /// Readbacks made and not yet dropped (each holds a staging buffer).
+    pub(crate) readbacks: std::cell::Cell<u64>,
+}
+
+/// What genlab holds on the device now: the figures a soak watches for leaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Holdings {
+    /// Pooled storage buffers handed out (tensors alive), and their bytes.
+    pub buffers_in_use: u64,
+    pub bytes_in_use: u64,
+    /// Pooled buffers kept for reuse, and their bytes.
+    pub buffers_free: u64,
+    pub bytes_free: u64,
+    /// Readbacks on their way or not yet dropped, each with a staging buffer.
+    pub readbacks: u64,
+    /// Bind groups cached (each keeps its buffers alive until the cache starts over).
+    pub bind_groups: u64,
 }
 
 /// Filled by the device's callbacks (which wgpu wants `Send`, hence the mutex), read by
@@ -161,6 +178,7 @@ impl Gpu {
             recorder: RefCell::new(Recorder::new(uniform_align)),
             pool: RefCell::new(BufferPool::default()),
             health,
+            readbacks: std::cell::Cell::new(0),
             instance,
             adapter,
             device,
@@ -331,6 +349,14 @@ impl Gpu {
     /// Bytes held by the buffer pool: in use and free for reuse.
     pub fn pool_bytes(&self) -> (u64, u64) {
         self.0.pool.borrow().bytes()
+    }
+
+    /// What genlab holds on the device now (see [`Holdings`]).
+    pub fn holdings(&self) -> Holdings {
+        let pool = self.0.pool.borrow();
+        let ((bytes_in_use, bytes_free), (buffers_in_use, buffers_free)) = (pool.bytes(), pool.counts());
+        let bind_groups = self.0.pipelines.borrow().bind_group_count() as u64;
+        Holdings { buffers_in_use, bytes_in_use, buffers_free, bytes_free, readbacks: self.0.readbacks.get(), bind_groups }
     }
 }
 

@@ -114,6 +114,11 @@ impl PipelineCache {
         pipeline
     }
 
+    /// Bind groups cached now.
+    pub(crate) fn bind_group_count(&self) -> usize {
+        self.bind_groups.len()
+    }
+
     pub(crate) fn bind_group(
         &mut self,
         device: &wgpu::Device,

@@ -16,6 +16,7 @@ pub(crate) struct BufferPool {
     next_id: u64,
     bytes_in_use: u64,
     bytes_free: u64,
+    buffers_in_use: u64,
 }
 
 /// Free memory above this is released instead of pooled.
@@ -38,6 +39,7 @@ impl BufferPool {
     pub(crate) fn take(&mut self, device: &wgpu::Device, bytes: u64) -> PooledBuffer {
         let class = size_class(bytes);
         self.bytes_in_use += class;
+        self.buffers_in_use += 1;
         if let Some(buffer) = self.free.get_mut(&class).and_then(Vec::pop) {
             self.bytes_free -= class;
             return buffer;
@@ -59,6 +61,7 @@ impl BufferPool {
     pub(crate) fn create_init(&mut self, device: &wgpu::Device, data: &[u8]) -> PooledBuffer {
         let class = size_class(data.len() as u64);
         self.bytes_in_use += class;
+        self.buffers_in_use += 1;
         self.next_id += 1;
         let raw = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("genlab upload"),
@@ -80,6 +83,7 @@ impl BufferPool {
     pub(crate) fn give_back(&mut self, buffer: PooledBuffer) {
         let class = buffer.raw.size();
         self.bytes_in_use -= class;
+        self.buffers_in_use -= 1;
         if self.bytes_free + class > MAX_FREE_BYTES {
             return; // dropped: wgpu frees it once no command buffer needs it
         }
@@ -89,6 +93,11 @@ impl BufferPool {
 
     pub(crate) fn bytes(&self) -> (u64, u64) {
         (self.bytes_in_use, self.bytes_free)
+    }
+
+    /// Buffers handed out and not given back, and buffers kept for reuse.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.buffers_in_use, self.free.values().map(|v| v.len() as u64).sum())
     }
 }
 

@@ -38,7 +38,14 @@ impl Readback {
     pub(crate) fn of_staging(gpu: &Gpu, staging: wgpu::Buffer, len: usize) -> Readback {
         let (done, mapped) = oneshot::channel();
         gpu.0.recorder.borrow_mut().map_after_submit(&staging, done);
+        gpu.0.readbacks.set(gpu.0.readbacks.get() + 1);
         Readback { gpu: gpu.clone(), staging, len, mapped }
+    }
+}
+
+impl Drop for Readback {
+    fn drop(&mut self) {
+        self.gpu.0.readbacks.set(self.gpu.0.readbacks.get() - 1);
     }
 }
 
