@@ -356,7 +356,14 @@ impl Gpu {
         let pool = self.0.pool.borrow();
         let ((bytes_in_use, bytes_free), (buffers_in_use, buffers_free)) = (pool.bytes(), pool.counts());
         let bind_groups = self.0.pipelines.borrow().bind_group_count() as u64;
-        Holdings { buffers_in_use, bytes_in_use, buffers_free, bytes_free, readbacks: self.0.readbacks.get(), bind_groups }
+        Holdings {
+            buffers_in_use,
+            bytes_in_use,
+            buffers_free,
+            bytes_free,
+            readbacks: self.0.readbacks.get(),
+            bind_groups,
+        }
     }
 }
 

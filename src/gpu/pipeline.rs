@@ -50,6 +50,8 @@ pub(crate) struct PipelineCache {
     modules: HashMap<&'static str, wgpu::ShaderModule>,
     pipelines: HashMap<(&'static str, &'static str), Rc<Pipeline>>,
     bind_groups: HashMap<BindKey, wgpu::BindGroup>,
+    /// The cached bind groups of each buffer id, to forget them when the buffer goes.
+    by_buffer: HashMap<u64, Vec<BindKey>>,
 }
 
 /// Past this many cached bind groups, the cache starts over (buffers that left the pool
@@ -114,6 +116,24 @@ impl PipelineCache {
         pipeline
     }
 
+    /// Forgets every bind group of buffer `id` (it has left the pool for good).
+    pub(crate) fn forget_buffer(&mut self, id: u64) {
+        for key in self.by_buffer.remove(&id).unwrap_or_default() {
+            if self.bind_groups.remove(&key).is_none() {
+                continue;
+            }
+            // The other buffers of that bind group no longer list it.
+            for &(other, _) in &key.buffers {
+                if let Some(keys) = self.by_buffer.get_mut(&other) {
+                    keys.retain(|k| k != &key);
+                    if keys.is_empty() {
+                        self.by_buffer.remove(&other);
+                    }
+                }
+            }
+        }
+    }
+
     /// Bind groups cached now.
     pub(crate) fn bind_group_count(&self) -> usize {
         self.bind_groups.len()
@@ -132,6 +152,7 @@ impl PipelineCache {
         }
         if self.bind_groups.len() >= MAX_BIND_GROUPS {
             self.bind_groups.clear();
+            self.by_buffer.clear();
         }
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
@@ -156,6 +177,9 @@ impl PipelineCache {
             layout: &pipeline.layout,
             entries: &entries,
         });
+        for &(id, _) in &key.buffers {
+            self.by_buffer.entry(id).or_default().push(key.clone());
+        }
         self.bind_groups.insert(key, group.clone());
         group
     }

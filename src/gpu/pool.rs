@@ -8,6 +8,10 @@ use std::collections::HashMap;
 pub(crate) struct PooledBuffer {
     pub(crate) id: u64,
     pub(crate) raw: wgpu::Buffer,
+    /// Whether it goes back to the pool when its tensor is dropped. An upload's buffer does
+    /// not: uploads never take from the pool (see [`BufferPool::create_init`]), so pooling
+    /// theirs would grow the free lists by one buffer per upload for as long as the page runs.
+    reusable: bool,
 }
 
 #[derive(Default)]
@@ -47,6 +51,7 @@ impl BufferPool {
         self.next_id += 1;
         PooledBuffer {
             id: self.next_id,
+            reusable: true,
             raw: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("genlab tensor"),
                 size: class,
@@ -77,18 +82,22 @@ impl BufferPool {
             view.copy_from_slice(&padded);
         }
         raw.unmap();
-        PooledBuffer { id: self.next_id, raw }
+        PooledBuffer { id: self.next_id, raw, reusable: false }
     }
 
-    pub(crate) fn give_back(&mut self, buffer: PooledBuffer) {
+    /// Takes a buffer back for reuse, or drops it (an upload's, or past [`MAX_FREE_BYTES`]):
+    /// then returns its id, so that what is cached for it can go too. wgpu frees a dropped
+    /// buffer once no command buffer needs it.
+    pub(crate) fn give_back(&mut self, buffer: PooledBuffer) -> Option<u64> {
         let class = buffer.raw.size();
         self.bytes_in_use -= class;
         self.buffers_in_use -= 1;
-        if self.bytes_free + class > MAX_FREE_BYTES {
-            return; // dropped: wgpu frees it once no command buffer needs it
+        if !buffer.reusable || self.bytes_free + class > MAX_FREE_BYTES {
+            return Some(buffer.id);
         }
         self.bytes_free += class;
         self.free.entry(class).or_default().push(buffer);
+        None
     }
 
     pub(crate) fn bytes(&self) -> (u64, u64) {

@@ -65,7 +65,12 @@ impl Drop for Storage {
         if let Some(buffer) = self.buffer.take() {
             // A tensor dropped while the pending command buffer still uses it may be reused by
             // a later launch in the same step: launches run in recorded order, so that is safe.
-            self.gpu.0.pool.borrow_mut().give_back(buffer);
+            let dropped = self.gpu.0.pool.borrow_mut().give_back(buffer);
+            // Bind groups of a dropped buffer would keep it alive: forget them. (A tensor
+            // dropped while the cache is busy encoding leaves them until the cache starts over.)
+            if let (Some(id), Ok(mut pipelines)) = (dropped, self.gpu.0.pipelines.try_borrow_mut()) {
+                pipelines.forget_buffer(id);
+            }
         }
     }
 }

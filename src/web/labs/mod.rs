@@ -479,6 +479,7 @@ async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
     let was_running = lab.core().runner.running;
     train_slice(lab)?;
     survival::tick(lab)?;
+    show_holdings(&lab.core().ctx.gpu);
     if was_running && !lab.core().runner.running {
         // A replay or a single step just finished.
         lab.core().ctx.publish(&lab.current_link());
@@ -622,6 +623,20 @@ async fn load_pretrained<L: LiveLab>(lab: &mut L) {
     lab.core_mut().runner.forget_rate();
     lab.core_mut().checkpoints.reset();
     lab.pretrained_loaded(lab.steps().unwrap_or(0));
+}
+
+/// What genlab holds on the GPU, as data attributes of the page's body (bench/soak.mjs
+/// watches them for leaks over a long session).
+fn show_holdings(gpu: &Gpu) {
+    let Some(body) = dom::document().body() else { return };
+    let h = gpu.holdings();
+    for (name, value) in [
+        ("data-gpu-buffers", h.buffers_in_use + h.buffers_free + h.readbacks),
+        ("data-gpu-bytes", h.bytes_in_use + h.bytes_free),
+        ("data-gpu-bind-groups", h.bind_groups),
+    ] {
+        let _ = body.set_attribute(name, &value.to_string());
+    }
 }
 
 /// Paces the redraws of views that cost GPU time training could use: while training at most

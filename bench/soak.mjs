@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// bench/soak — does a long session in the page stay flat? For each lab, opens genlab's built
+// page (dist/, `trunk build --release --offline`) in headless Chromium on SwiftShader, presses
+// Train on the lab's defaults, and samples every `--every` seconds for `--minutes` minutes:
+// the steps, what genlab holds on the GPU (its pooled buffers and readbacks, their bytes, the
+// cached bind groups: data attributes the page keeps up to date), the JS heap, and the wasm
+// memory. The first sample, a minute in, is the baseline; a leak grows from there.
+//
+//   node bench/soak.mjs [--minutes 10] [--every 30] [--labs pixelrnn,vae,gan]
+//
+// Needs bench/node_modules (`npm ci --prefix bench`, or one run of bench/compare). A
+// benchmark, not a test: figures depend on the machine and what else it runs.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const FLAGS = [
+  '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
+  '--enable-gpu', '--ignore-gpu-blocklist', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+  // performance.memory in whole bytes, not rounded buckets.
+  '--enable-precise-memory-info',
+];
+
+const args = { minutes: 10, every: 30, labs: 'pixelrnn,vae,gan' };
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+
+// Keeps the wasm exports (their memory) where the sampler can read them.
+const KEEP_WASM = () => addEventListener('TrunkApplicationStarted', (e) => { window.__wasm = e.detail.wasm; });
+
+const port = await new Promise((ok) => {
+  const s = createServer();
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
+});
+const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', join(ROOT, 'dist')], { stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 1000));
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
+const mib = (bytes) => Number((bytes / 2 ** 20).toFixed(2));
+try {
+  for (const lab of args.labs.split(',')) {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.addInitScript(KEEP_WASM);
+    await page.goto(`http://127.0.0.1:${port}/#lab=${lab}`);
+    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 120_000 });
+    await page.click(`#${lab}-train`);
+    const samples = [];
+    const started = Date.now();
+    const end = started + Number(args.minutes) * 60_000;
+    // The first sample a minute in: buffers, pipelines and caches have been made by then.
+    await page.waitForTimeout(Math.min(60_000, Number(args.minutes) * 30_000));
+    while (true) {
+      const sample = await page.evaluate((lab) => {
+        const body = document.body.dataset;
+        return {
+          steps: Number(document.getElementById(`lab-${lab}`).dataset.steps || 0),
+          gpu_buffers: Number(body.gpuBuffers),
+          gpu_bytes: Number(body.gpuBytes),
+          bind_groups: Number(body.gpuBindGroups),
+          js_heap: performance.memory?.usedJSHeapSize ?? NaN,
+          wasm_memory: window.__wasm?.memory?.buffer?.byteLength ?? NaN,
+          status: document.getElementById(`${lab}-status`).textContent,
+        };
+      }, lab);
+      samples.push({ seconds: Math.round((Date.now() - started) / 1000), ...sample });
+      if (Date.now() + Number(args.every) * 1000 > end) break;
+      await page.waitForTimeout(Number(args.every) * 1000);
+    }
+    const [first, last] = [samples[0], samples[samples.length - 1]];
+    console.log(JSON.stringify({
+      lab,
+      minutes: Number(args.minutes),
+      steps: last.steps,
+      gpu_buffers: [first.gpu_buffers, last.gpu_buffers],
+      gpu_mib: [mib(first.gpu_bytes), mib(last.gpu_bytes)],
+      bind_groups: [first.bind_groups, last.bind_groups],
+      js_heap_mib: [mib(first.js_heap), mib(last.js_heap)],
+      wasm_mib: [mib(first.wasm_memory), mib(last.wasm_memory)],
+      status: last.status,
+      samples: samples.map(({ status, ...s }) => s),
+    }));
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  server.kill();
+}
