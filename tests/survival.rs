@@ -226,3 +226,30 @@ fn train_stops_a_diverging_run_and_keeps_finite_weights_from_before() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_short_soak_holds_the_same_gpu_buffers_from_sample_to_sample() {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_genlab")).args(["soak", "--steps", "300", "--every", "100"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = stdout.lines().last().unwrap();
+    let reports: serde_json::Value = serde_json::from_str(json).unwrap();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 3, "{json}");
+    for report in reports {
+        let model = report["model"].as_str().unwrap();
+        let samples = report["samples"].as_array().unwrap();
+        assert_eq!(samples.len(), 3, "{model}: one sample per 100 steps");
+        assert!(report["rss_growth_percent"].is_number(), "{model}: {report}");
+        // What genlab holds on the device is the same after every 100 steps: a leak of
+        // tensors, readbacks or bind groups would grow it.
+        for key in ["buffers_in_use", "bytes_in_use", "bind_groups"] {
+            let values: Vec<u64> = samples.iter().map(|s| s[key].as_u64().unwrap()).collect();
+            assert!(values.windows(2).all(|w| w[0] == w[1]), "{model}: {key} {values:?}");
+        }
+        assert!(samples.iter().all(|s| s["readbacks"].as_u64().unwrap() <= 4), "{model}: {report}");
+    }
+    let (ok, stderr) = genlab(&["soak", "--steps", "100", "--every", "100"]);
+    assert!(!ok && stderr.contains("--every 100 must be at least 1 and below --steps 100"), "{stderr}");
+}
