@@ -75,6 +75,7 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeF
 import { createServer } from 'node:http';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FLAGS } from './page.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH, '..');
@@ -85,12 +86,6 @@ const PINNED = {
   '@tensorflow/tfjs-backend-webgpu': '4.22.0',
   'playwright-core': '1.64.1',
 };
-const FLAGS = [
-  '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-  '--enable-gpu', '--ignore-gpu-blocklist', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-];
 const KNOWN_CASES = ['vae_step', 'gan_step', 'lstm_step', 'matmul_256', 'matmul_512', 'matmul_1024'];
 const ENGINES = { 'jax-js': 'jax-js', tfjs: 'TF.js', genlab: 'genlab' };
 

@@ -9,35 +9,15 @@
 //
 // Needs bench/node_modules (`npm ci --prefix bench`, or one run of bench/compare). A
 // benchmark, not a test: figures depend on the machine and what else it runs.
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { openDist, parseArgs } from './page.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FLAGS = [
-  '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-  '--enable-gpu', '--ignore-gpu-blocklist', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-];
-
-const args = { seconds: 60, labs: 'pixelrnn,vae,gan', link: '' };
-for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-
-const port = await new Promise((ok) => {
-  const s = createServer();
-  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
-});
-const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', join(ROOT, 'dist')], { stdio: 'ignore' });
-await new Promise((r) => setTimeout(r, 1000));
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
+const args = parseArgs({ seconds: 60, labs: 'pixelrnn,vae,gan', link: '' });
+const { browser, base, close } = await openDist();
 const runs = args.link ? [[args.link.match(/lab=(\w+)/)[1], args.link]] : args.labs.split(',').map((lab) => [lab, `#lab=${lab}`]);
 try {
   for (const [lab, link] of runs) {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    await page.goto(`http://127.0.0.1:${port}/${link}`);
+    await page.goto(`${base}${link}`);
     await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 120_000 });
     await page.evaluate(() => {
       window.__frames = [];
@@ -62,6 +42,5 @@ try {
     await page.close();
   }
 } finally {
-  await browser.close();
-  server.kill();
+  await close();
 }

@@ -10,41 +10,19 @@
 //
 // Needs bench/node_modules (`npm ci --prefix bench`, or one run of bench/compare). A
 // benchmark, not a test: figures depend on the machine and what else it runs.
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { openDist, parseArgs } from './page.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FLAGS = [
-  '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader', '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
-  '--enable-gpu', '--ignore-gpu-blocklist', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-  // performance.memory in whole bytes, not rounded buckets.
-  '--enable-precise-memory-info',
-];
-
-const args = { minutes: 10, every: 30, labs: 'pixelrnn,vae,gan' };
-for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-
+const args = parseArgs({ minutes: 10, every: 30, labs: 'pixelrnn,vae,gan' });
 // Keeps the wasm exports (their memory) where the sampler can read them.
 const KEEP_WASM = () => addEventListener('TrunkApplicationStarted', (e) => { window.__wasm = e.detail.wasm; });
-
-const port = await new Promise((ok) => {
-  const s = createServer();
-  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); });
-});
-const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', join(ROOT, 'dist')], { stdio: 'ignore' });
-await new Promise((r) => setTimeout(r, 1000));
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: FLAGS });
+// --enable-precise-memory-info: performance.memory in whole bytes, not rounded buckets.
+const { browser, base, close } = await openDist(['--enable-precise-memory-info']);
 const mib = (bytes) => Number((bytes / 2 ** 20).toFixed(2));
 try {
   for (const lab of args.labs.split(',')) {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.addInitScript(KEEP_WASM);
-    await page.goto(`http://127.0.0.1:${port}/#lab=${lab}`);
+    await page.goto(`${base}#lab=${lab}`);
     await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 120_000 });
     await page.click(`#${lab}-train`);
     const samples = [];
@@ -85,6 +63,5 @@ try {
     await page.close();
   }
 } finally {
-  await browser.close();
-  server.kill();
+  await close();
 }

@@ -186,6 +186,7 @@ fn completion_sheet(
     let heldout = dataset.heldout();
     let n = heldout.count.min(SPRITES);
     let picks: Vec<usize> = (0..n).map(|i| i * heldout.count / n).collect();
+    // The model was made for this dataset, and PixelRnn::for_dataset refuses one without indices.
     let sprites: Vec<u8> =
         picks.iter().flat_map(|&i| heldout.image_indices(i).expect("palette dataset").to_vec()).collect();
     let (height, width) = (dataset.height, dataset.width);
@@ -295,7 +296,14 @@ fn heldout_sprites(path: &Path, header: &PixelRnnHeader, count: usize) -> Result
     if heldout.count == 0 {
         return Err(Error::Invalid(format!("{} holds no held-out sprites", path.display())));
     }
-    Ok((0..count).flat_map(|i| heldout.image_indices(i % heldout.count).expect("palette dataset").to_vec()).collect())
+    let mut sprites = Vec::new();
+    for i in 0..count {
+        let Some(indices) = heldout.image_indices(i % heldout.count) else {
+            return Err(Error::Invalid(format!("{} has a palette but no palette indices per pixel", path.display())));
+        };
+        sprites.extend_from_slice(indices);
+    }
+    Ok(sprites)
 }
 
 /// A safetensors file of u8 tensors.

@@ -164,6 +164,7 @@ impl Tensor {
     }
 
     pub(crate) fn pooled(&self) -> &PooledBuffer {
+        // `buffer` is taken only in `Storage::drop`, when no tensor can reach it any more.
         self.storage.buffer.as_ref().expect("live tensor has a buffer")
     }
 
