@@ -1,9 +1,9 @@
 // Nothing lost: each lab survives its GPU device being destroyed mid-training (what a driver
 // reset or a GPU-process crash delivers). The test reaches the page's device by wrapping
 // requestDevice before the page loads. The lab says what happened, moves onto a new device,
-// restores its checkpoint, trains on from there, and its export is still a valid file; with no
-// new device to be had, exports are written from the checkpoint. A diverging run stops and
-// goes back to its last good checkpoint.
+// restores its checkpoint, trains on from there, and its export is a valid file that loads
+// back; with no new device to be had, exports are written from the checkpoint. A diverging
+// run stops and goes back to its last good checkpoint.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -76,8 +76,14 @@ for (const [lab, link, exportName] of LABS) {
       const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#${lab}-export`)]);
       const steps = Number(download.suggestedFilename().match(exportName)?.[1]);
       assert.ok(steps >= recovered + 3, `${download.suggestedFilename()} after recovering at step ${recovered}`);
-      const header = assertSafetensors(readFileSync(await download.path()), lab);
+      const exported = readFileSync(await download.path());
+      const header = assertSafetensors(exported, lab);
       assert.equal(header.steps, steps);
+      // And the lab loads it back.
+      await page.setInputFiles(`#${lab}-import`, { name: 'recovered.safetensors', mimeType: 'application/octet-stream', buffer: exported });
+      await page.waitForFunction(([lab, steps]) => document.getElementById(`${lab}-status`).textContent
+        .startsWith(`recovered.safetensors: loaded a`) && document.getElementById(`${lab}-status`).textContent.includes(`trained ${steps} steps`),
+      [lab, steps], { timeout: 30_000 });
       assert.deepEqual(consoleErrors.filter((e) => /panicked|unreachable/.test(e)), [], 'no panic');
     } finally {
       await close();
