@@ -41,7 +41,8 @@ async function waitForServer(url, tries = 100) {
 }
 
 /**
- * Starts the server and the browser; returns { page, url, consoleErrors, requests, close }.
+ * Starts the server (dist/, or $GENLAB_DIST) and the browser; returns { page, url, consoleErrors,
+ * requests, close }.
  * `flags` replaces the browser's command-line flags (e.g. to take WebGPU away); `subpath`
  * serves the page under /<subpath>/ instead of the root; `initScript` runs in the page before
  * any of its own scripts (to reach what the page makes, such as its GPU device).
@@ -49,7 +50,7 @@ async function waitForServer(url, tries = 100) {
 export async function openPage(path = '', { flags = CHROMIUM_FLAGS, subpath = '', initScript = null } = {}) {
   const port = await freePort();
   // With a sub-path, dist/ is served as /<subpath>/, as GitHub Pages serves a project.
-  let served = join(root, 'dist');
+  let served = process.env.GENLAB_DIST || join(root, 'dist');
   if (subpath) {
     const dir = mkdtempSync(join(tmpdir(), 'genlab-pages-'));
     symlinkSync(served, join(dir, subpath));

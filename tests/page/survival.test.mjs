@@ -91,6 +91,32 @@ for (const [lab, link, exportName] of LABS) {
   });
 }
 
+test('a paused lab keeps every step it took through a lost device', { timeout: 180_000 }, async () => {
+  const [, link] = LABS[1];
+  const { page, consoleErrors, close } = await openPage(link, { initScript: CAPTURE_DEVICES });
+  try {
+    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+    await page.click('#gan-train');
+    await page.waitForFunction(() => Number(document.getElementById('lab-gan').dataset.steps) >= 5, null, { timeout: 60_000 });
+    await page.click('#gan-pause');
+    // Pausing takes one more checkpoint, of every step taken.
+    await page.waitForFunction(() => {
+      const lab = document.getElementById('lab-gan').dataset;
+      return lab.running === '0' && lab.checkpoint === lab.steps;
+    }, null, { timeout: 60_000 });
+    const steps = await attr(page, 'gan', 'steps');
+    await page.evaluate(() => window.__devices[0].destroy());
+    await page.waitForFunction(() => document.getElementById('lab-gan').dataset.recoveries === '1', null, { timeout: 60_000 });
+    const status = await page.textContent('#gan-status');
+    assert.match(status, new RegExp(`restored from the checkpoint of step ${steps}: 0 steps lost\\.$`), status);
+    assert.equal(await attr(page, 'gan', 'steps'), steps);
+    assert.equal(await attr(page, 'gan', 'running'), 0, 'paused before, paused after');
+    assert.deepEqual(consoleErrors.filter((e) => /panicked|unreachable/.test(e)), [], 'no panic');
+  } finally {
+    await close();
+  }
+});
+
 test('with no new device to be had, the lab says so and exports its checkpoint', { timeout: 180_000 }, async () => {
   const [, link] = LABS[0];
   const { page, consoleErrors, close } = await openPage(link, { initScript: CAPTURE_DEVICES });

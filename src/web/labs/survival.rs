@@ -23,6 +23,9 @@ use crate::web::dom;
 
 /// Training time between two snapshots: a lost device costs at most about this much.
 const CHECKPOINT_MS: f64 = 3000.0;
+/// With training stopped, a checkpoint that is behind is taken after this long (at once,
+/// but not every frame should a snapshot be refused, as one of weights that are not finite is).
+const PAUSED_CHECKPOINT_MS: f64 = 1000.0;
 /// Wait before asking again for a device when none was to be had.
 const RETRY_MS: f64 = 5000.0;
 
@@ -144,12 +147,14 @@ fn offset<L: LiveLab>(lab: &L) -> u32 {
 }
 
 /// Collects snapshots that have landed, and starts the next ones when they are due: every
-/// [`CHECKPOINT_MS`] of training, and at once for new models.
+/// [`CHECKPOINT_MS`] of training, at once for new models, and once more when training stops
+/// (so that a pause keeps every step taken).
 pub(super) fn tick<L: LiveLab>(lab: &mut L) -> Result<()> {
     let checked = lab.checked();
     let offset = offset(lab);
     let gpu = lab.core().ctx.gpu.clone();
-    let nets = lab.nets().len();
+    let steps: Vec<u32> = lab.nets().iter().map(|n| n.steps_taken()).collect();
+    let nets = steps.len();
     let running = lab.core().runner.running;
     let core = lab.core_mut();
     let checkpoints = &mut core.checkpoints;
@@ -164,8 +169,10 @@ pub(super) fn tick<L: LiveLab>(lab: &mut L) -> Result<()> {
     }
     let checkpoints = &mut lab.core_mut().checkpoints;
     let now = dom::now();
-    let fresh = checkpoints.keepers.iter().all(|k| k.latest().is_none());
-    let due = now - checkpoints.last >= CHECKPOINT_MS && (running || fresh);
+    // A model whose newest checkpoint is older than its steps (or that has none).
+    let behind = checkpoints.keepers.iter().zip(&steps).any(|(k, &s)| k.latest().is_none_or(|c| c.step() != s));
+    let wait = if running { CHECKPOINT_MS } else { PAUSED_CHECKPOINT_MS };
+    let due = behind && now - checkpoints.last >= wait;
     if due && !checkpoints.keepers.iter().any(Keeper::is_taking) {
         checkpoints.last = now;
         let mut keepers = std::mem::take(&mut checkpoints.keepers);
