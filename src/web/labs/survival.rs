@@ -104,6 +104,18 @@ pub struct Lost {
     was_running: bool,
 }
 
+impl Lost {
+    /// What the lab knows now, as its device is found lost for `why`.
+    fn now<L: LiveLab>(lab: &mut L, why: String) -> Lost {
+        let (steps, offset) = (lab.steps().unwrap_or(0), offset(lab));
+        let core = lab.core_mut();
+        // A frame that failed on the loss (a readback, before `device.lost` said so) stopped
+        // the runner: it was running all the same.
+        let was_running = core.runner.running || std::mem::take(&mut core.interrupted);
+        Lost { why, steps, offset, was_running }
+    }
+}
+
 /// Each model's snapshots, in the lab's model order.
 #[derive(Default)]
 pub struct Checkpoints {
@@ -193,10 +205,9 @@ pub(super) async fn ensure_device<L: LiveLab>(lab: &mut L) -> bool {
     if devices.generation.get() == lab.core().ctx.generation {
         let Some(why) = lab.core().ctx.gpu.lost() else { return true };
         if lab.core().lost.is_none() {
-            let (steps, offset) = (lab.steps().unwrap_or(0), offset(lab));
+            let lost = Lost::now(lab, why);
             let core = lab.core_mut();
-            let was_running = core.runner.running || std::mem::take(&mut core.interrupted);
-            core.lost = Some(Lost { why, steps, offset, was_running });
+            core.lost = Some(lost);
             core.runner.stop();
             show_running(L::LAB, false, false);
             status(
@@ -229,6 +240,19 @@ pub(super) async fn ensure_device<L: LiveLab>(lab: &mut L) -> bool {
     true
 }
 
+/// Restores each of the lab's models from its snapshot, where it has one; returns the
+/// earliest step restored (None: nothing was).
+fn restore<L: LiveLab>(lab: &mut L, gpu: &Gpu, snapshots: &[Option<Snapshot>]) -> Result<Option<u32>> {
+    let mut restored: Option<u32> = None;
+    for (net, snapshot) in lab.nets_mut().into_iter().zip(snapshots) {
+        if let Some(snapshot) = snapshot {
+            snapshot.restore(gpu, net)?;
+            restored = Some(restored.map_or(snapshot.step(), |r| r.min(snapshot.step())));
+        }
+    }
+    Ok(restored)
+}
+
 /// Moves the lab onto the current device and restores its models from their newest snapshots.
 fn move_to_new_device<L: LiveLab>(lab: &mut L) -> Result<()> {
     let (gpu, display, generation) = lab.core().ctx.devices.current();
@@ -237,10 +261,7 @@ fn move_to_new_device<L: LiveLab>(lab: &mut L) -> Result<()> {
         // Another lab noticed first: this one's device went with it.
         None => {
             let why = lab.core().ctx.gpu.lost().unwrap_or_else(|| "replaced".into());
-            let (steps, offset) = (lab.steps().unwrap_or(0), offset(lab));
-            let core = lab.core_mut();
-            let was_running = core.runner.running || std::mem::take(&mut core.interrupted);
-            Lost { why, steps, offset, was_running }
+            Lost::now(lab, why)
         }
     };
     let snapshots: Vec<Option<Snapshot>> = std::mem::take(&mut lab.core_mut().checkpoints.keepers)
@@ -252,13 +273,7 @@ fn move_to_new_device<L: LiveLab>(lab: &mut L) -> Result<()> {
     core.checkpoints.reset();
     lab.remake_views()?;
     rebuild(lab, false);
-    let mut restored = None;
-    for (net, snapshot) in lab.nets_mut().into_iter().zip(&snapshots) {
-        if let Some(snapshot) = snapshot {
-            snapshot.restore(&gpu, net)?;
-            restored = Some(restored.unwrap_or(u32::MAX).min(snapshot.step()));
-        }
-    }
+    let restored = restore(lab, &gpu, &snapshots)?;
     let from = restored.map_or(0, |step| lost.offset + step);
     lab.restored(if restored.is_some() { lost.offset } else { 0 });
     lab.core_mut().recoveries += 1;
@@ -293,14 +308,10 @@ pub(super) fn after_divergence<L: LiveLab>(lab: &mut L, error: &Error) -> String
     let offset = offset(lab);
     let goods: Vec<Option<Snapshot>> =
         std::mem::take(&mut lab.core_mut().checkpoints.keepers).into_iter().map(Keeper::into_good).collect();
-    let mut restored = None;
-    for (net, good) in lab.nets_mut().into_iter().zip(&goods) {
-        let Some(good) = good else { continue };
-        if let Err(e) = good.restore(&gpu, net) {
-            return format!("{error}. Restoring the last good checkpoint failed too: {e}");
-        }
-        restored = Some(restored.unwrap_or(u32::MAX).min(good.step()));
-    }
+    let restored = match restore(lab, &gpu, &goods) {
+        Ok(restored) => restored,
+        Err(e) => return format!("{error}. Restoring the last good checkpoint failed too: {e}"),
+    };
     lab.core_mut().checkpoints.reset();
     let Some(step) = restored else { return format!("{error}. No checkpoint had been taken yet: press Reset.") };
     lab.restored(offset);
