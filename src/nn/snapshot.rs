@@ -90,11 +90,6 @@ impl Snapshot {
         self.step
     }
 
-    /// Bytes of values held.
-    pub fn bytes(&self) -> usize {
-        self.entries.iter().map(|e| 4 * e.values.len()).sum()
-    }
-
     /// The first tensor holding a value that is not finite, if any: such a snapshot is of
     /// a run that had already diverged.
     pub fn first_non_finite(&self) -> Option<&str> {
