@@ -253,3 +253,24 @@ fn a_short_soak_holds_the_same_gpu_buffers_from_sample_to_sample() {
     let (ok, stderr) = genlab(&["soak", "--steps", "100", "--every", "100"]);
     assert!(!ok && stderr.contains("--every 100 must be at least 1 and below --steps 100"), "{stderr}");
 }
+
+#[test]
+fn the_bind_group_cache_stays_bounded_however_many_combinations_it_meets() {
+    let gpu = common::gpu();
+    // 70 live tensors, every ordered pair launched once: 4830 bind groups, more than the
+    // cache keeps (4096). It sheds its least recently used half instead of growing.
+    let tensors: Vec<genlab::Tensor> = (0..70).map(|_| genlab::Tensor::zeros(&gpu, [4]).unwrap()).collect();
+    let mut most = 0;
+    for (i, x) in tensors.iter().enumerate() {
+        for (j, y) in tensors.iter().enumerate() {
+            if i != j {
+                genlab::kernels::elementwise::axpby(&gpu, 1.0, x, 0.5, y).unwrap();
+            }
+        }
+        gpu.submit();
+        most = most.max(gpu.holdings().bind_groups);
+    }
+    let now = gpu.holdings().bind_groups;
+    assert!(most <= 4096, "the cache grew to {most}");
+    assert!(now >= 2048, "the cache kept only {now}: it should shed half, not start over");
+}

@@ -49,14 +49,18 @@ pub(crate) struct BindKey {
 pub(crate) struct PipelineCache {
     modules: HashMap<&'static str, wgpu::ShaderModule>,
     pipelines: HashMap<(&'static str, &'static str), Rc<Pipeline>>,
-    bind_groups: HashMap<BindKey, wgpu::BindGroup>,
+    /// Each bind group, with when it was last used (a count of lookups).
+    bind_groups: HashMap<BindKey, (wgpu::BindGroup, u64)>,
+    lookups: u64,
     /// The cached bind groups of each buffer id, to forget them when the buffer goes.
     by_buffer: HashMap<u64, Vec<BindKey>>,
 }
 
-/// Past this many cached bind groups, the cache starts over (buffers that left the pool
-/// would otherwise be kept alive by stale entries).
-const MAX_BIND_GROUPS: usize = 8192;
+/// Past this many cached bind groups, the least recently used half goes. Pooled buffers
+/// come back in varying orders, so a page that trains and redraws for long meets ever new
+/// combinations of them; without a bound, their bind groups (and the driver memory behind
+/// them) would pile up. A training step's own stay: they are used every step.
+const MAX_BIND_GROUPS: usize = 4096;
 
 impl PipelineCache {
     pub(crate) fn get(&mut self, device: &wgpu::Device, spec: &'static KernelSpec) -> Rc<Pipeline> {
@@ -118,18 +122,38 @@ impl PipelineCache {
 
     /// Forgets every bind group of buffer `id` (it has left the pool for good).
     pub(crate) fn forget_buffer(&mut self, id: u64) {
-        for key in self.by_buffer.remove(&id).unwrap_or_default() {
-            if self.bind_groups.remove(&key).is_none() {
-                continue;
-            }
-            // The other buffers of that bind group no longer list it.
-            for &(other, _) in &key.buffers {
-                if let Some(keys) = self.by_buffer.get_mut(&other) {
-                    keys.retain(|k| k != &key);
-                    if keys.is_empty() {
-                        self.by_buffer.remove(&other);
-                    }
+        for key in self.by_buffer.get(&id).cloned().unwrap_or_default() {
+            self.evict(&key);
+        }
+    }
+
+    /// Drops one bind group, and its mention under each of its buffers.
+    fn evict(&mut self, key: &BindKey) {
+        if self.bind_groups.remove(key).is_none() {
+            return;
+        }
+        for &(id, _) in &key.buffers {
+            if let Some(keys) = self.by_buffer.get_mut(&id) {
+                keys.retain(|k| k != key);
+                if keys.is_empty() {
+                    self.by_buffer.remove(&id);
                 }
+            }
+        }
+    }
+
+    /// Drops the least recently used half of the bind groups.
+    fn evict_oldest_half(&mut self) {
+        let mut ages: Vec<(u64, BindKey)> = self.bind_groups.iter().map(|(k, (_, used))| (*used, k.clone())).collect();
+        ages.sort_unstable_by_key(|(used, _)| *used);
+        for (_, key) in ages.iter().take(ages.len() / 2) {
+            self.bind_groups.remove(key);
+        }
+        // Listed again from what is left: one pass, where evicting one by one is quadratic.
+        self.by_buffer.clear();
+        for key in self.bind_groups.keys() {
+            for &(id, _) in &key.buffers {
+                self.by_buffer.entry(id).or_default().push(key.clone());
             }
         }
     }
@@ -147,12 +171,13 @@ impl PipelineCache {
         uniform: &wgpu::Buffer,
         storage: &[&wgpu::Buffer],
     ) -> wgpu::BindGroup {
-        if let Some(group) = self.bind_groups.get(&key) {
+        self.lookups += 1;
+        if let Some((group, used)) = self.bind_groups.get_mut(&key) {
+            *used = self.lookups;
             return group.clone();
         }
         if self.bind_groups.len() >= MAX_BIND_GROUPS {
-            self.bind_groups.clear();
-            self.by_buffer.clear();
+            self.evict_oldest_half();
         }
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
@@ -180,7 +205,7 @@ impl PipelineCache {
         for &(id, _) in &key.buffers {
             self.by_buffer.entry(id).or_default().push(key.clone());
         }
-        self.bind_groups.insert(key, group.clone());
+        self.bind_groups.insert(key, (group.clone(), self.lookups));
         group
     }
 
