@@ -12,7 +12,7 @@ mod readback;
 mod recorder;
 mod tensor;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -70,7 +70,7 @@ pub(crate) struct GpuInner {
     /// What the device reported behind our back: its loss, and errors no call returned.
     health: Arc<Mutex<Health>>,
     /// Readbacks made and not yet dropped (each holds a staging buffer).
-    pub(crate) readbacks: std::cell::Cell<u64>,
+    pub(crate) readbacks: Cell<u64>,
 }
 
 /// What genlab holds on the device now: the figures a soak watches for leaks.
@@ -84,7 +84,7 @@ pub struct Holdings {
     pub bytes_free: u64,
     /// Readbacks on their way or not yet dropped, each with a staging buffer.
     pub readbacks: u64,
-    /// Bind groups cached (each keeps its buffers alive until the cache starts over).
+    /// Bind groups cached (each keeps its buffers alive while it is; 4096 at the most).
     pub bind_groups: u64,
 }
 
@@ -178,7 +178,7 @@ impl Gpu {
             recorder: RefCell::new(Recorder::new(uniform_align)),
             pool: RefCell::new(BufferPool::default()),
             health,
-            readbacks: std::cell::Cell::new(0),
+            readbacks: Cell::new(0),
             instance,
             adapter,
             device,
