@@ -285,12 +285,15 @@ async fn run<L: LiveLab>(mut lab: L) {
 /// that came back, and the views.
 async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
     if !survival::ensure_device(lab).await {
-        // No device: only what works without one (exports, from the last checkpoint).
-        for cmd in lab.core().queue.take() {
-            if let Cmd::Export(_) = cmd {
-                if let Err(e) = lab.apply_own(cmd).await {
-                    status(L::LAB, &e.to_string(), true);
-                }
+        // No device: exports work (from the last checkpoint); the rest waits for one.
+        let (exports, rest): (Vec<Cmd>, Vec<Cmd>) =
+            lab.core().queue.take().into_iter().partition(|cmd| matches!(cmd, Cmd::Export(_)));
+        for cmd in rest {
+            lab.core().queue.push(cmd);
+        }
+        for cmd in exports {
+            if let Err(e) = lab.apply_own(cmd).await {
+                status(L::LAB, &e.to_string(), true);
             }
         }
         return Ok(());
