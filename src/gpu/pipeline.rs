@@ -5,7 +5,7 @@
 //! launch's parameters (a slot in the shared uniform arena, selected by dynamic offset),
 //! and `@binding(1..)` are storage buffers in the order of [`KernelSpec::bindings`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// How a kernel uses one of its storage buffers.
@@ -54,6 +54,10 @@ pub(crate) struct PipelineCache {
     lookups: u64,
     /// The cached bind groups of each buffer id, to forget them when the buffer goes.
     by_buffer: HashMap<u64, Vec<BindKey>>,
+    /// Buffers gone from the pool since the last submission. Launches recorded before they
+    /// went still bind them; their bind groups are made but not cached (an upload dropped
+    /// right after its launch was recorded would otherwise leave one behind for good).
+    gone: HashSet<u64>,
 }
 
 /// Past this many cached bind groups, the least recently used half goes. Pooled buffers
@@ -125,6 +129,13 @@ impl PipelineCache {
         for key in self.by_buffer.get(&id).cloned().unwrap_or_default() {
             self.evict(&key);
         }
+        self.gone.insert(id);
+    }
+
+    /// A submission has encoded every launch recorded so far: no later one can bind a
+    /// buffer that was gone before it.
+    pub(crate) fn submitted(&mut self) {
+        self.gone.clear();
     }
 
     /// Drops one bind group, and its mention under each of its buffers.
@@ -202,6 +213,9 @@ impl PipelineCache {
             layout: &pipeline.layout,
             entries: &entries,
         });
+        if key.buffers.iter().any(|(id, _)| self.gone.contains(id)) {
+            return group;
+        }
         for &(id, _) in &key.buffers {
             self.by_buffer.entry(id).or_default().push(key.clone());
         }

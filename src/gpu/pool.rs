@@ -44,9 +44,13 @@ impl BufferPool {
         let class = size_class(bytes);
         self.bytes_in_use += class;
         self.buffers_in_use += 1;
-        if let Some(buffer) = self.free.get_mut(&class).and_then(Vec::pop) {
+        // The free buffer with the lowest id, not the last one given back: buffers come back in
+        // whatever order their tensors were dropped, and taking by id gives the same work the
+        // same buffers, so its cached bind groups are found again instead of made anew.
+        if let Some(free) = self.free.get_mut(&class).filter(|f| !f.is_empty()) {
+            let lowest = (0..free.len()).min_by_key(|&i| free[i].id).unwrap_or(0);
             self.bytes_free -= class;
-            return buffer;
+            return free.swap_remove(lowest);
         }
         self.next_id += 1;
         PooledBuffer {

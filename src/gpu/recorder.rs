@@ -253,6 +253,7 @@ impl Recorder {
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab step") });
         let commands = std::mem::take(&mut self.commands);
         self.encode(device, &mut encoder, &commands, &uniform, pipelines, None);
+        pipelines.submitted();
         queue.submit(std::iter::once(encoder.finish()));
         self.submissions += 1;
         self.finish_step();
