@@ -66,7 +66,7 @@ pub fn train<M: Resumable>(
     let mut run = |model: &mut M, keeper: &mut Keeper| -> Result<()> {
         for _ in 0..steps {
             step(model)?;
-            keeper.poll(monitor(model).checked_through())?;
+            keeper.poll(model.checked_through())?;
             if last.elapsed() >= SNAPSHOT_EVERY && !keeper.is_taking() {
                 keeper.take(gpu, model);
                 last = Instant::now();

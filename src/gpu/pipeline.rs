@@ -163,9 +163,7 @@ impl PipelineCache {
         // Listed again from what is left: one pass, where evicting one by one is quadratic.
         self.by_buffer.clear();
         for key in self.bind_groups.keys() {
-            for &(id, _) in &key.buffers {
-                self.by_buffer.entry(id).or_default().push(key.clone());
-            }
+            list_under_buffers(&mut self.by_buffer, key);
         }
     }
 
@@ -216,9 +214,7 @@ impl PipelineCache {
         if key.buffers.iter().any(|(id, _)| self.gone.contains(id)) {
             return group;
         }
-        for &(id, _) in &key.buffers {
-            self.by_buffer.entry(id).or_default().push(key.clone());
-        }
+        list_under_buffers(&mut self.by_buffer, &key);
         self.bind_groups.insert(key, (group.clone(), self.lookups));
         group
     }
@@ -226,5 +222,12 @@ impl PipelineCache {
     /// How many shader modules have been compiled (each file at most once).
     pub(crate) fn module_count(&self) -> usize {
         self.modules.len()
+    }
+}
+
+/// Lists bind group `key` under each buffer it binds.
+fn list_under_buffers(by_buffer: &mut HashMap<u64, Vec<BindKey>>, key: &BindKey) {
+    for &(id, _) in &key.buffers {
+        by_buffer.entry(id).or_default().push(key.clone());
     }
 }

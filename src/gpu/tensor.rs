@@ -67,7 +67,7 @@ impl Drop for Storage {
             // a later launch in the same step: launches run in recorded order, so that is safe.
             let dropped = self.gpu.0.pool.borrow_mut().give_back(buffer);
             // Bind groups of a dropped buffer would keep it alive: forget them. (A tensor
-            // dropped while the cache is busy encoding leaves them until the cache starts over.)
+            // dropped while the cache is busy encoding leaves them until they are evicted.)
             if let (Some(id), Ok(mut pipelines)) = (dropped, self.gpu.0.pipelines.try_borrow_mut()) {
                 pipelines.forget_buffer(id);
             }

@@ -765,6 +765,10 @@ impl Resumable for PixelRnn {
         self.steps()
     }
 
+    fn checked_through(&self) -> u32 {
+        self.monitor.checked_through()
+    }
+
     fn state_tensors(&self) -> Vec<(String, Tensor)> {
         self.params().iter().flat_map(|p| p.state()).collect()
     }

@@ -14,6 +14,9 @@ use crate::gpu::{Gpu, Readback, Tensor};
 pub trait Resumable {
     /// Training steps taken: the step a snapshot is of.
     fn steps_taken(&self) -> u32;
+    /// The latest step whose figures passed the divergence guard: a snapshot of an earlier
+    /// step is known to be good (see [`Keeper::poll`]).
+    fn checked_through(&self) -> u32;
     /// Every GPU tensor training changes, each under a name unique in the model (parameters
     /// under their own names, as [`crate::nn::Param::state`] gives them).
     fn state_tensors(&self) -> Vec<(String, Tensor)>;

@@ -691,13 +691,14 @@ impl Resumable for Gan {
         self.steps()
     }
 
+    fn checked_through(&self) -> u32 {
+        self.monitor.checked_through()
+    }
+
     /// Every parameter's state (the averaged generator's too), and each power iteration's `u`.
     fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut state: Vec<(String, Tensor)> = self.params().iter().flat_map(|p| p.state()).collect();
-        let layers = discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator);
-        state.extend(
-            layers.zip(&self.discriminator_norms).map(|((w, _), norm)| (format!("{}_u", w.name), norm.u.clone())),
-        );
+        state.extend(self.power_iteration_vectors());
         state
     }
 
@@ -751,11 +752,15 @@ impl Gan {
     fn named_tensors(&self) -> Vec<(String, Tensor)> {
         let mut named: Vec<(String, Tensor)> =
             self.params().iter().map(|p| (p.name.clone(), p.value.clone())).collect();
-        let layers = discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator);
-        let vectors =
-            layers.zip(&self.discriminator_norms).map(|((w, _), norm)| (format!("{}_u", w.name), norm.u.clone()));
-        named.extend(vectors);
+        named.extend(self.power_iteration_vectors());
         named
+    }
+
+    /// Each power iteration's `u`, named after its weight (`….weight_u`): state that is not a
+    /// parameter, kept in weights files and snapshots alike.
+    fn power_iteration_vectors(&self) -> impl Iterator<Item = (String, Tensor)> + '_ {
+        let layers = discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator);
+        layers.zip(&self.discriminator_norms).map(|((w, _), norm)| (format!("{}_u", w.name), norm.u.clone()))
     }
 
     /// The sampling generator alone (the moving average, if any), saved as `generator.*`

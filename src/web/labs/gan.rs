@@ -177,10 +177,6 @@ impl LiveLab for GanLab {
         self.models.iter_mut().map(|m| &mut m.gan as &mut dyn Resumable).collect()
     }
 
-    fn checked(&self) -> Vec<u32> {
-        self.models.iter().map(|m| m.gan.monitor.checked_through()).collect()
-    }
-
     fn remake_views(&mut self) -> Result<()> {
         self.views = make_views(&self.core.ctx)?;
         self.strip_images = None;

@@ -226,9 +226,6 @@ trait LiveLab {
     fn nets(&self) -> Vec<&dyn Resumable>;
     fn nets_mut(&mut self) -> Vec<&mut dyn Resumable>;
 
-    /// For each of [`LiveLab::nets`], the latest step whose figures passed the guard.
-    fn checked(&self) -> Vec<u32>;
-
     /// Makes the views again on the current display (the device was replaced).
     fn remake_views(&mut self) -> Result<()>;
 

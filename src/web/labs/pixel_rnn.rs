@@ -332,10 +332,6 @@ impl LiveLab for RnnLab {
         self.models.iter_mut().map(|m| &mut m.rnn as &mut dyn Resumable).collect()
     }
 
-    fn checked(&self) -> Vec<u32> {
-        self.models.iter().map(|m| m.rnn.monitor.checked_through()).collect()
-    }
-
     fn remake_views(&mut self) -> Result<()> {
         self.views = make_views(&self.core.ctx)?;
         self.painting = None;

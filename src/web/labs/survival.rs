@@ -162,10 +162,10 @@ fn offset<L: LiveLab>(lab: &L) -> u32 {
 /// [`CHECKPOINT_MS`] of training, at once for new models, and once more when training stops
 /// (so that a pause keeps every step taken).
 pub(super) fn tick<L: LiveLab>(lab: &mut L) -> Result<()> {
-    let checked = lab.checked();
+    let (checked, steps): (Vec<u32>, Vec<u32>) =
+        lab.nets().iter().map(|n| (n.checked_through(), n.steps_taken())).unzip();
     let offset = offset(lab);
     let gpu = lab.core().ctx.gpu.clone();
-    let steps: Vec<u32> = lab.nets().iter().map(|n| n.steps_taken()).collect();
     let nets = steps.len();
     let running = lab.core().runner.running;
     let core = lab.core_mut();

@@ -563,10 +563,6 @@ impl LiveLab for VaeLab {
         self.models.iter_mut().flat_map(|m| m.nets.iter_mut().map(|n| n as &mut dyn Resumable)).collect()
     }
 
-    fn checked(&self) -> Vec<u32> {
-        self.models.iter().flat_map(|m| m.nets.iter().map(|n| n.monitor.checked_through())).collect()
-    }
-
     fn remake_views(&mut self) -> Result<()> {
         self.views = make_views(&self.core.ctx)?;
         self.picker_stale = true;
