@@ -31,13 +31,17 @@ try {
     await page.waitForTimeout(1000 * Number(args.seconds) - 5000);
     const [t1, s1] = [await page.evaluate(() => performance.now()), await steps()];
     const frames = await page.evaluate(() => window.__frames);
+    const pacing = await page.evaluate((lab) => {
+      const el = document.getElementById(`lab-${lab}`);
+      return { step_ms: Number(el.dataset.stepMs), slices: Number(el.dataset.slices) };
+    }, lab);
     const after = frames.filter((t) => t >= frames[0] + 5000);
     const gaps = after.slice(1).map((t, i) => t - after[i]).sort((a, b) => a - b);
     const p95 = gaps[Math.floor(0.95 * (gaps.length - 1))] ?? NaN;
     console.log(JSON.stringify({
       lab, link, seconds: Number(args.seconds), frames: frames.length,
       max_gap_ms_after_5s: Math.round(gaps[gaps.length - 1] ?? NaN), p95_gap_ms: Math.round(p95),
-      steps_per_s: Number(((s1 - s5) / ((t1 - t5) / 1000)).toFixed(2)), steps: s1,
+      steps_per_s: Number(((s1 - s5) / ((t1 - t5) / 1000)).toFixed(2)), steps: s1, ...pacing,
     }));
     await page.close();
   }

@@ -252,13 +252,33 @@ impl Gpu {
     }
 
     /// Records one kernel launch into the pending command buffer. Nothing runs until
-    /// [`Gpu::submit`]; `params` are copied into the step's shared uniform arena.
+    /// [`Gpu::submit`]; `params` are copied into the step's shared uniform arena. Its cost is
+    /// estimated from the buffers it binds; see [`Gpu::dispatch_work`].
     pub fn dispatch<P: bytemuck::Pod>(
         &self,
         spec: &'static KernelSpec,
         params: &P,
         buffers: &[&Tensor],
         workgroups: [u32; 3],
+    ) {
+        // A kernel that reads or writes each element of its buffers once costs about this
+        // many of a matrix product's multiply-adds per element (SwiftShader's profile of a
+        // VAE step: Adam ≈ 11 ns per element bound, the matrix products ≈ 1.4 ns per
+        // multiply-add).
+        const WORK_PER_ELEMENT: f64 = 8.0;
+        let elements: usize = buffers.iter().map(|t| t.len()).sum();
+        self.dispatch_work(spec, params, buffers, workgroups, WORK_PER_ELEMENT * elements as f64);
+    }
+
+    /// [`Gpu::dispatch`] for a launch whose cost is known: about `work` multiply-adds (a
+    /// matrix product's M·N·K). Only the page's slicing of a long step reads it.
+    pub fn dispatch_work<P: bytemuck::Pod>(
+        &self,
+        spec: &'static KernelSpec,
+        params: &P,
+        buffers: &[&Tensor],
+        workgroups: [u32; 3],
+        work: f64,
     ) {
         assert_eq!(
             buffers.len(),
@@ -269,7 +289,7 @@ impl Gpu {
             spec.bindings.len()
         );
         let pipeline = self.0.pipelines.borrow_mut().get(&self.0.device, spec);
-        self.0.recorder.borrow_mut().dispatch(pipeline, bytemuck::bytes_of(params), buffers, workgroups);
+        self.0.recorder.borrow_mut().dispatch(pipeline, bytemuck::bytes_of(params), buffers, workgroups, work);
     }
 
     /// Records a buffer-to-buffer copy of a whole tensor (same size) in launch order.
@@ -304,6 +324,47 @@ impl Gpu {
         let mut recorder = self.0.recorder.borrow_mut();
         let mut pipelines = self.0.pipelines.borrow_mut();
         recorder.submit(&self.0.device, &self.0.queue, &mut pipelines);
+    }
+
+    /// With `Some(work)`, every [`Gpu::submit`] from now on cuts what was recorded into
+    /// slices of about `work` multiply-adds (see [`Gpu::dispatch_work`]) and keeps them for
+    /// [`Gpu::submit_slices`]; with None (the default), submits go whole. The page trains this
+    /// way on a GPU that takes longer for a step than for a frame: whatever it draws waits
+    /// behind all that is submitted, so it submits a step a frame's worth at a time.
+    ///
+    /// Any plain submit while slices wait first submits them all, so the queue always runs
+    /// the commands in the order they were recorded, whoever submits.
+    pub fn slice_submits(&self, work: Option<f64>) {
+        self.0.recorder.borrow_mut().slice_submits(work);
+    }
+
+    /// Submits waiting slices in order, up to about `work` estimated multiply-adds (at least
+    /// one), as one batch; returns how many went.
+    pub fn submit_slices(&self, work: f64) -> usize {
+        self.0.recorder.borrow_mut().submit_slices(&self.0.queue, work)
+    }
+
+    /// Slices encoded and not yet submitted.
+    pub fn slices_waiting(&self) -> usize {
+        self.0.recorder.borrow().slices_waiting()
+    }
+
+    /// Batches of slices submitted and not yet finished by the GPU (natively: as of the last
+    /// poll).
+    pub fn batches_in_flight(&self) -> usize {
+        self.0.recorder.borrow_mut().batches_in_flight()
+    }
+
+    /// The batches of slices finished since the last call, in order: each one's estimated
+    /// multiply-adds and the milliseconds from its submission (or the end of the batch
+    /// before it) until the queue said it had finished.
+    pub fn finished_batches(&self) -> Vec<(f64, f64)> {
+        self.0.recorder.borrow_mut().finished_batches()
+    }
+
+    /// Estimated multiply-adds recorded since the device was opened (see [`Gpu::dispatch_work`]).
+    pub fn work_recorded(&self) -> f64 {
+        self.0.recorder.borrow().work_recorded()
     }
 
     /// Number of kernel launches recorded and not yet submitted (for dispatch budgets).

@@ -2,13 +2,21 @@
 //! command buffer at submit time. Recording first lets all launch parameters of a step go
 //! to the GPU in a single `write_buffer`, and lets consecutive launches share one compute
 //! pass.
+//!
+//! The page can also have a step cut into slices of about a frame's GPU time each, which it
+//! submits one or two at a time as the GPU finishes them ([`Recorder::slice_submits`]): on
+//! a software GPU one step can take longer than many frames, and whatever the page draws
+//! waits behind every command already submitted.
 
+use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use futures_channel::oneshot;
 
 use super::pipeline::{BindKey, Pipeline, PipelineCache, UNIFORM_SLOT};
 use super::Tensor;
+use crate::clock::now_ms;
 
 /// A buffer as a recorded command sees it: the handle keeps it alive until submit even if
 /// its tensor is dropped first.
@@ -30,6 +38,8 @@ enum Command {
         uniform_offset: u32,
         buffers: Vec<Bound>,
         workgroups: [u32; 3],
+        /// Estimated cost, in multiply-adds (see [`Recorder::dispatch`]).
+        work: f64,
     },
     Copy {
         src: Bound,
@@ -46,7 +56,36 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Estimated cost in multiply-adds: a copy or clear touches each element once.
+    fn work(&self) -> f64 {
+        match self {
+            Command::Dispatch { work, .. } => *work,
+            Command::Copy { src, region, .. } => region.map_or(src.bytes, |(_, _, bytes)| bytes) as f64 / 4.0,
+            Command::Clear(target) => target.bytes as f64 / 4.0,
+            Command::ToStaging { src, .. } => src.bytes as f64 / 4.0,
+        }
+    }
+}
+
 pub(crate) type MapSender = oneshot::Sender<Result<(), wgpu::BufferAsyncError>>;
+
+/// A piece of a submitted step, encoded and waiting for its turn on the queue.
+struct Slice {
+    commands: wgpu::CommandBuffer,
+    /// The uniform arena its launches read, and the step's launch parameters: written again
+    /// just before the slice goes, since whatever was submitted in between may have reused
+    /// the arena.
+    uniform: wgpu::Buffer,
+    uniforms: Rc<Vec<u8>>,
+    /// Readbacks of the step, mapped once its last slice has gone.
+    maps: Vec<(wgpu::Buffer, MapSender)>,
+    /// Estimated multiply-adds of its commands.
+    work: f64,
+}
+
+/// Finished batches of slices kept until asked for (see [`Recorder::finished_batches`]).
+const TIMED_BATCHES: usize = 64;
 
 pub(crate) struct Recorder {
     commands: Vec<Command>,
@@ -60,6 +99,19 @@ pub(crate) struct Recorder {
     submissions: u64,
     /// See [`Recorder::hold`].
     held: bool,
+    /// See [`Recorder::slice_submits`].
+    slice_work: Option<f64>,
+    waiting: VecDeque<Slice>,
+    /// Estimated multiply-adds recorded since the device was opened.
+    work: f64,
+    /// Batches of slices submitted and not yet seen finished: when each went, and its work.
+    batches: VecDeque<(f64, f64)>,
+    /// When each batch finished, in order, as the queue's callbacks tell.
+    finished: Arc<Mutex<Vec<f64>>>,
+    /// When the last batch seen finished.
+    last_finished: f64,
+    /// (work, milliseconds) of the batches finished and not yet asked for.
+    timed: VecDeque<(f64, f64)>,
 }
 
 impl Recorder {
@@ -75,15 +127,25 @@ impl Recorder {
             launches: 0,
             submissions: 0,
             held: false,
+            slice_work: None,
+            waiting: VecDeque::new(),
+            work: 0.0,
+            batches: VecDeque::new(),
+            finished: Arc::new(Mutex::new(Vec::new())),
+            last_finished: 0.0,
+            timed: VecDeque::new(),
         }
     }
 
+    /// Records a launch that costs about `work` multiply-adds (only the slicing of a step
+    /// reads it: an estimate within a factor of a few is enough).
     pub(crate) fn dispatch(
         &mut self,
         pipeline: Rc<Pipeline>,
         params: &[u8],
         buffers: &[&Tensor],
         workgroups: [u32; 3],
+        work: f64,
     ) {
         assert!(
             params.len() as u64 <= UNIFORM_SLOT,
@@ -98,7 +160,9 @@ impl Recorder {
             uniform_offset,
             buffers: buffers.iter().map(|t| Bound::of(t)).collect(),
             workgroups,
+            work,
         });
+        self.work += work;
         self.dispatches += 1;
         self.launches += 1;
     }
@@ -145,11 +209,103 @@ impl Recorder {
         self.held = hold;
     }
 
-    /// Writes this step's launch parameters into the uniform arena (growing it if needed)
-    /// and returns the arena.
-    fn upload_uniforms(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) -> wgpu::Buffer {
+    /// With `Some(work)`, every [`Recorder::submit`] cuts what was recorded into slices of
+    /// about `work` multiply-adds each (a launch is never cut), encodes them, and keeps them
+    /// for [`Recorder::submit_slices`] instead of submitting. With None, submits go whole.
+    pub(crate) fn slice_submits(&mut self, work: Option<f64>) {
+        self.slice_work = work;
+    }
+
+    /// Estimated multiply-adds recorded since the device was opened.
+    pub(crate) fn work_recorded(&self) -> f64 {
+        self.work
+    }
+
+    /// Slices encoded and not yet submitted.
+    pub(crate) fn slices_waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Batches of slices submitted that the GPU has not finished.
+    pub(crate) fn batches_in_flight(&mut self) -> usize {
+        self.settle();
+        self.batches.len()
+    }
+
+    /// The batches of slices finished since the last call, in order: each one's estimated
+    /// work and milliseconds, from its submission (or the end of the batch before it,
+    /// whichever is later) to the queue's word that it finished.
+    pub(crate) fn finished_batches(&mut self) -> Vec<(f64, f64)> {
+        self.settle();
+        self.timed.drain(..).collect()
+    }
+
+    /// Takes in the batches the GPU has finished.
+    fn settle(&mut self) {
+        let finished: Vec<f64> = match self.finished.lock() {
+            Ok(mut times) => times.drain(..).collect(),
+            Err(_) => return,
+        };
+        for done in finished {
+            let Some((sent, work)) = self.batches.pop_front() else { break };
+            let ms = done - sent.max(self.last_finished);
+            self.last_finished = done;
+            self.timed.push_back((work, ms.max(0.0)));
+            if self.timed.len() > TIMED_BATCHES {
+                self.timed.pop_front();
+            }
+        }
+    }
+
+    /// Submits waiting slices, in order, up to about `work` estimated multiply-adds (at least
+    /// one slice), as one batch the queue reports on; returns how many went.
+    pub(crate) fn submit_slices(&mut self, queue: &wgpu::Queue, work: f64) -> usize {
+        let mut count = 0;
+        let mut batch_work = 0.0;
+        let mut maps = Vec::new();
+        let mut group: Vec<wgpu::CommandBuffer> = Vec::new();
+        let mut group_uniforms: Option<Rc<Vec<u8>>> = None;
+        while let Some(next) = self.waiting.front() {
+            if count > 0 && batch_work + next.work > work {
+                break;
+            }
+            let Some(slice) = self.waiting.pop_front() else { break };
+            // Slices of two steps read their launch parameters from the same arena: the first
+            // step's go before the second's are written.
+            if group_uniforms.as_ref().is_some_and(|u| !Rc::ptr_eq(u, &slice.uniforms)) {
+                queue.submit(std::mem::take(&mut group));
+                self.submissions += 1;
+                group_uniforms = None;
+            }
+            if group_uniforms.is_none() && !slice.uniforms.is_empty() {
+                queue.write_buffer(&slice.uniform, 0, &slice.uniforms);
+            }
+            group_uniforms = Some(slice.uniforms);
+            group.push(slice.commands);
+            maps.extend(slice.maps);
+            batch_work += slice.work;
+            count += 1;
+        }
+        if count == 0 {
+            return 0;
+        }
+        queue.submit(group);
+        self.submissions += 1;
+        self.batches.push_back((now_ms(), batch_work));
+        let finished = self.finished.clone();
+        queue.on_submitted_work_done(move || {
+            if let Ok(mut times) = finished.lock() {
+                times.push(now_ms());
+            }
+        });
+        Self::map_all(maps);
+        count
+    }
+
+    /// The uniform arena, grown if this step's launch parameters do not fit (not written).
+    fn arena(&mut self, device: &wgpu::Device) -> wgpu::Buffer {
         let needed = (self.uniforms.len() as u64).max(self.uniform_align);
-        let uniform = match &self.uniform_buffer {
+        match &self.uniform_buffer {
             Some(buffer) if buffer.size() >= needed => buffer.clone(),
             _ => {
                 let buffer = device.create_buffer(&wgpu::BufferDescriptor {
@@ -162,7 +318,13 @@ impl Recorder {
                 self.uniform_buffer = Some(buffer.clone());
                 buffer
             }
-        };
+        }
+    }
+
+    /// Writes this step's launch parameters into the uniform arena (growing it if needed)
+    /// and returns the arena.
+    fn upload_uniforms(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) -> wgpu::Buffer {
+        let uniform = self.arena(device);
         if !self.uniforms.is_empty() {
             queue.write_buffer(&uniform, 0, &self.uniforms);
         }
@@ -198,7 +360,7 @@ impl Recorder {
                         label: Some("genlab kernels"),
                         timestamp_writes,
                     });
-                    while let Some(Command::Dispatch { pipeline, uniform_offset, buffers, workgroups }) =
+                    while let Some(Command::Dispatch { pipeline, uniform_offset, buffers, workgroups, .. }) =
                         commands.get(i)
                     {
                         let key = BindKey {
@@ -234,13 +396,17 @@ impl Recorder {
         }
     }
 
-    /// Maps the staging buffers of the readbacks just submitted and starts a new step.
-    fn finish_step(&mut self) {
-        for (staging, done) in self.pending_maps.drain(..) {
+    fn map_all(maps: Vec<(wgpu::Buffer, MapSender)>) {
+        for (staging, done) in maps {
             staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
                 let _ = done.send(result);
             });
         }
+    }
+
+    /// Maps the staging buffers of the readbacks just submitted and starts a new step.
+    fn finish_step(&mut self) {
+        Self::map_all(std::mem::take(&mut self.pending_maps));
         self.uniforms.clear();
         self.dispatches = 0;
     }
@@ -249,6 +415,13 @@ impl Recorder {
         if self.held || (self.commands.is_empty() && self.pending_maps.is_empty()) {
             return;
         }
+        if let Some(work) = self.slice_work {
+            self.encode_slices(device, pipelines, work);
+            return;
+        }
+        // Whatever is submitted now may reuse buffers the waiting slices still read (the
+        // pool gave them back while the step was recorded): the queue must see the step first.
+        self.submit_slices(queue, f64::INFINITY);
         let uniform = self.upload_uniforms(device, queue);
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab step") });
         let commands = std::mem::take(&mut self.commands);
@@ -257,6 +430,41 @@ impl Recorder {
         queue.submit(std::iter::once(encoder.finish()));
         self.submissions += 1;
         self.finish_step();
+    }
+
+    /// Cuts what was recorded into slices of about `work` multiply-adds, in order, and keeps
+    /// them waiting (see [`Recorder::slice_submits`]).
+    fn encode_slices(&mut self, device: &wgpu::Device, pipelines: &mut PipelineCache, work: f64) {
+        let uniform = self.arena(device);
+        let uniforms = Rc::new(std::mem::take(&mut self.uniforms));
+        let commands = std::mem::take(&mut self.commands);
+        let mut start = 0;
+        while start < commands.len() {
+            let mut end = start + 1;
+            let mut sum = commands[start].work();
+            while end < commands.len() && sum + commands[end].work() <= work {
+                sum += commands[end].work();
+                end += 1;
+            }
+            let mut encoder =
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("genlab step slice") });
+            self.encode(device, &mut encoder, &commands[start..end], &uniform, pipelines, None);
+            self.waiting.push_back(Slice {
+                commands: encoder.finish(),
+                uniform: uniform.clone(),
+                uniforms: uniforms.clone(),
+                maps: Vec::new(),
+                work: sum,
+            });
+            start = end;
+        }
+        pipelines.submitted();
+        let maps = std::mem::take(&mut self.pending_maps);
+        match self.waiting.back_mut() {
+            Some(last) => last.maps.extend(maps),
+            None => Self::map_all(maps),
+        }
+        self.dispatches = 0;
     }
 
     /// Everything held since [`Recorder::hold`], as one command buffer per command, each with

@@ -200,9 +200,10 @@ pub fn matmul_into_on(
         | (epilogue.bias.is_some() as u32) << 3;
     // Without a bias the binding still needs a buffer; it is never read through it.
     let bias = epilogue.bias.unwrap_or(a);
+    let work = (m * n * k) as f64;
     if m.min(n) <= THIN {
         let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, act, slope, k_chunk: 0, splits: 1 };
-        gpu.dispatch(&THIN_SPEC, &params, &[a, b, bias, out], grid_1d(m * n, 256));
+        gpu.dispatch_work(&THIN_SPEC, &params, &[a, b, bias, out], grid_1d(m * n, 256), work);
         return Ok(());
     }
     let (splits, k_chunk) = split_k_for(path, m, n, k);
@@ -215,11 +216,11 @@ pub fn matmul_into_on(
         MatmulPath::Direct => &DIRECT,
     };
     if splits == 1 {
-        gpu.dispatch(spec, &params, &[a, b, bias, out], grid);
+        gpu.dispatch_work(spec, &params, &[a, b, bias, out], grid, work);
         return Ok(());
     }
     let partials = Tensor::uninit(gpu, [splits, m, n])?;
-    gpu.dispatch(spec, &Params { flags: flags | SPLIT, ..params }, &[a, b, bias, &partials], grid);
+    gpu.dispatch_work(spec, &Params { flags: flags | SPLIT, ..params }, &[a, b, bias, &partials], grid, work);
     let sum = Params { splits: splits as u32, ..params };
     gpu.dispatch(&SUM_SPLITS, &sum, &[&partials, &partials, bias, out], grid_1d(m * n, 256));
     Ok(())

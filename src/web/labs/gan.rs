@@ -235,7 +235,7 @@ impl LiveLab for GanLab {
         let arrived = m.arrived();
         let gpu = &self.core.ctx.gpu;
         let (gan, rows) = (&mut m.gan, &m.device.train);
-        let n = runner.slice(done, arrived, || gan.train_step(gpu, rows))?;
+        let n = runner.slice(gpu, done, arrived, || gan.train_step(gpu, rows))?;
         if n > 0 {
             self.stale = true;
         }

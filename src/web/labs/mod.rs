@@ -315,7 +315,8 @@ async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
     // readback waits behind every step already submitted, and on a slow GPU one step can
     // take longer than many frames. Training is recorded after the views.
     lab.collect_figures()?;
-    if lab.core().runner.queue_is_short(lab.steps().unwrap_or(0), lab.arrived()) {
+    let core = lab.core();
+    if core.runner.queue_is_short(&core.ctx.gpu, lab.steps().unwrap_or(0), lab.arrived()) {
         lab.redraw().await?;
     }
     let was_running = lab.core().runner.running;
@@ -340,7 +341,12 @@ fn train_slice<L: LiveLab>(lab: &mut L) -> Result<()> {
         return Ok(());
     }
     lab.train()?;
-    let runner = &lab.core().runner;
+    let core = lab.core();
+    let runner = &core.runner;
+    if let (Ok(el), (Some(ms), slices)) = (dom::by_id(&format!("lab-{}", L::LAB.name())), runner.pacing()) {
+        let _ = el.set_attribute("data-step-ms", &format!("{ms:.1}"));
+        let _ = el.set_attribute("data-slices", &slices.to_string());
+    }
     show_running(L::LAB, runner.running, true);
     show_steps(L::LAB, lab.steps().unwrap_or(0), runner.rate(), runner.running);
     Ok(())

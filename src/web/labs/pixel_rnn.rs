@@ -405,7 +405,7 @@ impl LiveLab for RnnLab {
         let gpu = &self.core.ctx.gpu;
         let (rnn, device) = (&mut m.rnn, &m.device);
         // Training leaves the views alone: they show held-out sprites and paintings.
-        runner.slice(done, arrived, || rnn.train_step(gpu, device))
+        runner.slice(gpu, done, arrived, || rnn.train_step(gpu, device))
     }
 
     fn collect_figures(&mut self) -> Result<()> {

@@ -1,9 +1,12 @@
 //! The training runner: fits a lab's steps into the frame budget, and keeps the GPU work
-//! queued ahead of the page to about a frame's worth, measured in time.
+//! queued ahead of the page to about a frame's worth, measured in time. A step that takes
+//! the GPU longer than that goes in slices of about [`SLICE_MS`] each, fed to the queue a
+//! batch at a time as the GPU finishes the ones before, where that trains nearly as fast.
 
 use std::collections::VecDeque;
 
 use crate::error::Result;
+use crate::gpu::Gpu;
 use crate::web::dom;
 
 /// Fits training into the frame budget, and keeps the GPU work queued ahead of the page to
@@ -22,6 +25,14 @@ pub struct Runner {
     /// Whether any step was in flight when `last_arrival` was taken: only intervals in which
     /// the GPU was kept busy measure its speed.
     busy_since_arrival: bool,
+    /// Estimated multiply-adds of the last step recorded (see [`Gpu::dispatch_work`]).
+    step_work: Option<f64>,
+    /// Estimated multiply-adds of one batch of slices (see [`Runner::feed`]).
+    batch_work: Option<f64>,
+    /// When steps began to go in slices; and whether they went back to whole steps for good
+    /// (see [`Runner::judge_slicing`]).
+    sliced_since: Option<f64>,
+    whole_only: bool,
 }
 
 /// CPU time per frame spent recording training steps (the rest of a 16 ms frame is the
@@ -30,6 +41,22 @@ pub const FRAME_BUDGET_MS: f64 = 12.0;
 /// GPU time that may be queued ahead of the page: about one frame and a bit, so that the GPU
 /// does not run dry between two frames, and a redraw never waits long behind training.
 pub const IN_FLIGHT_MS: f64 = 20.0;
+/// A step slower than [`IN_FLIGHT_MS`] is cut into slices of about this much GPU time, as
+/// whole steps measured it, and fed to the GPU a batch of slices a frame (see
+/// [`Runner::feed`]).
+pub const SLICE_MS: f64 = 10.0;
+/// Time from submitting a batch of slices to the queue's word that it finished. A frame
+/// waits for at most [`BATCHES_IN_FLIGHT`] batches instead of for a whole step: on
+/// SwiftShader a VAE or GAN step takes 300–600 ms, and the page stood still that long
+/// while a view waited for one.
+pub const BATCH_MS: f64 = 35.0;
+/// Batches submitted and not yet finished, at most: one running, and the next queued so
+/// that the GPU does not wait for the next frame to feed it.
+const BATCHES_IN_FLIGHT: usize = 2;
+/// How long steps go in slices before their rate is judged, and the share of the whole
+/// steps' rate they must keep (see [`Runner::judge_slicing`]).
+const JUDGE_AFTER_MS: f64 = 8000.0;
+const KEEP_SLICING_SHARE: f64 = 0.7;
 /// Most steps recorded in one frame, whatever the budget.
 const MAX_STEPS_PER_FRAME: u32 = 256;
 /// Most steps between two readbacks of the figures.
@@ -44,6 +71,10 @@ impl Runner {
             step_ms: None,
             last_arrival: None,
             busy_since_arrival: false,
+            step_work: None,
+            batch_work: None,
+            sliced_since: None,
+            whole_only: false,
         }
     }
 
@@ -59,11 +90,48 @@ impl Runner {
         self.target = None;
     }
 
+    /// Whether steps go in slices: once a whole step has been measured slower than
+    /// [`IN_FLIGHT_MS`], until the models change ([`Runner::forget_rate`]).
+    fn slicing(&self) -> bool {
+        !self.whole_only
+            && self.step_work.is_some_and(|work| work > 0.0)
+            && self.step_ms.is_some_and(|ms| ms > IN_FLIGHT_MS)
+    }
+
+    /// Goes back to whole steps for good when steps in slices, after [`JUDGE_AFTER_MS`],
+    /// come back at less than [`KEEP_SLICING_SHARE`] of the rate whole steps did. On
+    /// SwiftShader the GAN lab trains faster in slices than whole (3.6 against 2.6 steps/s),
+    /// but the VAE lab's batches each wait tens of milliseconds for the queue's word, and it
+    /// trained at a quarter of its rate: smooth frames are not worth that.
+    fn judge_slicing(&mut self, now: f64) {
+        if !self.slicing() {
+            return;
+        }
+        let since = *self.sliced_since.get_or_insert(now);
+        let (Some(rate), Some(ms)) = (self.rate(), self.step_ms) else { return };
+        if now - since > JUDGE_AFTER_MS && rate < KEEP_SLICING_SHARE * 1000.0 / ms {
+            self.whole_only = true;
+        }
+    }
+
+    /// The estimated multiply-adds of one slice of [`SLICE_MS`], when steps go in slices.
+    /// The speed comes from whole steps and stays: sliced steps come back more slowly (each
+    /// batch waits for the queue's word that the one before finished), and slices cut by
+    /// that slower rate would shrink, step after step, until the GPU did little but wait.
+    fn slice_work(&self) -> Option<f64> {
+        match (self.slicing(), self.step_work, self.step_ms) {
+            (true, Some(work), Some(ms)) => Some(work * SLICE_MS / ms),
+            _ => None,
+        }
+    }
+
     /// How many steps may be in flight on the GPU: those that fit in [`IN_FLIGHT_MS`] at the
-    /// measured speed, and at least one: a step slower than a frame runs alone. (Two would
-    /// keep a software GPU busier, 3.1 against 2.6 GAN steps/s on SwiftShader, but the page's
-    /// frames wait behind both: p95 gap 667 against 383 ms.)
+    /// measured speed, and at least one. Steps that go in slices: two, the next one's slices
+    /// following the last one's without a gap (the slices in flight are what is bounded).
     pub fn steps_in_flight(&self) -> u32 {
+        if self.slicing() {
+            return 2;
+        }
         match self.step_ms {
             None => 1,
             Some(ms) => ((IN_FLIGHT_MS / ms.max(1e-3)) as u32).clamp(1, MAX_STEPS_PER_FRAME),
@@ -71,10 +139,10 @@ impl Runner {
     }
 
     /// How often the figures should be read back: once per flight of steps (so the next
-    /// flight can start as soon as the last one is back), and every step when stepping one
-    /// at a time (`done` = steps taken so far).
+    /// flight can start as soon as the last one is back), and every step when steps go in
+    /// slices or when stepping one at a time (`done` = steps taken so far).
     pub fn monitor_every(&self, done: u32) -> u32 {
-        if self.target == Some(done + 1) {
+        if self.target == Some(done + 1) || self.slicing() {
             1
         } else {
             self.steps_in_flight().min(MAX_MONITOR_EVERY)
@@ -82,14 +150,50 @@ impl Runner {
     }
 
     /// Whether the training queued on the GPU (`done` recorded, `arrived` back) is short
-    /// enough for a view to go behind it: none at all, or at most [`IN_FLIGHT_MS`] of it.
-    pub fn queue_is_short(&self, done: u32, arrived: u32) -> bool {
+    /// enough for a view to go behind it: none at all, or at most [`IN_FLIGHT_MS`] of it;
+    /// when steps go in slices, no slice waiting and at most one in flight.
+    pub fn queue_is_short(&self, gpu: &Gpu, done: u32, arrived: u32) -> bool {
+        if self.slicing() {
+            return gpu.slices_waiting() == 0 && gpu.batches_in_flight() <= 1;
+        }
         let queued = done.saturating_sub(arrived);
         queued == 0 || self.step_ms.is_some_and(|ms| queued as f64 * ms <= IN_FLIGHT_MS)
     }
 
-    /// Measures the GPU's speed from the steps that came back (`arrived`, of `done` recorded).
+    /// Submits batches of waiting slices while fewer than [`BATCHES_IN_FLIGHT`] are on the
+    /// GPU. A batch's size follows the time batches take, from submission to the queue's
+    /// word that they finished, toward [`BATCH_MS`]: that time is what a frame waits behind.
+    /// Neither a step's time nor the slices' estimated work predicts it well (SwiftShader
+    /// reports finished work late, and each batch costs the page a frame besides its GPU
+    /// time), so the size is found by trying. Runs every frame, training or not: a step
+    /// recorded must finish.
+    fn feed(&mut self, gpu: &Gpu) {
+        let first_guess = || Some(self.step_work? / self.step_ms? * BATCH_MS);
+        let (true, Some(mut batch)) = (self.slicing(), self.batch_work.or_else(first_guess)) else {
+            // Slices left from before whole steps came back (or the models changed).
+            while gpu.submit_slices(f64::INFINITY) > 0 {}
+            return;
+        };
+        for (work, ms) in gpu.finished_batches() {
+            if ms > 1.25 * BATCH_MS {
+                batch = batch.min(work * BATCH_MS / ms);
+            } else if ms < 0.8 * BATCH_MS && work >= 0.7 * batch {
+                // Only a full batch says the size can grow (a step's last one is a remnant).
+                batch *= 1.25;
+            }
+        }
+        self.batch_work = Some(batch);
+        while gpu.slices_waiting() > 0 && gpu.batches_in_flight() < BATCHES_IN_FLIGHT {
+            gpu.submit_slices(batch);
+        }
+    }
+
+    /// Measures the GPU's speed from the steps that came back (`arrived`, of `done` recorded),
+    /// while they go whole (see [`Runner::slice_work`]).
     fn observe(&mut self, now: f64, done: u32, arrived: u32) {
+        if self.slicing() {
+            return;
+        }
         match self.last_arrival {
             Some((then, before)) if arrived > before => {
                 if self.busy_since_arrival {
@@ -110,11 +214,16 @@ impl Runner {
 
     /// Records steps with `step` until the frame budget is spent, the target is reached, or
     /// a frame's worth of GPU work is in flight (`done` = steps taken so far, `arrived` = the
-    /// latest step whose figures have come back). Returns the steps recorded.
-    pub fn slice(&mut self, done: u32, arrived: u32, mut step: impl FnMut() -> Result<()>) -> Result<u32> {
+    /// latest step whose figures have come back). A step slower than a frame is recorded
+    /// into slices, at most one step a frame, once the last one's slices have all gone.
+    /// Returns the steps recorded.
+    pub fn slice(&mut self, gpu: &Gpu, done: u32, arrived: u32, mut step: impl FnMut() -> Result<()>) -> Result<u32> {
         let start = dom::now();
         self.observe(start, done, arrived);
+        self.judge_slicing(start);
+        self.feed(gpu);
         let in_flight = self.steps_in_flight();
+        let slice_work = self.slice_work();
         let mut n = 0;
         while self.running && n < MAX_STEPS_PER_FRAME {
             let at = done + n;
@@ -125,8 +234,21 @@ impl Runner {
             if at.saturating_sub(arrived) >= in_flight {
                 break;
             }
-            step()?;
+            if slice_work.is_some() && gpu.slices_waiting() > 0 {
+                break;
+            }
+            let before = gpu.work_recorded();
+            gpu.slice_submits(slice_work);
+            let recorded = step();
+            gpu.slice_submits(None);
+            recorded?;
+            self.step_work = Some(gpu.work_recorded() - before);
             n += 1;
+            if slice_work.is_some() {
+                // Its first batch goes now if the GPU is free.
+                self.feed(gpu);
+                break;
+            }
             if dom::now() - start > FRAME_BUDGET_MS {
                 break;
             }
@@ -146,6 +268,16 @@ impl Runner {
         Ok(n)
     }
 
+    /// How the runner paces training now, for bench/frames.mjs: the measured milliseconds
+    /// per step, and the slices a step goes in (1 when whole).
+    pub fn pacing(&self) -> (Option<f64>, f64) {
+        let slices = match (self.slice_work(), self.step_work) {
+            (Some(slice), Some(step)) => (step / slice).ceil(),
+            _ => 1.0,
+        };
+        (self.step_ms, slices)
+    }
+
     /// Training steps finished per second over the last five seconds.
     pub fn rate(&self) -> Option<f64> {
         let (&(t0, s0), &(t1, s1)) = (self.history.front()?, self.history.back()?);
@@ -158,6 +290,10 @@ impl Runner {
         self.step_ms = None;
         self.last_arrival = None;
         self.busy_since_arrival = false;
+        self.step_work = None;
+        self.batch_work = None;
+        self.sliced_since = None;
+        self.whole_only = false;
     }
 }
 

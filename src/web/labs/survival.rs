@@ -184,7 +184,8 @@ pub(super) fn tick<L: LiveLab>(lab: &mut L) -> Result<()> {
     // A model whose newest checkpoint is older than its steps (or that has none).
     let behind = checkpoints.keepers.iter().zip(&steps).any(|(k, &s)| k.latest().is_none_or(|c| c.step() != s));
     let wait = if running { CHECKPOINT_MS } else { PAUSED_CHECKPOINT_MS };
-    let due = behind && now - checkpoints.last >= wait;
+    // Not while a step's slices wait: the snapshot would have to send them all at once.
+    let due = behind && now - checkpoints.last >= wait && gpu.slices_waiting() == 0;
     if due && !checkpoints.keepers.iter().any(Keeper::is_taking) {
         checkpoints.last = now;
         let mut keepers = std::mem::take(&mut checkpoints.keepers);

@@ -376,7 +376,7 @@ impl LiveLab for VaeLab {
         let arrived = m.arrived();
         let gpu = &self.core.ctx.gpu;
         let (nets, device) = (&mut m.nets, &m.device);
-        let n = runner.slice(done, arrived, || {
+        let n = runner.slice(gpu, done, arrived, || {
             for net in nets.iter_mut() {
                 net.train_step(gpu, device)?;
             }
