@@ -9,11 +9,12 @@ use std::rc::Rc;
 
 use genlab::data::device::{DeviceDataset, DeviceRows};
 use genlab::data::{moons, sprites, MoonJitter};
-use genlab::gpu::{Gpu, Tensor};
+use genlab::gpu::{block_on, Gpu, Tensor};
 use genlab::kernels::elementwise::fill;
 use genlab::models::gan::{Gan, GanConfig, GanOutput, SampleShape};
 use genlab::models::pixel_rnn::{PixelRnn, PixelRnnConfig};
 use genlab::models::vae::{Vae, VaeConfig};
+use genlab::nn::snapshot::PendingSnapshot;
 use genlab::nn::Param;
 
 fn values(gpu: &Gpu, params: &[Rc<Param>]) -> Vec<Vec<f32>> {
@@ -101,7 +102,7 @@ fn a_vae_step_in_slices_trains_exactly_as_a_whole_one() {
         let mut vae = Vae::new(&gpu, config.clone(), ds.image_len()).unwrap();
         let slices = train(&gpu, &mut vae, 4, how, |v| v.train_step(&gpu, &data).unwrap());
         // The figures read back at the end of each step arrive too.
-        genlab::gpu::block_on(vae.monitor.flush()).unwrap();
+        block_on(vae.monitor.flush()).unwrap();
         let figures: Vec<Vec<f32>> = vae.monitor.history.iter().map(|r| r.values.clone()).collect();
         (values(&gpu, &vae.params()), figures, slices)
     };
@@ -155,4 +156,28 @@ fn a_gan_and_a_pixel_rnn_step_in_slices_train_exactly_as_whole_ones() {
         assert!(slices > 3, "PixelRNN, {how:?}: a step in {slices} slices");
         assert!(sliced == whole, "PixelRNN, {how:?}: the weights differ");
     }
+}
+
+#[test]
+fn a_snapshot_taken_behind_waiting_slices_holds_the_weights_after_the_step() {
+    let ds = moons(120, 3, &MoonJitter::NONE).unwrap();
+    let config = VaeConfig { hidden: 32, latent: 2, batch: 16, seed: 9, ..VaeConfig::default() };
+    let gpu = common::gpu();
+    let data = DeviceDataset::upload(&gpu, &ds).unwrap();
+    let mut vae = Vae::new(&gpu, config, ds.image_len()).unwrap();
+    vae.train_step(&gpu, &data).unwrap();
+    gpu.slice_submits(Some(20_000.0));
+    vae.train_step(&gpu, &data).unwrap();
+    gpu.slice_submits(None);
+    assert!(gpu.submit_slices(20_000.0) > 0 && gpu.slices_waiting() > 0, "the step's slices wait");
+    // As the page's checkpoint does: its copies go as one more slice, behind the step's.
+    gpu.slice_submits(Some(f64::INFINITY));
+    let pending = PendingSnapshot::take(&gpu, &vae);
+    gpu.slice_submits(None);
+    while gpu.submit_slices(20_000.0) > 0 {}
+    let snapshot = block_on(pending.finish()).unwrap();
+    assert_eq!(snapshot.step(), 2);
+    let mut restored = Vae::new(&gpu, VaeConfig { seed: 1, ..vae.config.clone() }, ds.image_len()).unwrap();
+    snapshot.restore(&gpu, &mut restored).unwrap();
+    assert!(values(&gpu, &restored.params()) == values(&gpu, &vae.params()), "the snapshot holds step 2's weights");
 }

@@ -184,13 +184,21 @@ pub(super) fn tick<L: LiveLab>(lab: &mut L) -> Result<()> {
     // A model whose newest checkpoint is older than its steps (or that has none).
     let behind = checkpoints.keepers.iter().zip(&steps).any(|(k, &s)| k.latest().is_none_or(|c| c.step() != s));
     let wait = if running { CHECKPOINT_MS } else { PAUSED_CHECKPOINT_MS };
-    // Not while a step's slices wait: the snapshot would have to send them all at once.
-    let due = behind && now - checkpoints.last >= wait && gpu.slices_waiting() == 0;
+    let due = behind && now - checkpoints.last >= wait;
     if due && !checkpoints.keepers.iter().any(Keeper::is_taking) {
         checkpoints.last = now;
         let mut keepers = std::mem::take(&mut checkpoints.keepers);
+        // While a step's slices wait, the snapshot's copies wait behind them as one more
+        // slice (a plain submit would send the whole step at once, and freeze a frame).
+        let behind_slices = gpu.slices_waiting() > 0;
+        if behind_slices {
+            gpu.slice_submits(Some(f64::INFINITY));
+        }
         for (keeper, net) in keepers.iter_mut().zip(lab.nets()) {
             keeper.take(&gpu, net);
+        }
+        if behind_slices {
+            gpu.slice_submits(None);
         }
         lab.core_mut().checkpoints.keepers = keepers;
     }
