@@ -175,10 +175,14 @@ impl Runner {
             return;
         };
         for (work, ms) in gpu.finished_batches() {
+            // Only a full batch tells about the size: a step's last one is a remnant, and the
+            // first one's time also holds the redraw that went before it.
+            if work < 0.7 * batch {
+                continue;
+            }
             if ms > 1.25 * BATCH_MS {
-                batch = batch.min(work * BATCH_MS / ms);
-            } else if ms < 0.8 * BATCH_MS && work >= 0.7 * batch {
-                // Only a full batch says the size can grow (a step's last one is a remnant).
+                batch *= (BATCH_MS / ms).max(0.5);
+            } else if ms < 0.8 * BATCH_MS {
                 batch *= 1.25;
             }
         }
