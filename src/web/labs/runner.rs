@@ -20,6 +20,8 @@ pub struct Runner {
     history: VecDeque<(f64, u32)>,
     /// GPU milliseconds per step, measured from the steps that came back; None until then.
     step_ms: Option<f64>,
+    /// Intervals measured so far (the first, which compiled the shaders, is not kept).
+    samples: u32,
     /// The latest step that had come back when the estimate last moved, and when.
     last_arrival: Option<(f64, u32)>,
     /// Whether any step was in flight when `last_arrival` was taken: only intervals in which
@@ -56,7 +58,7 @@ const BATCHES_IN_FLIGHT: usize = 2;
 /// How long steps go in slices before their rate is judged, and the share of the whole
 /// steps' rate they must keep (see [`Runner::judge_slicing`]).
 const JUDGE_AFTER_MS: f64 = 8000.0;
-const KEEP_SLICING_SHARE: f64 = 0.7;
+const KEEP_SLICING_SHARE: f64 = 0.6;
 /// Most steps recorded in one frame, whatever the budget.
 const MAX_STEPS_PER_FRAME: u32 = 256;
 /// Most steps between two readbacks of the figures.
@@ -69,6 +71,7 @@ impl Runner {
             target: None,
             history: VecDeque::new(),
             step_ms: None,
+            samples: 0,
             last_arrival: None,
             busy_since_arrival: false,
             step_work: None,
@@ -90,19 +93,20 @@ impl Runner {
         self.target = None;
     }
 
-    /// Whether steps go in slices: once a whole step has been measured slower than
-    /// [`IN_FLIGHT_MS`], until the models change ([`Runner::forget_rate`]).
+    /// Whether steps go in slices: once whole steps (two timed, the first after compiling)
+    /// take longer than [`IN_FLIGHT_MS`], until the models change ([`Runner::forget_rate`]).
     fn slicing(&self) -> bool {
         !self.whole_only
+            && self.samples >= 2
             && self.step_work.is_some_and(|work| work > 0.0)
             && self.step_ms.is_some_and(|ms| ms > IN_FLIGHT_MS)
     }
 
     /// Goes back to whole steps for good when steps in slices, after [`JUDGE_AFTER_MS`],
     /// come back at less than [`KEEP_SLICING_SHARE`] of the rate whole steps did. On
-    /// SwiftShader the GAN lab trains faster in slices than whole (3.6 against 2.6 steps/s),
-    /// but the VAE lab's batches each wait tens of milliseconds for the queue's word, and it
-    /// trained at a quarter of its rate: smooth frames are not worth that.
+    /// SwiftShader the GAN lab trains as fast in slices as whole, but the VAE lab's batches
+    /// each wait tens of milliseconds for the queue's word, and it trained at a quarter of
+    /// its rate: smooth frames are not worth that.
     fn judge_slicing(&mut self, now: f64) {
         if !self.slicing() {
             return;
@@ -202,8 +206,14 @@ impl Runner {
             Some((then, before)) if arrived > before => {
                 if self.busy_since_arrival {
                     let sample = (now - then) / (arrived - before) as f64;
-                    // A moving average: one slow frame must not halve the queue.
-                    self.step_ms = Some(self.step_ms.map_or(sample, |ms| 0.7 * ms + 0.3 * sample));
+                    self.samples += 1;
+                    // A moving average: one slow frame must not halve the queue. The first
+                    // sample only counts until the second comes: it holds the shaders' compiling.
+                    self.step_ms = Some(match self.step_ms {
+                        Some(_) if self.samples == 2 => sample,
+                        Some(ms) => 0.7 * ms + 0.3 * sample,
+                        None => sample,
+                    });
                 }
                 self.last_arrival = Some((now, arrived));
                 self.busy_since_arrival = done > arrived;
@@ -292,6 +302,7 @@ impl Runner {
     pub fn forget_rate(&mut self) {
         self.history.clear();
         self.step_ms = None;
+        self.samples = 0;
         self.last_arrival = None;
         self.busy_since_arrival = false;
         self.step_work = None;
