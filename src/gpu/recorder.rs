@@ -3,10 +3,10 @@
 //! to the GPU in a single `write_buffer`, and lets consecutive launches share one compute
 //! pass.
 //!
-//! The page can also have a step cut into slices of about a frame's GPU time each, which it
-//! submits one or two at a time as the GPU finishes them ([`Recorder::slice_submits`]): on
-//! a software GPU one step can take longer than many frames, and whatever the page draws
-//! waits behind every command already submitted.
+//! The page can also have a step cut into slices by estimated work, which it submits in
+//! batches as the GPU finishes the ones before ([`Recorder::slice_submits`]): on a software
+//! GPU one step can take longer than many frames, and whatever the page draws waits behind
+//! every command already submitted.
 
 use std::collections::VecDeque;
 use std::rc::Rc;

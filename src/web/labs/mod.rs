@@ -343,6 +343,7 @@ fn train_slice<L: LiveLab>(lab: &mut L) -> Result<()> {
     lab.train()?;
     let core = lab.core();
     let runner = &core.runner;
+    // How the runner paces the steps, for bench/frames.mjs.
     if let (Ok(el), (Some(ms), slices)) = (dom::by_id(&format!("lab-{}", L::LAB.name())), runner.pacing()) {
         let _ = el.set_attribute("data-step-ms", &format!("{ms:.1}"));
         let _ = el.set_attribute("data-slices", &slices.to_string());

@@ -174,8 +174,10 @@ pub(super) fn tick<L: LiveLab>(lab: &mut L) -> Result<()> {
     for (keeper, &checked) in checkpoints.keepers.iter_mut().zip(&checked) {
         keeper.poll(checked)?;
     }
-    // The step of the first model's newest checkpoint, as shown (for the page tests).
-    let newest = checkpoints.latest(0).map(|s| s.step());
+    // The step a lost device would take the lab back to, as shown (for the page tests):
+    // the oldest of its models' newest checkpoints (the VAE lab's two models finish theirs
+    // one after the other, a frame or more apart when a step goes in slices).
+    let newest = (0..nets).map(|i| checkpoints.latest(i).map(|s| s.step())).min().flatten();
     if let (Some(step), Ok(el)) = (newest, dom::by_id(&format!("lab-{}", L::LAB.name()))) {
         let _ = el.set_attribute("data-checkpoint", &(offset + step).to_string());
     }
