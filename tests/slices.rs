@@ -92,6 +92,18 @@ fn train<M>(gpu: &Gpu, model: &mut M, steps: u32, how: Submit, mut step: impl Fn
     slices
 }
 
+/// Trains `model` whole with `run`, then as each of `hows` says; each time a step must go in
+/// more than three slices and give what the whole steps gave (weights, and whatever else
+/// `run` returns beside them).
+fn same_as_whole<T: PartialEq>(model: &str, hows: &[Submit], run: impl Fn(Submit) -> (T, usize)) {
+    let (whole, _) = run(Submit::Whole);
+    for &how in hows {
+        let (sliced, slices) = run(how);
+        assert!(slices > 3, "{model}, {how:?}: a step in {slices} slices");
+        assert!(sliced == whole, "{model}, {how:?}: the weights or figures differ");
+    }
+}
+
 #[test]
 fn a_vae_step_in_slices_trains_exactly_as_a_whole_one() {
     let ds = moons(120, 3, &MoonJitter::NONE).unwrap();
@@ -104,15 +116,10 @@ fn a_vae_step_in_slices_trains_exactly_as_a_whole_one() {
         // The figures read back at the end of each step arrive too.
         block_on(vae.monitor.flush()).unwrap();
         let figures: Vec<Vec<f32>> = vae.monitor.history.iter().map(|r| r.values.clone()).collect();
-        (values(&gpu, &vae.params()), figures, slices)
+        ((values(&gpu, &vae.params()), figures), slices)
     };
-    let (whole, whole_figures, _) = run(Submit::Whole);
-    for how in [Submit::Sliced(20_000.0), Submit::SlicedThenInterrupted(20_000.0), Submit::Sliced(1.0)] {
-        let (sliced, figures, slices) = run(how);
-        assert!(slices > 3, "{how:?}: a step in {slices} slices");
-        assert!(sliced == whole, "{how:?}: the weights differ");
-        assert!(figures == whole_figures, "{how:?}: the figures differ");
-    }
+    let hows = [Submit::Sliced(20_000.0), Submit::SlicedThenInterrupted(20_000.0), Submit::Sliced(1.0)];
+    same_as_whole("VAE", &hows, run);
 }
 
 #[test]
@@ -134,12 +141,7 @@ fn a_gan_and_a_pixel_rnn_step_in_slices_train_exactly_as_whole_ones() {
         let slices = train(&gpu, &mut gan, 3, how, |g| g.train_step(&gpu, &rows).unwrap());
         (values(&gpu, &gan.params()), slices)
     };
-    let (whole, _) = gan(Submit::Whole);
-    for how in [Submit::Sliced(5_000.0), Submit::SlicedThenInterrupted(5_000.0)] {
-        let (sliced, slices) = gan(how);
-        assert!(slices > 3, "GAN, {how:?}: a step in {slices} slices");
-        assert!(sliced == whole, "GAN, {how:?}: the weights differ");
-    }
+    same_as_whole("GAN", &[Submit::Sliced(5_000.0), Submit::SlicedThenInterrupted(5_000.0)], gan);
 
     let ds = sprites(40, 8, 2).unwrap();
     let config = PixelRnnConfig { hidden: 8, layers: 1, batch: 2, learning_rate: 1e-2, seed: 3, positions: true };
@@ -150,12 +152,7 @@ fn a_gan_and_a_pixel_rnn_step_in_slices_train_exactly_as_whole_ones() {
         let slices = train(&gpu, &mut model, 2, how, |m| m.train_step(&gpu, &data).unwrap());
         (values(&gpu, &model.params()), slices)
     };
-    let (whole, _) = rnn(Submit::Whole);
-    for how in [Submit::Sliced(2_000.0), Submit::SlicedThenInterrupted(2_000.0)] {
-        let (sliced, slices) = rnn(how);
-        assert!(slices > 3, "PixelRNN, {how:?}: a step in {slices} slices");
-        assert!(sliced == whole, "PixelRNN, {how:?}: the weights differ");
-    }
+    same_as_whole("PixelRNN", &[Submit::Sliced(2_000.0), Submit::SlicedThenInterrupted(2_000.0)], rnn);
 }
 
 #[test]

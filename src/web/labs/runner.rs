@@ -174,8 +174,8 @@ impl Runner {
     fn feed(&mut self, gpu: &Gpu) {
         let first_guess = || Some(self.step_work? / self.step_ms? * BATCH_MS);
         let (true, Some(mut batch)) = (self.slicing(), self.batch_work.or_else(first_guess)) else {
-            // Slices left from before whole steps came back (or the models changed).
-            while gpu.submit_slices(f64::INFINITY) > 0 {}
+            // Slices left from before whole steps came back (or the models changed): all at once.
+            gpu.submit_slices(f64::INFINITY);
             return;
         };
         for (work, ms) in gpu.finished_batches() {
