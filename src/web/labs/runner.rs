@@ -130,38 +130,39 @@ impl Runner {
     }
 
     /// How many steps may be in flight on the GPU: those that fit in [`IN_FLIGHT_MS`] at the
-    /// measured speed, and at least one. Steps that go in slices: two, the next one's slices
-    /// following the last one's without a gap (the slices in flight are what is bounded).
+    /// measured speed, and at least two, so that the next step is queued while the figures
+    /// of the last one travel back: with one, a slow GPU stood idle between every two steps
+    /// for the readback and a frame (the VAE link trained at half the bench's rate). Steps
+    /// that go in slices: two, the next one's slices following the last one's without a gap
+    /// (the slices in flight are what is bounded).
     pub fn steps_in_flight(&self) -> u32 {
-        if self.slicing() {
-            return 2;
-        }
         match self.step_ms {
-            None => 1,
-            Some(ms) => ((IN_FLIGHT_MS / ms.max(1e-3)) as u32).clamp(1, MAX_STEPS_PER_FRAME),
+            Some(ms) if !self.slicing() => ((IN_FLIGHT_MS / ms.max(1e-3)) as u32).clamp(2, MAX_STEPS_PER_FRAME),
+            _ => 2,
         }
     }
 
-    /// How often the figures should be read back: once per flight of steps (so the next
-    /// flight can start as soon as the last one is back), and every step when steps go in
-    /// slices or when stepping one at a time (`done` = steps taken so far).
+    /// How often the figures should be read back: twice per flight of steps, so that one
+    /// half is still running when the other's figures come back and the next is recorded;
+    /// every step when steps go in slices or when stepping one at a time (`done` = steps
+    /// taken so far).
     pub fn monitor_every(&self, done: u32) -> u32 {
         if self.target == Some(done + 1) || self.slicing() {
             1
         } else {
-            self.steps_in_flight().min(MAX_MONITOR_EVERY)
+            (self.steps_in_flight() / 2).clamp(1, MAX_MONITOR_EVERY)
         }
     }
 
     /// Whether the training queued on the GPU (`done` recorded, `arrived` back) is short
-    /// enough for a view to go behind it: none at all, or at most [`IN_FLIGHT_MS`] of it;
-    /// when steps go in slices, no slice waiting and at most one in flight.
+    /// enough for a view to go behind it: one step at most, or [`IN_FLIGHT_MS`] of them;
+    /// when steps go in slices, no slice waiting and at most one batch in flight.
     pub fn queue_is_short(&self, gpu: &Gpu, done: u32, arrived: u32) -> bool {
         if self.slicing() {
             return gpu.slices_waiting() == 0 && gpu.batches_in_flight() <= 1;
         }
         let queued = done.saturating_sub(arrived);
-        queued == 0 || self.step_ms.is_some_and(|ms| queued as f64 * ms <= IN_FLIGHT_MS)
+        queued <= 1 || self.step_ms.is_some_and(|ms| queued as f64 * ms <= IN_FLIGHT_MS)
     }
 
     /// Submits batches of waiting slices while fewer than [`BATCHES_IN_FLIGHT`] are on the
