@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use genlab::data::moons::{lit_fraction, MOON_DARK_SIDE};
 use genlab::data::sprites::{BACKGROUND, OUTLINE, SPRITE_PALETTE, WHITE};
 use genlab::data::{
-    self, generate_sprite, make_split, moons, nearest_moon_distance, render_moon, sheet_from_png, sprites, Dataset,
-    DatasetKind, MoonJitter, MoonManifold, MoonPose, SheetOptions, MOON_SIZE,
+    self, generate_sprite, make_split, moons, moons_at_phases, nearest_moon_distance, render_moon, sheet_from_png,
+    sprites, Dataset, DatasetKind, MoonJitter, MoonManifold, MoonPose, SheetOptions, MOON_SIZE,
 };
 use genlab::io::png::{contact_sheet, decode, encode_rgb, encode_rgba, Images, GAP_COLOR};
 use genlab::io::safetensors::{load_dataset, load_tensors, save_dataset, save_tensors};
@@ -222,6 +222,22 @@ fn moon_datasets_carry_phases_and_stay_in_the_image() {
 }
 
 #[test]
+fn moons_at_k_phases_are_jittered_copies_of_k_evenly_spaced_phases() {
+    let ds = moons_at_phases(40, 4, 4, &MoonJitter::DEFAULT).unwrap();
+    let phase = ds.phase.as_ref().unwrap();
+    // The full moon, then a quarter cycle on each time: waning half, new, waxing half.
+    for (i, &p) in phase.iter().enumerate() {
+        assert!((p - [0.5, 0.75, 0.0, 0.25][i % 4]).abs() < 1e-6, "moon {i}: phase {p}");
+    }
+    // Poses are those of the continuum's moons with the same seed: only the phase differs.
+    let continuum = moons(40, 4, &MoonJitter::DEFAULT).unwrap();
+    assert_eq!(ds.split, continuum.split);
+    let jittered = (0..4).filter(|&i| ds.image(i) != ds.image(i + 4)).count();
+    assert_eq!(jittered, 4, "copies of one phase differ by their jitter");
+    assert!(moons_at_phases(10, 0, 1, &MoonJitter::DEFAULT).is_err());
+}
+
+#[test]
 fn nearest_moon_distance_separates_moons_from_non_moons() {
     let ds = moons(8, 11, &MoonJitter::DEFAULT).unwrap();
     let manifold = MoonManifold::new(MoonJitter::DEFAULT).unwrap();
@@ -252,6 +268,39 @@ fn nearest_moon_distance_separates_moons_from_non_moons() {
     let shifted = render_moon(0.15, &MoonPose { dx: 1.5, ..MoonPose::CENTERED });
     assert!(plain.distance(&shifted).unwrap() > 0.02);
     assert!(nearest_moon_distance(&[0.0; 10]).is_err());
+}
+
+#[test]
+fn the_quick_moon_distance_is_mostly_the_refined_one() {
+    let ds = moons(24, 12, &MoonJitter::DEFAULT).unwrap();
+    let manifold = MoonManifold::new(MoonJitter::DEFAULT).unwrap();
+    let mut mix = render_moon(0.15, &MoonPose::CENTERED);
+    for (m, b) in mix.iter_mut().zip(render_moon(0.85, &MoonPose::CENTERED)) {
+        *m = (*m + b) / 2.0;
+    }
+    let blank = vec![0.0; MOON_SIZE * MOON_SIZE];
+    let (mut quick_time, mut refined_time, mut quick_moons) = (0.0, 0.0, Vec::new());
+    for (name, image) in (0..ds.count)
+        .map(|i| (format!("moon {i}"), ds.image(i)))
+        .chain([("crescent mixture".to_string(), &mix[..]), ("blank".to_string(), &blank[..])])
+    {
+        let t = std::time::Instant::now();
+        let quick = manifold.quick_distance(image).unwrap();
+        quick_time += t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let refined = manifold.distance(image).unwrap();
+        refined_time += t.elapsed().as_secs_f64();
+        assert!(quick >= refined - 1e-4 && quick < refined + 0.04, "{name}: quick {quick}, refined {refined}");
+        if name.starts_with("moon") {
+            quick_moons.push(quick);
+        }
+    }
+    eprintln!("quick {:.1} ms, refined {:.1} ms per image", quick_time * 1e3 / 26.0, refined_time * 1e3 / 26.0);
+    // Most true moons come out at 0, as refined.
+    quick_moons.sort_by(f32::total_cmp);
+    assert!(quick_moons[quick_moons.len() * 3 / 4] < 1e-3, "{quick_moons:?}");
+    assert!(manifold.quick_distance(&mix).unwrap() > 0.1);
+    assert!(manifold.quick_distance(&[0.0; 10]).is_err());
 }
 
 // ---------------------------------------------------------------- PNG

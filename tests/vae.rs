@@ -120,3 +120,53 @@ fn weights_round_trip_and_wrong_files_leave_the_model_alone() {
     let after: Vec<Vec<f32>> = loaded.params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
     assert_eq!(before, after);
 }
+
+/// Runs `genlab` with `args`; its stdout's last line as JSON.
+fn genlab_json(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_genlab")).args(args).output().unwrap();
+    assert!(out.status.success(), "genlab {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn train_and_eval_report_the_random_code_figures_on_moons() {
+    let dir = std::env::temp_dir().join(format!("genlab-random-codes-{}", std::process::id()));
+    // Few codes and pairs: each decoded image is scored against the moon manifold on the CPU.
+    let data =
+        ["--data", "moons", "--phases", "2", "--count", "60", "--iw-samples", "2", "--codes", "24", "--pairs", "8"];
+    let mut figures = Vec::new();
+    for (name, extra) in [("vae", None), ("ae", Some("--ae"))] {
+        let out = dir.join(name);
+        let mut args = vec!["train", "vae", "--steps", "30", "--hidden", "16", "--latent", "2", "--batch", "32"];
+        args.extend(data);
+        args.extend(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        let trained = genlab_json(&args);
+        // `eval vae` measures the saved weights again, to the same figures.
+        let weights = out.join("weights.safetensors");
+        let mut eval = vec!["eval", "vae", "--weights", weights.to_str().unwrap()];
+        eval.extend(data);
+        let evaluated = genlab_json(&eval);
+        assert_eq!(trained["box_moon_share"], evaluated["box_moon_share"], "{trained}\n{evaluated}");
+        figures.push(evaluated);
+    }
+    let [vae, ae] = &figures[..] else { unreachable!() };
+    for key in ["fitted_gaussian_manifold_dist", "fitted_gaussian_moon_share", "box_manifold_dist", "box_moon_share"] {
+        for (model, json) in [("vae", vae), ("autoencoder", ae)] {
+            assert!(json[key].is_number(), "{model} lacks {key}: {json}");
+        }
+    }
+    for key in ["prior_manifold_dist", "prior_moon_share"] {
+        assert!(vae[key].is_number(), "the VAE lacks {key}: {vae}");
+        assert!(ae.get(key).is_none(), "the autoencoder has no prior, yet reports {key}: {ae}");
+    }
+    for (model, json) in [("vae", vae), ("autoencoder", ae)] {
+        for key in ["prior_moon_share", "fitted_gaussian_moon_share", "box_moon_share"] {
+            if let Some(share) = json[key].as_f64() {
+                assert!((0.0..=1.0).contains(&share), "{model} {key} = {share}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

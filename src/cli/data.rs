@@ -27,6 +27,10 @@ pub struct DataArgs {
     /// Palette size for a sprite sheet (2–167).
     #[arg(long, default_value_t = 16)]
     pub colors: usize,
+    /// Moons only: K evenly spaced phases instead of the continuum, starting at the full
+    /// moon (2: the full and the new moon), each image a jittered copy of one of them.
+    #[arg(long)]
+    pub phases: Option<usize>,
     /// Seed of the images and of the train/held-out split.
     #[arg(long = "data-seed", default_value_t = 1)]
     pub data_seed: u64,
@@ -50,6 +54,11 @@ pub fn create_dir(dir: &Path) -> Result<()> {
 
 impl DataArgs {
     pub fn load(&self) -> Result<Dataset> {
+        if self.phases.is_some() && (self.kind != DatasetKind::Moons || self.input.is_some()) {
+            return Err(Error::Invalid(
+                "--phases picks the phases of generated moons: use it with --data moons and no --input".into(),
+            ));
+        }
         if let Some(path) = &self.input {
             let bytes = read(path)?;
             let is_dump = path.extension().is_some_and(|e| e == "safetensors");
@@ -76,7 +85,10 @@ impl DataArgs {
         }
         match self.kind {
             DatasetKind::Sprites => data::sprites(self.count, self.size, self.data_seed),
-            DatasetKind::Moons => data::moons(self.count, self.data_seed, &MoonJitter::default()),
+            DatasetKind::Moons => match self.phases {
+                Some(k) => data::moons_at_phases(self.count, k, self.data_seed, &MoonJitter::default()),
+                None => data::moons(self.count, self.data_seed, &MoonJitter::default()),
+            },
             DatasetKind::Sheet => Err(Error::Invalid("--data sheet needs --input PATH.png, your sprite sheet".into())),
         }
     }

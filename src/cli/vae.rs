@@ -8,6 +8,7 @@ use genlab::data::device::DeviceDataset;
 use genlab::data::{Dataset, DatasetKind, MoonManifold};
 use genlab::gpu::{block_on, Gpu};
 use genlab::models::latent::{lerp_codes, slerp_codes, CodePath};
+use genlab::models::random_codes::{decoded_distances, random_code_figures, RandomCodeFigures, RANDOM_CODES};
 use genlab::models::vae::{latent_grid, Vae, VaeConfig, VaeHeader};
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result, Tensor};
@@ -45,6 +46,8 @@ pub struct TrainVae {
     /// Importance samples per held-out image for the −log p(x) estimate.
     #[arg(long, default_value_t = 64)]
     pub iw_samples: usize,
+    #[command(flatten)]
+    pub moons: MoonFigureArgs,
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -65,6 +68,19 @@ pub struct EvalVae {
     /// Importance samples per held-out image for the −log p(x) estimate.
     #[arg(long, default_value_t = 64)]
     pub iw_samples: usize,
+    #[command(flatten)]
+    pub moons: MoonFigureArgs,
+}
+
+/// How much the moon figures decode (moons only): fewer is faster and noisier.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct MoonFigureArgs {
+    /// Held-out pairs whose decoded midpoints are measured.
+    #[arg(long, default_value_t = 200)]
+    pub pairs: usize,
+    /// Random codes decoded from each distribution (prior, fitted Gaussian, box).
+    #[arg(long, default_value_t = RANDOM_CODES)]
+    pub codes: usize,
 }
 
 #[derive(serde::Serialize)]
@@ -104,7 +120,7 @@ pub fn eval(gpu: &Gpu, args: EvalVae) -> Result<()> {
         model: if vae.config.autoencoder { "autoencoder" } else { "vae" },
         data: dataset.kind.to_string(),
         steps: header.steps,
-        figures: figures(gpu, &vae, &dataset, &data, args.seed, args.iw_samples)?,
+        figures: figures(gpu, &vae, &dataset, &data, args.seed, args.iw_samples, args.moons)?,
         latent: vae.config.latent,
         hidden: vae.config.hidden,
         adapter: gpu.summary().to_string(),
@@ -136,10 +152,13 @@ struct Figures {
     /// Moons only.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     manifold: Option<ManifoldDistances>,
+    /// Moons only: decoded random codes (the prior, the fitted Gaussian, the box).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    random_codes: Option<RandomCodeFigures>,
 }
 
 /// Held-out figures of `vae`: −ELBO and IW −log p(x) (none for the autoencoder), and on moons
-/// the manifold distances.
+/// the manifold distances of midpoints and of random codes.
 fn figures(
     gpu: &Gpu,
     vae: &Vae,
@@ -147,15 +166,20 @@ fn figures(
     data: &DeviceDataset,
     seed: u64,
     iw_samples: usize,
+    counts: MoonFigureArgs,
 ) -> Result<Figures> {
     let k = if vae.config.autoencoder { 0 } else { iw_samples };
     let evaluation = block_on(vae.evaluate(gpu, &data.heldout, k, 512))?;
-    let manifold = if dataset.kind == DatasetKind::Moons {
-        Some(block_on(manifold_distances(gpu, vae, data, &dataset.heldout(), 200, seed))?)
-    } else {
-        None
-    };
-    Ok(Figures { evaluation, manifold })
+    if dataset.kind != DatasetKind::Moons {
+        return Ok(Figures { evaluation, manifold: None, random_codes: None });
+    }
+    let moons = MoonManifold::new(genlab::data::MoonJitter::default())?;
+    if counts.pairs == 0 || counts.codes == 0 {
+        return Err(Error::Invalid("--pairs and --codes must be at least 1 (the defaults: 200 and 1000)".into()));
+    }
+    let manifold = block_on(manifold_distances(gpu, vae, &moons, data, &dataset.heldout(), counts.pairs, seed))?;
+    let random_codes = block_on(random_code_figures(gpu, vae, data, &moons, counts.codes, seed))?;
+    Ok(Figures { evaluation, manifold: Some(manifold), random_codes: Some(random_codes) })
 }
 
 pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
@@ -224,7 +248,7 @@ pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
         )?;
     }
 
-    let figures = figures(gpu, &vae, &dataset, &data, args.seed, args.iw_samples)?;
+    let figures = figures(gpu, &vae, &dataset, &data, args.seed, args.iw_samples, args.moons)?;
     let summary = Summary {
         model: name,
         data: dataset.kind.to_string(),
@@ -292,12 +316,12 @@ async fn latent_map(gpu: &Gpu, vae: &Vae, data: &DeviceDataset, n: usize) -> Res
 async fn manifold_distances(
     gpu: &Gpu,
     vae: &Vae,
+    manifold: &MoonManifold,
     data: &DeviceDataset,
     heldout: &Dataset,
     pairs: usize,
     seed: u64,
 ) -> Result<ManifoldDistances> {
-    let manifold = MoonManifold::new(genlab::data::MoonJitter::default())?;
     let n = heldout.count;
     let mut pick = stream(seed, Purpose::Evaluation);
     let ids = genlab::kernels::rng::cpu::random_index(pick.take(2 * pairs), 2 * pairs, n as u32);
@@ -306,9 +330,9 @@ async fn manifold_distances(
     let midpoint = |path: CodePath| -> Vec<Vec<f32>> {
         codes.chunks(2).map(|ab| path(&ab[0], &ab[1], 3).swap_remove(1)).collect()
     };
-    let line = decoded_distances(gpu, vae, &manifold, &midpoint(lerp_codes)).await?;
-    let arc = decoded_distances(gpu, vae, &manifold, &midpoint(slerp_codes)).await?;
-    let recon = decoded_distances(gpu, vae, &manifold, &codes[..pairs]).await?;
+    let line = decoded_distances(gpu, vae, manifold, &midpoint(lerp_codes)).await?;
+    let arc = decoded_distances(gpu, vae, manifold, &midpoint(slerp_codes)).await?;
+    let recon = decoded_distances(gpu, vae, manifold, &codes[..pairs]).await?;
     // Split by how far apart the pair's phases are around the cycle: a pair less than a
     // quarter cycle apart (full moon and gibbous, gibbous and half) has real moons all along
     // the arc between them; a pair further apart is split by the ring's inside.
@@ -351,12 +375,6 @@ async fn manifold_distances(
         recon: mean(&recon),
         blend: mean(&blend),
     })
-}
-
-/// The distance to the nearest true moon of each code's decoded image.
-async fn decoded_distances(gpu: &Gpu, vae: &Vae, manifold: &MoonManifold, codes: &[Vec<f32>]) -> Result<Vec<f64>> {
-    let images = vae.decode_codes(gpu, codes)?.to_vec(gpu).await?;
-    images.chunks(vae.image_len).map(|image| manifold.distance(image).map(f64::from)).collect()
 }
 
 fn mean(values: &[f64]) -> f64 {

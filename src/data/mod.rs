@@ -19,7 +19,10 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::io::png::Images;
 
-pub use moons::{moons, nearest_moon_distance, render_moon, MoonJitter, MoonManifold, MoonMatch, MoonPose, MOON_SIZE};
+pub use moons::{
+    moons, moons_at_phases, nearest_moon_distance, render_moon, MoonJitter, MoonManifold, MoonMatch, MoonPose,
+    MOON_SIZE,
+};
 pub use rng::Rng;
 pub use sheet::{sheet_from_png, sheet_from_rgba, SheetOptions};
 pub use sprites::{generate_sprite, sprite_palette, sprites, DEFAULT_SPRITE_SIZE};

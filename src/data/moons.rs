@@ -183,13 +183,38 @@ pub fn render_moon_into(phase: f32, pose: &MoonPose, out: &mut [f32]) {
 /// ([count, 28, 28, 1]), each with its phase, and the fixed split. Moon `i` is the same
 /// whatever `count`.
 pub fn moons(count: usize, seed: u64, jitter: &MoonJitter) -> Result<Dataset> {
+    moons_with(count, seed, jitter, |rng, _| rng.f32())
+}
+
+/// `count` moons at only `phases` evenly spaced phases, starting at the full moon (K = 2: the
+/// full moon and the new moon; K = 4 adds the two half moons), each a jittered copy: moon `i`
+/// has phase ½ + (i mod K)/K. The lecture's toy, where the data leaves gaps between phases
+/// for the codes to fill.
+pub fn moons_at_phases(count: usize, phases: usize, seed: u64, jitter: &MoonJitter) -> Result<Dataset> {
+    if phases == 0 {
+        return Err(Error::Invalid("--phases must be at least 1 (2 gives a full moon and a new moon)".into()));
+    }
+    moons_with(count, seed, jitter, |rng, i| {
+        // The same draws as `moons` (the phase's draw is spent), so that poses match.
+        rng.f32();
+        (0.5 + (i % phases) as f32 / phases as f32).rem_euclid(1.0)
+    })
+}
+
+/// Moons whose phase `phase_of(rng, i)` picks, then a pose from `jitter` with the same rng.
+fn moons_with(
+    count: usize,
+    seed: u64,
+    jitter: &MoonJitter,
+    phase_of: impl Fn(&mut Rng, usize) -> f32,
+) -> Result<Dataset> {
     jitter.validate()?;
     let plane = MOON_SIZE * MOON_SIZE;
     let mut pixels = vec![0.0; count * plane];
     let mut phase = Vec::with_capacity(count);
     for (i, out) in pixels.chunks_exact_mut(plane).enumerate() {
         let mut rng = Rng::stream(seed, DOMAIN_MOONS, i as u64);
-        let p = rng.f32();
+        let p = phase_of(&mut rng, i);
         let pose = jitter.sample(&mut rng);
         render_moon_into(p, &pose, out);
         phase.push(p);
@@ -228,11 +253,32 @@ pub struct MoonMatch {
 pub struct MoonManifold {
     jitter: MoonJitter,
     bank: Vec<f32>,
+    /// The bank at [`COARSE`]× lower resolution, for [`MoonManifold::quick_distance`].
+    coarse_bank: Vec<f32>,
     params: Vec<(f32, MoonPose)>,
 }
 
-/// Bank entries refined per query.
+/// Bank entries refined per query, and the most Levenberg–Marquardt iterations for each.
 const STARTS: usize = 4;
+const REFINE_ITERATIONS: usize = 40;
+/// The quick search refines only the bank's nearest entry, and for fewer iterations.
+const QUICK_ITERATIONS: usize = 8;
+const QUICK_STARTS: usize = 1;
+/// Side of the pixel squares averaged for the quick search (28 = 7 × 4).
+const COARSE: usize = 4;
+/// Bank entries the quick search compares at full resolution, the nearest at low resolution.
+const QUICK_CANDIDATES: usize = 8;
+
+/// A [`MOON_SIZE`]² image averaged over [`COARSE`]×[`COARSE`] squares.
+fn coarse_moon(image: &[f32]) -> Vec<f32> {
+    let side = MOON_SIZE / COARSE;
+    let mut out = vec![0.0; side * side];
+    for (i, v) in image.iter().enumerate() {
+        let (y, x) = (i / MOON_SIZE / COARSE, i % MOON_SIZE / COARSE);
+        out[y * side + x] += v / (COARSE * COARSE) as f32;
+    }
+    out
+}
 
 impl MoonManifold {
     /// The manifold of moons under `jitter` (use [`MoonJitter::NONE`] for unjittered data).
@@ -265,7 +311,8 @@ impl MoonManifold {
         for ((phase, pose), out) in params.iter().zip(bank.chunks_exact_mut(plane)) {
             render_moon_into(*phase, pose, out);
         }
-        Ok(MoonManifold { jitter, bank, params })
+        let coarse_bank = bank.chunks_exact(plane).flat_map(coarse_moon).collect();
+        Ok(MoonManifold { jitter, bank, coarse_bank, params })
     }
 
     pub fn jitter(&self) -> MoonJitter {
@@ -277,16 +324,39 @@ impl MoonManifold {
         Ok(self.nearest(image)?.distance)
     }
 
+    /// RMS distance from `image` to a nearby true moon, for the page, which scores images
+    /// between frames: the bank's nearest entry is found in two passes (the
+    /// [`QUICK_CANDIDATES`] nearest at [`COARSE`]× lower resolution, then those at full
+    /// resolution) and refined alone, for at most [`QUICK_ITERATIONS`]. About a tenth of
+    /// [`MoonManifold::distance`]'s time. It is an upper bound like `distance`, and mostly
+    /// equal to it; now and then the one start settles a few hundredths above (a jittered
+    /// moon between the bank's poses, refined from the wrong neighbour).
+    pub fn quick_distance(&self, image: &[f32]) -> Result<f32> {
+        check_moon_image(image)?;
+        let plane = MOON_SIZE * MOON_SIZE;
+        let coarse = coarse_moon(image);
+        let mut ranked: Vec<(f32, usize)> =
+            self.coarse_bank.chunks_exact(coarse.len()).enumerate().map(|(i, m)| (sq_dist(&coarse, m), i)).collect();
+        let keep = QUICK_CANDIDATES.min(ranked.len());
+        ranked.select_nth_unstable_by(keep - 1, |a, b| a.0.total_cmp(&b.0));
+        let mut candidates: Vec<(f32, usize)> =
+            ranked[..keep].iter().map(|&(_, i)| (sq_dist(image, &self.bank[i * plane..(i + 1) * plane]), i)).collect();
+        candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let best = candidates
+            .iter()
+            .take(QUICK_STARTS)
+            .map(|&(_, i)| {
+                let (phase, pose) = self.params[i];
+                self.refine(image, phase, pose, QUICK_ITERATIONS).distance
+            })
+            .fold(f32::INFINITY, f32::min);
+        Ok(best)
+    }
+
     /// The nearest true moon to `image` ([`MOON_SIZE`]² values, greyscale in [0, 1]).
     pub fn nearest(&self, image: &[f32]) -> Result<MoonMatch> {
+        check_moon_image(image)?;
         let plane = MOON_SIZE * MOON_SIZE;
-        if image.len() != plane {
-            return Err(Error::Invalid(format!(
-                "moon distance needs a {MOON_SIZE}×{MOON_SIZE} greyscale image ({plane} values), \
-                 got {} values",
-                image.len()
-            )));
-        }
         let mut ranked: Vec<(f32, usize)> =
             self.bank.chunks_exact(plane).enumerate().map(|(i, m)| (sq_dist(image, m), i)).collect();
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -299,7 +369,7 @@ impl MoonManifold {
             starts.push(((1.0 - phase).rem_euclid(1.0), pose));
         }
         for (phase, pose) in starts {
-            let m = self.refine(image, phase, pose);
+            let m = self.refine(image, phase, pose, REFINE_ITERATIONS);
             if best.is_none_or(|b| m.distance < b.distance) {
                 best = Some(m);
             }
@@ -309,7 +379,7 @@ impl MoonManifold {
 
     /// Levenberg–Marquardt on the squared distance from (phase, pose), with central-difference
     /// derivatives, the pose kept inside the jitter range and the phase wrapped into [0, 1).
-    fn refine(&self, image: &[f32], phase: f32, pose: MoonPose) -> MoonMatch {
+    fn refine(&self, image: &[f32], phase: f32, pose: MoonPose, iterations: usize) -> MoonMatch {
         let bounds = self.jitter.bounds();
         let plane = MOON_SIZE * MOON_SIZE;
         // Parameters: phase, radius, dx, dy, rotation; only those the jitter lets vary.
@@ -334,7 +404,7 @@ impl MoonManifold {
         let (mut plus, mut minus, mut trial) = (vec![0.0; plane], vec![0.0; plane], vec![0.0; plane]);
         let n = active.len();
         let mut jac = vec![vec![0.0f32; plane]; n];
-        'outer: for _ in 0..40 {
+        'outer: for _ in 0..iterations {
             if cost < 1e-12 {
                 break;
             }
@@ -397,6 +467,18 @@ impl MoonManifold {
             pose: MoonPose { radius: v[1], dx: v[2], dy: v[3], rotation: v[4] },
         }
     }
+}
+
+/// Refuses an image that is not [`MOON_SIZE`]² greyscale values.
+fn check_moon_image(image: &[f32]) -> Result<()> {
+    let plane = MOON_SIZE * MOON_SIZE;
+    if image.len() != plane {
+        return Err(Error::Invalid(format!(
+            "moon distance needs a {MOON_SIZE}×{MOON_SIZE} greyscale image ({plane} values), got {} values",
+            image.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Solves the small linear system `m x = rhs` by Gaussian elimination with partial pivoting;

@@ -7,6 +7,7 @@ pub mod latent;
 pub mod metrics;
 pub mod monitor;
 pub mod pixel_rnn;
+pub mod random_codes;
 pub mod vae;
 
 pub use monitor::{Monitor, Record};

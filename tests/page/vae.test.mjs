@@ -116,6 +116,16 @@ test('the bundled trained models show the lecture point at once, and the map poi
     const before = await refreshes();
     await page.waitForFunction((n) => Number(document.getElementById('lab-vae').dataset.refreshes) > n, before, { timeout: 60_000 });
 
+    // Each model's random codes are judged against its own moon rule, a few images a frame:
+    // the shares appear under the samples, and the latent maps count their moon cells.
+    await page.waitForFunction(() => /^\d+,\d+$/.test(document.getElementById('lab-vae').dataset.moonSamples || ''), null, { timeout: 60_000 });
+    for (const i of [0, 1]) {
+      const share = await page.textContent(`#vae-share${i}`);
+      assert.match(share, /^\d+ of 32 decode to a moon \(\d+ %\)\.$/, share);
+      const cells = await page.textContent(`#vae-map-share${i}`);
+      assert.match(cells, /^\d+ of 100 cells decode to a moon\.$/, cells);
+    }
+
     // Drag the VAE's point across its map: the decoded image follows.
     const code = () => page.textContent('#vae-point-code0');
     const start = await code();

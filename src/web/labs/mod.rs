@@ -12,6 +12,7 @@
 
 mod controls;
 pub mod gan;
+mod moon_judge;
 pub mod pixel_rnn;
 mod runner;
 pub mod survival;

@@ -13,12 +13,14 @@ use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, PointerEvent};
 
+use super::moon_judge::{Images, MoonJudge, Verdicts};
 use super::{download_model, fill_form, scale_for, show_loss, show_steps, status, Cmd, Core, Ctx, LiveLab, Pace};
 use crate::data::device::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::io::link::{Lab, Link};
+use crate::models::random_codes::{training_codes, CodeGaussian};
 use crate::models::vae::{latent_grid, Vae, VaeConfig, VaeHeader};
 use crate::models::{stream, Purpose};
 use crate::nn::snapshot::Resumable;
@@ -31,8 +33,17 @@ const LAB: Lab = Lab::Vae;
 const STRIP: usize = 10;
 /// Held-out images offered for picking.
 const PICKABLE: usize = 40;
-/// Images decoded from the prior.
+/// Images decoded from random codes: the VAE's prior, the autoencoder's fitted Gaussian.
 const SAMPLES: usize = 32;
+/// Training codes the autoencoder's Gaussian is fitted to.
+const FIT_CODES: usize = 500;
+/// Held-out reconstructions that set each model's moon rule on the page.
+const RULE_IMAGES: usize = 64;
+/// How often the moon shares are judged again, and the autoencoder's Gaussian refitted (ms).
+const JUDGE_EVERY_MS: f64 = 3000.0;
+const REFIT_EVERY_MS: f64 = 3000.0;
+/// CPU time per frame for judging decoded images (ms).
+const JUDGE_BUDGET_MS: f64 = 4.0;
 /// Cells per side of the latent map.
 const MAP: usize = 10;
 /// Most held-out codes drawn as dots on a map.
@@ -53,6 +64,8 @@ struct MapState {
     point: (f32, f32),
     /// Held-out codes and a hue for each (moon phase; None: one colour).
     dots: Vec<(f32, f32, Option<f32>)>,
+    /// Which cells decode to a real moon, row by row, as last judged (empty: not judged).
+    moons: Vec<bool>,
 }
 
 impl MapState {
@@ -91,6 +104,12 @@ impl MapState {
         };
         let _ = c.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
         c.clear_rect(0.0, 0.0, size, size);
+        // Cells that decode to a moon, tinted: the untinted ones are the map's holes.
+        c.set_fill_style_str("rgba(46, 180, 110, 0.28)");
+        for (i, _) in self.moons.iter().enumerate().filter(|(_, &moon)| moon) {
+            let (row, col) = ((i / MAP) as f64, (i % MAP) as f64);
+            c.fill_rect(col * self.cell, row * self.cell, self.cell, self.cell);
+        }
         for &(z0, z1, hue) in &self.dots {
             let (x, y) = (self.pixel_of(z1), self.pixel_of(z0));
             if !(0.0..size).contains(&x) || !(0.0..size).contains(&y) {
@@ -137,6 +156,9 @@ struct Models {
     nets: Vec<Vae>,
     /// Fixed prior samples z ~ N(0, I), so the sample grid shows one face changing.
     noise: Tensor,
+    /// The autoencoder's sample codes: from the Gaussian fitted to its training codes, with
+    /// the same fixed draws each time it is refitted; and when it was fitted (ms).
+    fitted: Option<(Tensor, f64)>,
     /// Monitor records already plotted, per model.
     plotted: Vec<usize>,
     /// Steps the imported VAE had taken before it arrived here.
@@ -186,6 +208,8 @@ pub struct VaeLab {
     pace: Pace,
     /// Views redrawn so far (a data attribute, for tests).
     refreshes: u32,
+    /// Which decoded images are moons, judged a few per frame.
+    judge: MoonJudge,
     last_plot: f64,
 }
 
@@ -227,6 +251,7 @@ fn make(ctx: Ctx, link: Link) -> Result<VaeLab> {
             cell: 28.0,
             point: (0.0, 0.0),
             dots: Vec::new(),
+            moons: Vec::new(),
         })))
     };
     let map_state = [map_state(0)?, map_state(1)?];
@@ -276,6 +301,7 @@ fn make(ctx: Ctx, link: Link) -> Result<VaeLab> {
         picker_stale: true,
         pace: Pace::default(),
         refreshes: 0,
+        judge: MoonJudge::default(),
         last_plot: 0.0,
     };
     lab.plot.set_dashed(1, true);
@@ -360,7 +386,13 @@ impl LiveLab for VaeLab {
             1.0,
         )?;
         let plotted = vec![0; nets.len()];
-        self.models = Some(Models { heldout, device, nets, noise, plotted, offset: 0 });
+        self.models = Some(Models { heldout, device, nets, noise, fitted: None, plotted, offset: 0 });
+        self.judge.forget();
+        for (i, state) in self.map_state.iter().enumerate() {
+            state.borrow_mut().moons.clear();
+            dom::set_text(&format!("vae-share{i}"), "");
+            dom::set_text(&format!("vae-map-share{i}"), "");
+        }
         Ok(())
     }
 
@@ -390,6 +422,9 @@ impl LiveLab for VaeLab {
 
     /// Moves newly arrived figures into the plot and the figures line.
     fn collect_figures(&mut self) -> Result<()> {
+        if let Some(verdicts) = self.judge.work(JUDGE_BUDGET_MS)? {
+            self.show_verdicts(verdicts);
+        }
         let Some(models) = self.models.as_mut() else { return Ok(()) };
         for net in &mut models.nets {
             net.monitor.poll()?;
@@ -483,6 +518,9 @@ impl LiveLab for VaeLab {
             return Err(Error::Invalid("make a dataset first: the model must fit its images".into()));
         };
         let (net, header) = Vae::load(&self.core.ctx.gpu, bytes)?;
+        // The shares and the autoencoder's fitted codes were those of the models before.
+        self.judge.forget();
+        m.fitted = None;
         let (h, w, c) = m.geometry();
         if (header.height, header.width, header.channels) != (h, w, c) {
             return Err(Error::Invalid(format!(
@@ -650,7 +688,7 @@ impl VaeLab {
 
     /// Redraws every view from the models as they are now.
     async fn refresh(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &mut self.models else { return Ok(()) };
         let gpu = self.core.ctx.gpu.clone();
         let geometry = m.geometry();
         let (h, w, _) = geometry;
@@ -684,7 +722,21 @@ impl VaeLab {
             layout.gap = 3;
             self.views.strips[i].draw(&row, layout, 0)?;
 
-            let samples = net.decode(&gpu, &m.noise)?;
+            // Each model's random codes from its fairest Gaussian: the prior the VAE was
+            // trained toward; for the autoencoder, which has no prior, the Gaussian of its
+            // own training codes.
+            let codes = if net.config.autoencoder {
+                let now = dom::now();
+                if m.fitted.as_ref().is_none_or(|(_, at)| now - at >= REFIT_EVERY_MS) {
+                    let fit = CodeGaussian::fit(&training_codes(&gpu, net, &m.device, FIT_CODES).await?)?;
+                    let codes: Vec<f32> = fit.sample(stream(self.core.link.seed, Purpose::Sampling), SAMPLES).concat();
+                    m.fitted = Some((Tensor::from_slice(&gpu, [SAMPLES, net.config.latent], &codes)?, now));
+                }
+                m.fitted.as_ref().map_or(&m.noise, |(codes, _)| codes)
+            } else {
+                &m.noise
+            };
+            let samples = net.decode(&gpu, codes)?;
             self.views.samples[i].draw(&samples, Layout::new(SAMPLES, geometry, 8, small), 0)?;
         }
 
@@ -719,11 +771,71 @@ impl VaeLab {
                 self.draw_point(i)?;
             }
         }
+        self.judge_again().await?;
         self.refreshes += 1;
         if let Ok(lab) = dom::by_id("lab-vae") {
             let _ = lab.set_attribute("data-refreshes", &self.refreshes.to_string());
         }
         Ok(())
+    }
+
+    /// Starts judging which decoded images are moons, every [`JUDGE_EVERY_MS`] (moons only):
+    /// reads back each model's reconstructions of held-out moons, its sample grid and its
+    /// latent map, for [`MoonJudge`] to score between frames.
+    async fn judge_again(&mut self) -> Result<()> {
+        let Some(m) = &self.models else { return Ok(()) };
+        if m.heldout.phase.is_none() || !self.judge.due(dom::now(), JUDGE_EVERY_MS) {
+            return Ok(());
+        }
+        let gpu = &self.core.ctx.gpu;
+        let len = m.image_len();
+        let rows = |t: Vec<f32>| -> Vec<Vec<f32>> { t.chunks(len).map(<[f32]>::to_vec).collect() };
+        let n = m.heldout.count.min(RULE_IMAGES);
+        let x = m.device.heldout.range(gpu, 0, n)?.reshape([n, len])?;
+        let mut models = Vec::new();
+        for net in &m.nets {
+            let codes = match &m.fitted {
+                Some((codes, _)) if net.config.autoencoder => codes,
+                _ => &m.noise,
+            };
+            let reconstructions = net.decode_codes(gpu, &net.encode(gpu, &x).await?)?.to_vec(gpu).await?;
+            let samples = net.decode(gpu, codes)?.to_vec(gpu).await?;
+            let cells = if net.config.latent == 2 {
+                let extent = self.map_state[models.len()].borrow().extent;
+                net.decode_codes(gpu, &latent_grid(MAP, extent))?.to_vec(gpu).await?
+            } else {
+                Vec::new()
+            };
+            models.push(Images { reconstructions: rows(reconstructions), samples: rows(samples), cells: rows(cells) });
+        }
+        self.judge.start(models);
+        Ok(())
+    }
+
+    /// Prints each model's moon share under its samples, and tints its map's moon cells.
+    fn show_verdicts(&mut self, verdicts: Vec<Verdicts>) {
+        for (i, v) in verdicts.iter().enumerate() {
+            let moons = v.sample_moons();
+            let share = 100.0 * moons as f64 / v.samples.len().max(1) as f64;
+            dom::set_text(
+                &format!("vae-share{i}"),
+                &format!("{moons} of {} decode to a moon ({share:.0} %).", v.samples.len()),
+            );
+            if !v.cells.is_empty() {
+                let cells = v.cells.iter().filter(|&&m| m).count();
+                dom::set_text(
+                    &format!("vae-map-share{i}"),
+                    &format!("{cells} of {} cells decode to a moon.", v.cells.len()),
+                );
+            }
+            let mut state = self.map_state[i].borrow_mut();
+            state.moons = v.cells.clone();
+            state.draw();
+        }
+        if let Ok(lab) = dom::by_id("lab-vae") {
+            let shares: Vec<String> = verdicts.iter().map(|v| v.sample_moons().to_string()).collect();
+            let _ = lab.set_attribute("data-moon-samples", &shares.join(","));
+        }
     }
 
     /// Decodes the point on latent map `i` into its big view.
