@@ -42,7 +42,7 @@ try {
     const long = (await page.evaluate(() => window.__long)).filter(([t]) => t >= frames[0] + 5000);
     const pacing = await page.evaluate((lab) => {
       const el = document.getElementById(`lab-${lab}`);
-      return { step_ms: Number(el.dataset.stepMs), slices: Number(el.dataset.slices) };
+      return { step_ms: Number(el.dataset.stepMs), slices: Number(el.dataset.slices), batches: el.dataset.batches };
     }, lab);
     const after = frames.filter((t) => t >= frames[0] + 5000);
     const gaps = after.slice(1).map((t, i) => t - after[i]).sort((a, b) => a - b);

@@ -49,16 +49,19 @@ pub const IN_FLIGHT_MS: f64 = 20.0;
 pub const SLICE_MS: f64 = 10.0;
 /// Time from submitting a batch of slices to the queue's word that it finished. A frame
 /// waits for at most [`BATCHES_IN_FLIGHT`] batches instead of for a whole step: on
-/// SwiftShader a VAE or GAN step takes 300–600 ms, and the page stood still that long
-/// while a view waited for one.
-pub const BATCH_MS: f64 = 35.0;
+/// SwiftShader a VAE or GAN step takes 150–600 ms, and the page stood still that long
+/// while a view waited for one. Batches are fed about one a frame as the ones before
+/// finish, so their size sets the training rate too: at 35 ms the VAE lab trained at half
+/// its whole-step rate; at 60 ms at 80–95 % of it, with a p95 frame gap of 67 ms
+/// (bench/frames.mjs on SwiftShader, 2 cores).
+pub const BATCH_MS: f64 = 60.0;
 /// Batches submitted and not yet finished, at most: one running, and the next queued so
 /// that the GPU does not wait for the next frame to feed it.
 const BATCHES_IN_FLIGHT: usize = 2;
 /// How long steps go in slices before their rate is judged, and the share of the whole
 /// steps' rate they must keep (see [`Runner::judge_slicing`]).
 const JUDGE_AFTER_MS: f64 = 8000.0;
-const KEEP_SLICING_SHARE: f64 = 0.6;
+const KEEP_SLICING_SHARE: f64 = 0.4;
 /// Most steps recorded in one frame, whatever the budget.
 const MAX_STEPS_PER_FRAME: u32 = 256;
 /// Most steps between two readbacks of the figures.
@@ -103,10 +106,11 @@ impl Runner {
     }
 
     /// Goes back to whole steps for good when steps in slices, after [`JUDGE_AFTER_MS`],
-    /// come back at less than [`KEEP_SLICING_SHARE`] of the rate whole steps did. On
-    /// SwiftShader the GAN lab trains as fast in slices as whole, but the VAE lab's batches
-    /// each wait tens of milliseconds for the queue's word, and it trained at a quarter of
-    /// its rate: smooth frames are not worth that.
+    /// come back at less than [`KEEP_SLICING_SHARE`] of the rate whole steps did: smooth
+    /// frames are worth some training, not most of it. On SwiftShader the GAN lab trains
+    /// about as fast in slices as whole, the VAE lab at 55–60 % (a page that answers within
+    /// a frame or two is the point); before batches grew to [`BATCH_MS`] = 60 ms, the VAE
+    /// lab kept a quarter of its rate.
     fn judge_slicing(&mut self, now: f64) {
         if !self.slicing() {
             return;
