@@ -138,11 +138,14 @@ impl Runner {
     /// of the last one travel back: with one, a slow GPU stood idle between every two steps
     /// for the readback and a frame (the VAE link trained at half the bench's rate). Steps
     /// that go in slices: two, the next one's slices following the last one's without a gap
-    /// (the slices in flight are what is bounded).
+    /// (the slices in flight are what is bounded). Until a step has been timed, one: the
+    /// first checkpoint then holds the first step alone, so that a run that diverges at
+    /// once still has a good state to go back to.
     pub fn steps_in_flight(&self) -> u32 {
         match self.step_ms {
-            Some(ms) if !self.slicing() => ((IN_FLIGHT_MS / ms.max(1e-3)) as u32).clamp(2, MAX_STEPS_PER_FRAME),
-            _ => 2,
+            None => 1,
+            Some(_) if self.slicing() => 2,
+            Some(ms) => ((IN_FLIGHT_MS / ms.max(1e-3)) as u32).clamp(2, MAX_STEPS_PER_FRAME),
         }
     }
 
