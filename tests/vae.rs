@@ -121,6 +121,24 @@ fn weights_round_trip_and_wrong_files_leave_the_model_alone() {
     assert_eq!(before, after);
 }
 
+#[test]
+fn interpolation_on_the_gpu_decodes_the_line_between_the_codes() {
+    for autoencoder in [false, true] {
+        let (gpu, vae, data) = train(5, 10, autoencoder);
+        let len = vae.image_len;
+        let pair = data.heldout.select(&gpu, &[0, 3]).unwrap().reshape([2, len]).unwrap();
+        let path = block_on(vae.interpolate(&gpu, &pair, 7).unwrap().to_vec(&gpu)).unwrap();
+        // The same line made on the CPU from the codes read back, and decoded.
+        let codes = block_on(vae.encode(&gpu, &pair)).unwrap();
+        let line = genlab::models::latent::lerp_codes(&codes[0], &codes[1], 7);
+        let want = block_on(vae.decode_codes(&gpu, &line).unwrap().to_vec(&gpu)).unwrap();
+        assert_eq!(path.len(), 7 * len);
+        let worst = path.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "autoencoder {autoencoder}: the paths differ by {worst}");
+        assert!(vae.interpolate(&gpu, &pair, 1).is_err());
+    }
+}
+
 /// Runs `genlab` with `args`; its stdout's last line as JSON.
 fn genlab_json(args: &[&str]) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_genlab")).args(args).output().unwrap();

@@ -279,7 +279,7 @@ async fn interpolation_strips(
     let mut out = Vec::new();
     for (a, b) in pairs {
         let pair = data.heldout.select(gpu, &[a as u32, b as u32])?.reshape([2, vae.image_len])?;
-        out.extend(vae.interpolate(gpu, &pair, steps).await?.to_vec(gpu).await?);
+        out.extend(vae.interpolate(gpu, &pair, steps)?.to_vec(gpu).await?);
     }
     Ok(out)
 }

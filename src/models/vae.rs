@@ -22,10 +22,10 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::elementwise::{self, Activation};
+use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::reduce;
 use crate::kernels::reparam;
 use crate::kernels::rng::{self, Stream};
-use crate::models::latent::lerp_codes;
 use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monitor, Purpose};
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
@@ -268,14 +268,29 @@ impl Vae {
         self.decode(gpu, &z)
     }
 
-    /// `steps` points on the segment between the codes of `a` and `b` (both `[1, image_len]`
-    /// or one `[2, image_len]` tensor), decoded: `[steps, image_len]` on the GPU.
-    pub async fn interpolate(&self, gpu: &Gpu, pair: &Tensor, steps: usize) -> Result<Tensor> {
+    /// `steps` points on the segment between the codes of the two images of `pair`
+    /// (`[2, image_len]`), decoded: `[steps, image_len]` on the GPU. The codes never come to
+    /// the CPU: the segment is one small product W·codes, W's rows (1 − t, t), so that a
+    /// page redrawing its strips does not wait for a readback while training is queued.
+    pub fn interpolate(&self, gpu: &Gpu, pair: &Tensor, steps: usize) -> Result<Tensor> {
         if pair.shape().as_matrix().0 != 2 || steps < 2 {
             return Err(Error::Invalid("interpolate: give two images and at least 2 steps".into()));
         }
-        let codes = self.encode(gpu, pair).await?;
-        self.decode_codes(gpu, &lerp_codes(&codes[0], &codes[1], steps))
+        let stats = self.encode_stats(gpu, pair)?;
+        let (width, latent) = (stats.shape().as_matrix().1, self.config.latent);
+        // The means (the VAE's first D columns; all of the autoencoder's code).
+        let codes = Tensor::uninit(gpu, [2, latent])?;
+        gpu.copy_region(&stats, 0, &codes, 0, latent)?;
+        gpu.copy_region(&stats, width, &codes, latent, latent)?;
+        let weights: Vec<f32> = (0..steps)
+            .flat_map(|i| {
+                let t = i as f32 / (steps - 1) as f32;
+                [1.0 - t, t]
+            })
+            .collect();
+        let weights = Tensor::from_slice(gpu, [steps, 2], &weights)?;
+        let path = matmul::matmul(gpu, &weights, &codes, Transpose::NONE, Epilogue::default())?;
+        self.decode(gpu, &path)
     }
 
     /// `count` images decoded from z ~ N(0, I).

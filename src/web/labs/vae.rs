@@ -711,7 +711,7 @@ impl VaeLab {
         let small = scale_for(h, 28);
         for (i, net) in m.nets.iter().enumerate() {
             // The picked images at both ends, the decoded path between them in the middle.
-            let path = net.interpolate(&gpu, &pair, STRIP).await?;
+            let path = net.interpolate(&gpu, &pair, STRIP)?;
             let row = Tensor::uninit(&gpu, [STRIP + 2, len])?;
             gpu.copy_region(&pair, 0, &row, 0, len)?;
             gpu.copy_region(&path, 0, &row, len, STRIP * len)?;
