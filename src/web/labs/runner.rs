@@ -51,9 +51,9 @@ pub const SLICE_MS: f64 = 10.0;
 /// waits for at most [`BATCHES_IN_FLIGHT`] batches instead of for a whole step: on
 /// SwiftShader a VAE or GAN step takes 150–600 ms, and the page stood still that long
 /// while a view waited for one. Batches are fed about one a frame as the ones before
-/// finish, so their size sets the training rate too: at 35 ms the VAE lab trained at half
-/// its whole-step rate; at 60 ms at 80–95 % of it, with a p95 frame gap of 67 ms
-/// (bench/frames.mjs on SwiftShader, 2 cores).
+/// finish, so their size sets the training rate too: at 35 ms the VAE lab trained at 30–45 %
+/// of its whole-step rate; at 60 ms at 55–70 % of it, with a p95 frame gap of 67 ms against
+/// 183 whole (bench/frames.mjs on SwiftShader, 2 cores).
 pub const BATCH_MS: f64 = 60.0;
 /// Batches submitted and not yet finished, at most: one running, and the next queued so
 /// that the GPU does not wait for the next frame to feed it.
@@ -107,10 +107,9 @@ impl Runner {
 
     /// Goes back to whole steps for good when steps in slices, after [`JUDGE_AFTER_MS`],
     /// come back at less than [`KEEP_SLICING_SHARE`] of the rate whole steps did: smooth
-    /// frames are worth some training, not most of it. On SwiftShader the GAN lab trains
-    /// about as fast in slices as whole, the VAE lab at 55–60 % (a page that answers within
-    /// a frame or two is the point); before batches grew to [`BATCH_MS`] = 60 ms, the VAE
-    /// lab kept a quarter of its rate.
+    /// frames are worth some training, not most of it. On SwiftShader the VAE lab keeps
+    /// 55–70 % of its rate in slices (a page that answers within a frame or two is the
+    /// point); before batches grew to [`BATCH_MS`] = 60 ms, it kept a third.
     fn judge_slicing(&mut self, now: f64) {
         if !self.slicing() {
             return;
