@@ -83,6 +83,17 @@ pub struct MoonFigureArgs {
     pub codes: usize,
 }
 
+impl MoonFigureArgs {
+    /// Refused before any work: `train` measures after training, and a zero found then
+    /// would throw the run's figures away.
+    fn check(&self) -> Result<()> {
+        if self.pairs == 0 || self.codes == 0 {
+            return Err(Error::Invalid("--pairs and --codes must be at least 1 (the defaults: 200 and 1000)".into()));
+        }
+        Ok(())
+    }
+}
+
 #[derive(serde::Serialize)]
 struct EvalSummary {
     model: &'static str,
@@ -97,6 +108,7 @@ struct EvalSummary {
 
 /// `genlab eval vae`: the held-out figures of saved weights, as one JSON line.
 pub fn eval(gpu: &Gpu, args: EvalVae) -> Result<()> {
+    args.moons.check()?;
     let bytes = std::fs::read(&args.weights)
         .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", args.weights.display())))?;
     let (vae, header) = Vae::load(gpu, &bytes)?;
@@ -174,15 +186,13 @@ fn figures(
         return Ok(Figures { evaluation, manifold: None, random_codes: None });
     }
     let moons = MoonManifold::new(genlab::data::MoonJitter::default())?;
-    if counts.pairs == 0 || counts.codes == 0 {
-        return Err(Error::Invalid("--pairs and --codes must be at least 1 (the defaults: 200 and 1000)".into()));
-    }
     let manifold = block_on(manifold_distances(gpu, vae, &moons, data, &dataset.heldout(), counts.pairs, seed))?;
     let random_codes = block_on(random_code_figures(gpu, vae, data, &moons, counts.codes, seed))?;
     Ok(Figures { evaluation, manifold: Some(manifold), random_codes: Some(random_codes) })
 }
 
 pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
+    args.moons.check()?;
     let dataset = args.data.load()?;
     let config = VaeConfig {
         hidden: args.hidden,

@@ -263,7 +263,6 @@ const STARTS: usize = 4;
 const REFINE_ITERATIONS: usize = 40;
 /// The quick search refines only the bank's nearest entry, and for fewer iterations.
 const QUICK_ITERATIONS: usize = 8;
-const QUICK_STARTS: usize = 1;
 /// Side of the pixel squares averaged for the quick search (28 = 7 × 4).
 const COARSE: usize = 4;
 /// Bank entries the quick search compares at full resolution, the nearest at low resolution.
@@ -339,18 +338,13 @@ impl MoonManifold {
             self.coarse_bank.chunks_exact(coarse.len()).enumerate().map(|(i, m)| (sq_dist(&coarse, m), i)).collect();
         let keep = QUICK_CANDIDATES.min(ranked.len());
         ranked.select_nth_unstable_by(keep - 1, |a, b| a.0.total_cmp(&b.0));
-        let mut candidates: Vec<(f32, usize)> =
-            ranked[..keep].iter().map(|&(_, i)| (sq_dist(image, &self.bank[i * plane..(i + 1) * plane]), i)).collect();
-        candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let best = candidates
+        let (_, best) = ranked[..keep]
             .iter()
-            .take(QUICK_STARTS)
-            .map(|&(_, i)| {
-                let (phase, pose) = self.params[i];
-                self.refine(image, phase, pose, QUICK_ITERATIONS).distance
-            })
-            .fold(f32::INFINITY, f32::min);
-        Ok(best)
+            .map(|&(_, i)| (sq_dist(image, &self.bank[i * plane..(i + 1) * plane]), i))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .ok_or_else(|| Error::Invalid("the moon bank is empty".into()))?;
+        let (phase, pose) = self.params[best];
+        Ok(self.refine(image, phase, pose, QUICK_ITERATIONS).distance)
     }
 
     /// The nearest true moon to `image` ([`MOON_SIZE`]² values, greyscale in [0, 1]).

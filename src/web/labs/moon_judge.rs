@@ -3,11 +3,11 @@
 //!
 //! A round takes, for each model, its reconstructions of held-out moons (they set the
 //! model's [`MoonRule`]), its sample grid and, with a 2-D latent, its latent map's cells.
-//! Each image is scored by [`MoonManifold::quick_distance`], the nearest moon of the bank
-//! without the command line's refinement (which costs tens of milliseconds an image), and a
-//! round holds a few hundred images, so [`MoonJudge::work`] scores images until its time
-//! budget is spent and hands back the verdicts when the round is complete. The rule is the
-//! command line's; the distances are the bank's, a little above the refined ones.
+//! Each image is scored by [`MoonManifold::quick_distance`] (the bank's nearest moon refined
+//! from one start: a tenth of the command line's tens of milliseconds an image), and a round
+//! holds a few hundred images, so [`MoonJudge::work`] scores images until its time budget is
+//! spent and hands back the verdicts when the round is complete. The rule is the command
+//! line's; the distances are mostly the same, now and then a few hundredths above.
 
 use crate::data::{MoonJitter, MoonManifold};
 use crate::error::Result;
@@ -46,18 +46,6 @@ struct Round {
     distances: Vec<Vec<f64>>,
 }
 
-impl Round {
-    fn images(&self, model: usize) -> impl Iterator<Item = &Vec<f32>> {
-        let m = &self.models[model];
-        m.reconstructions.iter().chain(&m.samples).chain(&m.cells)
-    }
-
-    fn total(&self, model: usize) -> usize {
-        let m = &self.models[model];
-        m.reconstructions.len() + m.samples.len() + m.cells.len()
-    }
-}
-
 #[derive(Default)]
 pub struct MoonJudge {
     /// Built on first use (it renders a bank of a few thousand moons).
@@ -94,28 +82,27 @@ impl MoonJudge {
     /// Scores images for about `budget_ms`; the verdicts, per model, once the round is
     /// complete.
     pub fn work(&mut self, budget_ms: f64) -> Result<Option<Vec<Verdicts>>> {
-        let Some(round) = self.round.as_mut() else { return Ok(None) };
-        let start = dom::now();
-        let manifold = match &self.manifold {
-            Some(m) => m,
-            None => {
+        let Some(manifold) = &self.manifold else {
+            if self.round.is_some() {
+                // Building it takes this frame's budget.
                 self.manifold = Some(MoonManifold::new(MoonJitter::default())?);
-                // Building it took this frame's budget.
-                return Ok(None);
             }
+            return Ok(None);
         };
-        for model in 0..round.models.len() {
-            while round.distances[model].len() < round.total(model) {
-                let next = round.distances[model].len();
-                let image = round.images(model).nth(next).expect("counted above");
-                let d = manifold.quick_distance(image)? as f64;
-                round.distances[model].push(d);
+        let Some(round) = self.round.take() else { return Ok(None) };
+        let Round { models, mut distances } = round;
+        let start = dom::now();
+        for (m, scored) in models.iter().zip(&mut distances) {
+            let images = m.reconstructions.iter().chain(&m.samples).chain(&m.cells);
+            for image in images.skip(scored.len()) {
+                scored.push(manifold.quick_distance(image)? as f64);
                 if dom::now() - start > budget_ms {
+                    self.round = Some(Round { models, distances });
                     return Ok(None);
                 }
             }
         }
-        let round = self.round.take().expect("checked above");
+        let round = Round { models, distances };
         let verdicts = round
             .models
             .iter()
