@@ -270,7 +270,9 @@ async fn run<L: LiveLab>(mut lab: L) {
             }
             Err(e) => {
                 let core = lab.core_mut();
-                core.interrupted = core.runner.running;
+                // A lost device can fail several frames before `device.lost` says so: the
+                // second must not forget that the first stopped training.
+                core.interrupted |= core.runner.running;
                 core.runner.stop();
                 lab.frame_failed();
                 status(L::LAB, &e.to_string(), true);
