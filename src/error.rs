@@ -1,6 +1,6 @@
 //! One error type for the library; every message says what was wrong and what to do.
 
-use crate::gpu::Shape;
+use crate::shape::Shape;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -15,6 +15,7 @@ pub mod kernels;
 pub mod models;
 pub mod nn;
 pub mod selftest;
+pub mod shape;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

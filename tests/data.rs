@@ -3,14 +3,15 @@
 
 use std::collections::HashSet;
 
+use genlab::data::dump::{load_dataset, save_dataset};
 use genlab::data::moons::{lit_fraction, MOON_DARK_SIDE};
 use genlab::data::sprites::{BACKGROUND, OUTLINE, SPRITE_PALETTE, WHITE};
 use genlab::data::{
-    self, generate_sprite, make_split, moons, moons_at_phases, nearest_moon_distance, render_moon, sheet_from_png,
-    sprites, Dataset, DatasetKind, MoonJitter, MoonManifold, MoonPose, SheetOptions, MOON_SIZE,
+    generate_sprite, make_split, moons, moons_at_phases, nearest_moon_distance, render_moon, sheet_from_png, sprites,
+    Dataset, DatasetKind, MoonJitter, MoonManifold, MoonPose, SheetOptions, MOON_SIZE,
 };
 use genlab::io::png::{contact_sheet, decode, encode_rgb, encode_rgba, Images, GAP_COLOR};
-use genlab::io::safetensors::{load_dataset, load_tensors, save_dataset, save_tensors};
+use genlab::io::safetensors::{load_tensors, save_tensors};
 use genlab::Error;
 
 /// A tiny deterministic generator for test inputs (not the library's).
@@ -687,7 +688,7 @@ fn dataset_helpers() {
     let mut broken: Dataset = ds.clone();
     broken.pixels[7] = 1.5;
     assert!(broken.validate().is_err());
-    assert_eq!(data::to_u8(0.5), 128);
+    assert_eq!(genlab::io::png::to_u8(0.5), 128);
 }
 
 #[test]

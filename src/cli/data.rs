@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use genlab::data::dump::save_dataset;
 use genlab::data::{self, Dataset, DatasetKind, MoonJitter, SheetOptions};
 use genlab::io::png::contact_sheet;
-use genlab::io::safetensors::save_dataset;
 use genlab::{Error, Result};
 
 #[derive(Args, Clone, Debug)]
@@ -63,7 +63,7 @@ impl DataArgs {
             let bytes = read(path)?;
             let is_dump = path.extension().is_some_and(|e| e == "safetensors");
             if is_dump {
-                let ds = genlab::io::safetensors::load_dataset(&bytes)?;
+                let ds = genlab::data::dump::load_dataset(&bytes)?;
                 if ds.kind != self.kind {
                     return Err(Error::Invalid(format!(
                         "{} holds a {} dataset but --data says {}",

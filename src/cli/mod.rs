@@ -184,7 +184,7 @@ pub fn write_rgb(
     width: usize,
     channels: usize,
 ) -> genlab::Result<()> {
-    let bytes: Vec<u8> = pixels.iter().map(|&v| genlab::data::to_u8(v)).collect();
+    let bytes: Vec<u8> = pixels.iter().map(|&v| genlab::io::png::to_u8(v)).collect();
     let view =
         safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![count, height, width, channels], &bytes)
             .map_err(|e| genlab::Error::Tensors(e.to_string()))?;

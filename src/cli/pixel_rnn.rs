@@ -266,7 +266,7 @@ pub fn sample(gpu: &Gpu, args: SamplePixelRnn) -> Result<()> {
 /// after checking that they are images this model can complete.
 fn heldout_sprites(path: &Path, header: &PixelRnnHeader, count: usize) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
-    let dataset = genlab::io::safetensors::load_dataset(&bytes)?;
+    let dataset = genlab::data::dump::load_dataset(&bytes)?;
     let Some(palette) = &dataset.palette else {
         return Err(Error::Invalid(format!(
             "{} holds a {} dataset, which has no palette: the PixelRNN completes palette sprites",

@@ -7,6 +7,7 @@
 //! Everything is deterministic from the seed, on every platform (native and wasm32).
 
 pub mod device;
+pub mod dump;
 pub mod kmeans;
 pub mod moons;
 mod rng;
@@ -17,7 +18,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::io::png::Images;
+use crate::io::png::{to_u8, Images};
 
 pub use moons::{
     moons, moons_at_phases, nearest_moon_distance, render_moon, MoonJitter, MoonManifold, MoonMatch, MoonPose,
@@ -343,15 +344,6 @@ pub(crate) fn pixels_from_indices(palette: &[[u8; 3]], indices: &[u8]) -> Result
         out.extend(c.iter().map(|&v| v as f32 / 255.0));
     }
     Ok(out)
-}
-
-/// [0, 1] to 0..=255, rounded; values outside are clamped (NaN gives 0).
-pub fn to_u8(v: f32) -> u8 {
-    if v.is_nan() {
-        0
-    } else {
-        (v.clamp(0.0, 1.0) * 255.0).round() as u8
-    }
 }
 
 /// The fixed train/held-out split for `count` images under `seed`: a deterministic shuffle

@@ -128,6 +128,15 @@ pub fn encode_grey(width: usize, height: usize, grey: &[u8]) -> Result<Vec<u8>> 
     encode(width, height, ColorType::Grayscale, 1, grey)
 }
 
+/// [0, 1] to 0..=255, rounded; values outside are clamped (NaN gives 0).
+pub fn to_u8(v: f32) -> u8 {
+    if v.is_nan() {
+        0
+    } else {
+        (v.clamp(0.0, 1.0) * 255.0).round() as u8
+    }
+}
+
 /// A batch of images: [count, height, width, channels] values in [0, 1] (clamped when drawn),
 /// channels 1 (grey) or 3 (RGB).
 #[derive(Clone, Copy, Debug)]
@@ -179,11 +188,7 @@ pub fn contact_sheet_rgb(images: Images<'_>, cols: usize, scale: usize, gap: usi
         for y in 0..height * scale {
             for x in 0..width * scale {
                 let p = &img[((y / scale) * width + x / scale) * channels..][..channels];
-                let rgb = if channels == 1 {
-                    [crate::data::to_u8(p[0]); 3]
-                } else {
-                    [crate::data::to_u8(p[0]), crate::data::to_u8(p[1]), crate::data::to_u8(p[2])]
-                };
+                let rgb = if channels == 1 { [to_u8(p[0]); 3] } else { [to_u8(p[0]), to_u8(p[1]), to_u8(p[2])] };
                 let o = ((oy + y) * sw + ox + x) * 3;
                 out[o..o + 3].copy_from_slice(&rgb);
             }
