@@ -12,9 +12,11 @@ pub mod error;
 pub mod gpu;
 pub mod io;
 pub mod kernels;
+pub mod link;
 pub mod models;
 pub mod nn;
 pub mod selftest;
+pub mod settings;
 pub mod shape;
 
 #[cfg(target_arch = "wasm32")]

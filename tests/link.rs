@@ -1,10 +1,12 @@
-//! The page's URL state (src/io/link.rs): round trips, and every way a link can be wrong —
+//! The page's URL state (src/link.rs): round trips, and every way a link can be wrong —
 //! each reported by key with what was used instead, none able to break the setup.
 #![cfg(not(target_arch = "wasm32"))] // native only; the browser suite is tests/browser.rs
 
 use genlab::data::DatasetKind;
-use genlab::io::link::{DataLink, GanLink, Lab, Link, Notice, RnnLink, VaeLink, MAX_LINK_CHARS, MAX_PAIRS};
-use genlab::models::gan::Upsampler;
+use genlab::link::{DataLink, Lab, Link, Notice, MAX_LINK_CHARS, MAX_PAIRS};
+use genlab::models::gan::{GanConfig, Upsampler};
+use genlab::models::pixel_rnn::PixelRnnConfig;
+use genlab::models::vae::VaeConfig;
 
 fn parse(s: &str) -> (Link, Vec<Notice>) {
     Link::parse(s)
@@ -40,16 +42,17 @@ fn every_lab_round_trips_with_every_setting_changed() {
         data: DataLink { kind: DatasetKind::Moons, count: 600, seed: 9, ..DataLink::default_for(Lab::Vae) },
         seed: 4_000_000_000,
         steps: 12_345,
-        vae: VaeLink {
+        vae: VaeConfig {
             hidden: 16,
             latent: 3,
             batch: 8,
-            lr: 3.3e-4,
+            learning_rate: 3.3e-4,
             beta: 0.25,
-            warmup: 0,
-            compare: false,
-            pair: Some((5, 0)),
+            kl_warmup: 0,
+            ..VaeConfig::in_the_tab()
         },
+        compare: false,
+        pair: Some((5, 0)),
         ..Link::for_lab(Lab::Vae)
     };
     let gan = Link {
@@ -57,27 +60,35 @@ fn every_lab_round_trips_with_every_setting_changed() {
         data: DataLink { kind: DatasetKind::Sprites, count: 333, size: 12, colors: 16, seed: 0 },
         seed: 0,
         steps: 1,
-        gan: GanLink {
-            z: 7,
+        gan: GanConfig {
+            z_dim: 7,
             hidden: 33,
             batch: 5,
-            g_lr: 1e-5,
-            d_lr: 0.1,
+            g_learning_rate: 1e-5,
+            d_learning_rate: 0.1,
             d_steps: 3,
             real_label: 1.0,
-            d_conv: 5,
-            g_conv: 7,
-            spread: true,
-            spectral_norm: true,
-            pixel_norm: false,
+            d_conv_channels: 5,
+            g_conv_channels: 7,
+            d_minibatch_stddev: true,
+            d_spectral_norm: true,
+            g_pixel_norm: false,
             g_upsampler: Upsampler::Resize,
+            ..GanConfig::default()
         },
         ..Link::for_lab(Lab::Gan)
     };
     let rnn = Link {
         lab: Lab::PixelRnn,
         data: DataLink { kind: DatasetKind::Sheet, count: 2000, size: 24, colors: 40, seed: 2 },
-        rnn: RnnLink { hidden: 100, layers: 2, batch: 3, lr: 0.123_456_79, temperature: 0.7 },
+        rnn: PixelRnnConfig {
+            hidden: 100,
+            layers: 2,
+            batch: 3,
+            learning_rate: 0.123_456_79,
+            ..PixelRnnConfig::default()
+        },
+        temperature: 0.7,
         ..Link::for_lab(Lab::PixelRnn)
     };
     let kernels = Link::for_lab(Lab::Kernels);
@@ -109,25 +120,25 @@ fn a_link_names_every_setting_of_its_lab() {
         assert!(r.contains(key), "{r} lacks {key}");
     }
     // Temperature 0 (always the likeliest colour) is allowed; layers are 1 or 2.
-    assert_eq!(clean("lab=pixelrnn&temp=0").rnn.temperature, 0.0);
+    assert_eq!(clean("lab=pixelrnn&temp=0").temperature, 0.0);
     assert!(notice_for(&parse("lab=pixelrnn&layers=3").1, "layers").problem.contains("out of range"));
     assert_eq!(Link::for_lab(Lab::Kernels).to_query(), "lab=kernels");
 }
 
 #[test]
 fn numbers_use_their_shortest_exact_form() {
-    let link = Link { vae: VaeLink { lr: 0.1 + 0.2, ..VaeLink::default() }, ..Link::default() };
+    let link = Link { vae: VaeConfig { learning_rate: 0.1 + 0.2, ..VaeConfig::in_the_tab() }, ..Link::default() };
     let q = link.to_query();
     assert!(q.contains("lr=0.3"), "{q}");
-    assert_eq!(clean(&q).vae.lr.to_bits(), link.vae.lr.to_bits());
+    assert_eq!(clean(&q).vae.learning_rate.to_bits(), link.vae.learning_rate.to_bits());
     // Exponents and percent-escapes are read too.
-    assert_eq!(clean("lr=2e-3").vae.lr, 2e-3);
-    assert_eq!(clean("lr=%32e-3").vae.lr, 2e-3);
+    assert_eq!(clean("lr=2e-3").vae.learning_rate, 2e-3);
+    assert_eq!(clean("lr=%32e-3").vae.learning_rate, 2e-3);
     assert_eq!(clean("lab=gan&label=0.9").gan.real_label, 0.9);
     assert_eq!(clean("lab=gan&gup=resize").gan.g_upsampler, Upsampler::Resize);
     let (link, notices) = parse("lab=gan&gup=bilinear");
     assert!(notice_for(&notices, "gup").problem.contains("not resize or transposed"), "{notices:?}");
-    assert_eq!(link.gan.g_upsampler, GanLink::default().g_upsampler);
+    assert_eq!(link.gan.g_upsampler, GanConfig::default().g_upsampler);
 }
 
 #[test]
@@ -186,8 +197,8 @@ fn a_bad_value_leaves_the_good_ones_in_force() {
     notice_for(&notices, "bogus");
     assert_eq!(link.vae.latent, 4);
     assert_eq!(link.vae.batch, 16);
-    assert_eq!(link.vae.hidden, VaeLink::default().hidden);
-    assert_eq!(link.vae.lr, VaeLink::default().lr);
+    assert_eq!(link.vae.hidden, VaeConfig::in_the_tab().hidden);
+    assert_eq!(link.vae.learning_rate, VaeConfig::in_the_tab().learning_rate);
 }
 
 #[test]
@@ -245,7 +256,7 @@ fn huge_strings_are_cut_short_in_notices_and_reading_stops() {
     let h = notice_for(&notices, "hidden");
     assert!(h.problem.contains("characters long"), "{h}");
     assert!(h.given.chars().count() <= 25, "given shortened: {:?}", h.given);
-    assert_eq!(link.vae.hidden, VaeLink::default().hidden);
+    assert_eq!(link.vae.hidden, VaeConfig::in_the_tab().hidden);
     assert!(notices.iter().all(|n| n.to_string().len() < 300), "{notices:?}");
 
     let (link, notices) = parse(&format!("latent=3&{}=1", "k".repeat(5000)));
@@ -261,7 +272,7 @@ fn huge_strings_are_cut_short_in_notices_and_reading_stops() {
 fn too_many_pairs_are_cut_off() {
     let query: String = (0..MAX_PAIRS + 10).map(|i| format!("x{i}=1&")).collect::<String>() + "latent=5";
     let (link, notices) = parse(&query);
-    assert_eq!(link.vae.latent, VaeLink::default().latent, "past the limit: not read");
+    assert_eq!(link.vae.latent, VaeConfig::in_the_tab().latent, "past the limit: not read");
     assert!(notices.iter().any(|n| n.key == "link" && n.problem.contains("more than")));
 }
 
@@ -287,12 +298,12 @@ fn settings_are_made_to_agree_with_each_other() {
 
     // The pair must be held-out images, and come as a pair.
     let held = Link::default().data.heldout_count().unwrap();
-    assert_eq!(clean(&format!("a=0&b={}", held - 1)).vae.pair, Some((0, held - 1)));
+    assert_eq!(clean(&format!("a=0&b={}", held - 1)).pair, Some((0, held - 1)));
     let (link, notices) = parse(&format!("a=0&b={held}"));
-    assert_eq!(link.vae.pair, None);
+    assert_eq!(link.pair, None);
     assert!(notice_for(&notices, "b").problem.contains("held-out"));
     let (link, notices) = parse("a=3");
-    assert_eq!(link.vae.pair, None);
+    assert_eq!(link.pair, None);
     assert!(notice_for(&notices, "a").problem.contains("needs b"));
 }
 
@@ -355,7 +366,7 @@ fn the_form_sets_values_under_the_link_rules() {
     link.set_value("data", "sprites").unwrap();
     assert_eq!(link.data.kind, DatasetKind::Sprites);
     link.set_value("compare", "0").unwrap();
-    assert!(!link.vae.compare);
+    assert!(!link.compare);
     assert_eq!(link.value("a").as_deref(), Some(""));
     assert_eq!(link.value("temp"), None);
     assert!(Link::for_lab(Lab::Kernels).keys().is_empty());

@@ -30,6 +30,8 @@ use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monit
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Mlp, Param};
+use crate::settings::Setting;
+use crate::{number, whole};
 
 /// Figures the VAE reports each monitored step, in this order.
 pub const FIGURES: &[&str] = &["loss", "reconstruction", "kl"];
@@ -67,6 +69,64 @@ impl Default for VaeConfig {
 }
 
 impl VaeConfig {
+    /// The VAE's settings: the page's form and links, and the command line's flags.
+    pub const SETTINGS: &'static [Setting<VaeConfig>] = &[
+        Setting {
+            key: "hidden",
+            flag: Some("hidden"),
+            label: "Hidden units",
+            unit: "",
+            help: "Width of the encoder's and the decoder's hidden layer.",
+            field: whole!(hidden: usize, 1, 1024),
+        },
+        Setting {
+            key: "latent",
+            flag: Some("latent"),
+            label: "Latent size",
+            unit: "",
+            help: "Latent dimensions; 2 draws the latent map.",
+            field: whole!(latent: usize, 1, 32),
+        },
+        Setting {
+            key: "batch",
+            flag: Some("batch"),
+            label: "Batch",
+            unit: "",
+            help: "Images per training step.",
+            field: whole!(batch: usize, 1, 512),
+        },
+        Setting {
+            key: "lr",
+            flag: Some("lr"),
+            label: "Learning rate",
+            unit: "",
+            help: "Adam's step size.",
+            field: number!(learning_rate, above 0.0, 1.0),
+        },
+        Setting {
+            key: "beta",
+            flag: Some("beta"),
+            label: "KL weight β",
+            unit: "",
+            help: "Weight of the KL term (1 is the ELBO; 0 leaves a noisy autoencoder).",
+            field: number!(beta, 0.0, 10.0),
+        },
+        Setting {
+            key: "warmup",
+            flag: Some("kl-warmup"),
+            label: "KL warm-up steps",
+            unit: "",
+            help: "Steps over which the KL weight ramps up from 0.",
+            field: whole!(kl_warmup: u32, 0, 100_000),
+        },
+    ];
+
+    /// The VAE the page trains: a latent of 2, so the lab draws its latent map, and a
+    /// narrower, faster network than the command line's, for a software GPU in a tab.
+    pub fn in_the_tab() -> VaeConfig {
+        VaeConfig { hidden: 128, latent: 2, batch: 32, learning_rate: 2e-3, kl_warmup: 200, ..VaeConfig::default() }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.latent == 0 || self.latent > 256 {
             return Err(Error::Invalid(format!("latent size {} is outside 1..=256; try 2 or 8", self.latent)));

@@ -25,7 +25,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 use crate::gpu::Gpu;
-use crate::io::link::{Lab, Link};
+use crate::link::{Lab, Link};
 
 /// The page's entry point, run when the module loads. Does nothing on a page without the
 /// genlab markup (e.g. the wasm-bindgen-test harness).

@@ -10,7 +10,7 @@ use web_sys::Element;
 
 use super::dom;
 use crate::gpu::Gpu;
-use crate::io::link::Lab;
+use crate::link::Lab;
 use crate::selftest;
 use crate::web::labs::survival::Devices;
 

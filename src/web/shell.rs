@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::dom;
-use crate::io::link::{Lab, Link, Notice};
+use crate::link::{Lab, Link, Notice};
 
 /// Shows tab `lab` and hides the others; the address bar gets that lab's link.
 pub fn select(lab: Lab, active: &Cell<Lab>, links: &RefCell<HashMap<Lab, Link>>) {

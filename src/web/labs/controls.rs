@@ -9,7 +9,7 @@ use web_sys::{DragEvent, HtmlElement, HtmlInputElement, HtmlSelectElement};
 use super::{Cmd, Queue};
 use crate::data::{self, Dataset, DatasetKind, MoonJitter, SheetOptions};
 use crate::error::{Error, Result};
-use crate::io::link::{Lab, Link};
+use crate::link::{Lab, Link};
 use crate::web::dom;
 
 /// Wires the Train / Pause / Step / Reset buttons and the share and export buttons of `lab`.
@@ -202,7 +202,7 @@ pub fn copy_link(link: &Link) {
 /// True when `link` holds the dataset the lab's bundled models were trained on (its default
 /// kind of generated images, at the default size).
 pub fn on_bundled_data(link: &Link) -> bool {
-    let bundled = crate::io::link::DataLink::default_for(link.lab);
+    let bundled = crate::link::DataLink::default_for(link.lab);
     (link.data.kind, link.data.size) == (bundled.kind, bundled.size)
 }
 

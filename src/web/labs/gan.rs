@@ -7,12 +7,13 @@ use super::{download_model, fill_form, scale_for, show_loss, show_steps, status,
 use crate::data::device::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
-use crate::io::link::{Lab, Link};
 use crate::kernels::rng::{self, Stream};
+use crate::link::{Lab, Link};
 use crate::models::gan::{Gan, GanConfig, GanHeader, SampleShape, FIXED_SAMPLES};
 use crate::models::latent::slerp_point;
 use crate::models::{stream, Purpose};
 use crate::nn::snapshot::Resumable;
+use crate::settings::copy_settings;
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
 use crate::web::plot::Plot;
@@ -131,7 +132,7 @@ fn make(ctx: Ctx, link: Link) -> Result<GanLab> {
     let d_plot = Plot::new("gan-dplot", &[("D(real)", "#3b7d6e"), ("D(fake)", "#d6457a")], Some((0.0, 1.0)))?;
     let loss_plot = Plot::new("gan-plot", &[("D loss", "#5d6470"), ("G loss", "#6d4ad6")], None)?;
     let lab = GanLab {
-        walk: Walk::new(core.link.seed, core.link.gan.z),
+        walk: Walk::new(core.link.seed, core.link.gan.z_dim),
         noise_stream: stream(core.link.seed ^ 0x0B5E_55ED, Purpose::Sampling),
         core,
         views,
@@ -210,7 +211,7 @@ impl LiveLab for GanLab {
         self.models = None;
         self.d_plot.clear();
         self.loss_plot.clear();
-        self.walk = Walk::new(self.core.link.seed, self.core.link.gan.z);
+        self.walk = Walk::new(self.core.link.seed, self.core.link.gan.z_dim);
         self.noise_stream = stream(self.core.link.seed ^ 0x0B5E_55ED, Purpose::Sampling);
         self.stale = true;
         self.real_stale = true;
@@ -295,7 +296,7 @@ impl LiveLab for GanLab {
     /// stopped goes on from its last good checkpoint, more gently).
     fn edited(&mut self, key: &str) -> bool {
         if key == "glr" || key == "dlr" {
-            let (g, d) = (self.core.link.gan.g_lr, self.core.link.gan.d_lr);
+            let (g, d) = (self.core.link.gan.g_learning_rate, self.core.link.gan.d_learning_rate);
             if let Some(m) = &mut self.models {
                 if m.gan.set_learning_rates(g, d).is_ok() {
                     status(LAB, &format!("Learning rates G {g}, D {d} from the next step on."), false);
@@ -327,20 +328,8 @@ impl LiveLab for GanLab {
             )));
         }
         let cfg = &header.config;
-        let g = &mut link.gan;
-        g.z = cfg.z_dim;
-        g.hidden = cfg.hidden;
-        g.batch = cfg.batch.min(m.device.train.count);
-        g.g_lr = cfg.g_learning_rate;
-        g.d_lr = cfg.d_learning_rate;
-        g.d_steps = cfg.d_steps;
-        g.real_label = cfg.real_label;
-        g.d_conv = cfg.d_conv_channels;
-        g.g_conv = cfg.g_conv_channels;
-        g.spread = cfg.d_minibatch_stddev;
-        g.spectral_norm = cfg.d_spectral_norm;
-        g.pixel_norm = cfg.g_pixel_norm;
-        g.g_upsampler = cfg.g_upsampler;
+        copy_settings(GanConfig::SETTINGS, cfg, &mut link.gan);
+        link.gan.batch = cfg.batch.min(m.device.train.count);
         link.seed = cfg.seed;
         m.gan = gan;
         m.offset = header.steps;
@@ -391,24 +380,7 @@ impl LiveLab for GanLab {
 
 impl GanLab {
     fn config(&self) -> GanConfig {
-        let g = &self.core.link.gan;
-        GanConfig {
-            z_dim: g.z,
-            hidden: g.hidden,
-            batch: g.batch,
-            g_learning_rate: g.g_lr,
-            d_learning_rate: g.d_lr,
-            d_steps: g.d_steps,
-            real_label: g.real_label,
-            d_conv_channels: g.d_conv,
-            g_conv_channels: g.g_conv,
-            d_minibatch_stddev: g.spread,
-            d_spectral_norm: g.spectral_norm,
-            g_pixel_norm: g.pixel_norm,
-            g_upsampler: g.g_upsampler,
-            seed: self.core.link.seed,
-            ..GanConfig::default()
-        }
+        self.core.link.gan_config()
     }
 
     async fn export(&mut self) -> Result<()> {

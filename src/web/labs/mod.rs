@@ -27,7 +27,7 @@ use super::dom;
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::io::link::{DataLink, Lab, Link};
+use crate::link::{DataLink, Lab, Link};
 use crate::nn::snapshot::Resumable;
 use controls::{
     copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss, show_running,

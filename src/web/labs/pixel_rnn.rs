@@ -18,11 +18,12 @@ use crate::data::device::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
-use crate::io::link::{Lab, Link};
 use crate::kernels::rng::Stream;
+use crate::link::{Lab, Link};
 use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, PixelRnnHeader, Sampler, UNPAINTED};
 use crate::models::{stream, Purpose};
 use crate::nn::snapshot::Resumable;
+use crate::settings::copy_settings;
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
 use crate::web::plot::Plot;
@@ -231,7 +232,7 @@ fn make(ctx: Ctx, link: Link) -> Result<RnnLab> {
         let slider: HtmlInputElement = dom::get("pixelrnn-temp")?;
         let s = slider.clone();
         dom::on::<web_sys::Event>(slider.as_ref(), "input", move |_| dom::set_text("pixelrnn-temp-value", &s.value()));
-        dom::set_text("pixelrnn-temp-value", &core.link.rnn.temperature.to_string());
+        dom::set_text("pixelrnn-temp-value", &core.link.temperature.to_string());
     }
     let cover = Rc::new(RefCell::new(CoverState {
         cover: Cover::Mask(MaskKind::BottomHalf),
@@ -447,13 +448,13 @@ impl LiveLab for RnnLab {
     fn edited(&mut self, key: &str) -> bool {
         if key == "temp" {
             // Sampling only: the model stays as it is.
-            dom::set_text("pixelrnn-temp-value", &self.core.link.rnn.temperature.to_string());
+            dom::set_text("pixelrnn-temp-value", &self.core.link.temperature.to_string());
             self.core.ctx.publish(&self.current_link());
             return false;
         }
         // A new learning rate applies from the next step: the model trains on.
         if key == "lr" {
-            let lr = self.core.link.rnn.lr;
+            let lr = self.core.link.rnn.learning_rate;
             if let Some(m) = &mut self.models {
                 if m.rnn.set_learning_rate(lr).is_ok() {
                     status(LAB, &format!("Learning rate {lr} from the next step on."), false);
@@ -493,11 +494,8 @@ impl LiveLab for RnnLab {
             )));
         }
         let cfg = &header.config;
-        let r = &mut link.rnn;
-        r.hidden = cfg.hidden;
-        r.layers = cfg.layers;
-        r.batch = cfg.batch.min(m.device.train.count);
-        r.lr = cfg.learning_rate;
+        copy_settings(PixelRnnConfig::SETTINGS, cfg, &mut link.rnn);
+        link.rnn.batch = cfg.batch.min(m.device.train.count);
         link.seed = cfg.seed;
         m.rnn = rnn;
         m.offset = header.steps;
@@ -547,15 +545,7 @@ impl LiveLab for RnnLab {
 
 impl RnnLab {
     fn config(&self) -> PixelRnnConfig {
-        let r = &self.core.link.rnn;
-        PixelRnnConfig {
-            hidden: r.hidden,
-            layers: r.layers,
-            batch: r.batch,
-            learning_rate: r.lr,
-            seed: self.core.link.seed,
-            ..PixelRnnConfig::default()
-        }
+        self.core.link.rnn_config()
     }
 
     /// Starts painting: completions of the picked sprite under the cover, or new sprites.
@@ -563,7 +553,7 @@ impl RnnLab {
         let Some(m) = &self.models else { return Ok(()) };
         let gpu = &self.core.ctx.gpu;
         let seq = m.device.height * m.device.width;
-        let temperature = self.core.link.rnn.temperature;
+        let temperature = self.core.link.temperature;
         let stream = self.paint_stream.take(COPIES * seq);
         let (sampler, what, completing) = if complete {
             let mask = self.cover.borrow().mask();

@@ -19,11 +19,12 @@ use crate::data::device::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
-use crate::io::link::{Lab, Link};
+use crate::link::{Lab, Link};
 use crate::models::random_codes::{training_codes, CodeGaussian};
 use crate::models::vae::{latent_grid, Vae, VaeConfig, VaeHeader};
 use crate::models::{stream, Purpose};
 use crate::nn::snapshot::Resumable;
+use crate::settings::copy_settings;
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
 use crate::web::plot::Plot;
@@ -353,9 +354,9 @@ impl LiveLab for VaeLab {
         self.stale = true;
         self.picker_stale = true;
         if let Ok(el) = dom::by_id("lab-vae") {
-            let vae = &self.core.link.vae;
-            let _ = el.set_attribute("data-compare", if vae.compare { "1" } else { "0" });
-            let _ = el.set_attribute("data-latent", &vae.latent.to_string());
+            let link = &self.core.link;
+            let _ = el.set_attribute("data-compare", if link.compare { "1" } else { "0" });
+            let _ = el.set_attribute("data-latent", &link.vae.latent.to_string());
         }
         let gpu = &self.core.ctx.gpu;
         let dataset = self.core.dataset()?;
@@ -367,15 +368,15 @@ impl LiveLab for VaeLab {
             status(LAB, &format!("Batch size lowered to the {} training images.", device.train.count), false);
         }
         let heldout = dataset.heldout();
-        self.pair = match link.vae.pair {
+        self.pair = match link.pair {
             Some((a, b)) if a < heldout.count && b < heldout.count => (a, b),
             _ => {
-                link.vae.pair = None;
+                link.pair = None;
                 default_pair(&heldout)
             }
         };
         let mut nets = vec![Vae::new(gpu, self.config(false), dataset.image_len())?];
-        if self.core.link.vae.compare {
+        if self.core.link.compare {
             nets.push(Vae::new(gpu, self.config(true), dataset.image_len())?);
         }
         let noise = crate::kernels::rng::normal(
@@ -484,13 +485,13 @@ impl LiveLab for VaeLab {
         // Another dataset (a sheet and the bundled one included): the picked pair's indices
         // would point at other images.
         if key == "data" || key == "count" || key == "dseed" {
-            self.core.link.vae.pair = None;
+            self.core.link.pair = None;
         }
         // A new learning rate applies from the next step: the models train on (a run the
         // guard stopped goes on from its last good checkpoint, more gently).
         if key == "lr" {
             if let Some(m) = &mut self.models {
-                let lr = self.core.link.vae.lr;
+                let lr = self.core.link.vae.learning_rate;
                 if m.nets.iter_mut().all(|n| n.set_learning_rate(lr).is_ok()) {
                     status(LAB, &format!("Learning rate {lr} from the next step on."), false);
                     self.core.ctx.publish(&self.current_link());
@@ -531,7 +532,7 @@ impl LiveLab for VaeLab {
         let cfg = header.config.clone();
         if cfg.autoencoder {
             if m.nets.len() < 2 {
-                self.core.link.vae.compare = true;
+                self.core.link.compare = true;
                 m.nets.push(net);
                 m.plotted.push(0);
             } else {
@@ -545,9 +546,8 @@ impl LiveLab for VaeLab {
             self.stale = true;
             return Ok(format!("loaded an autoencoder trained {} steps on {}.", header.steps, header.dataset));
         }
-        let v = &mut self.core.link.vae;
-        (v.hidden, v.latent, v.batch, v.lr, v.beta, v.warmup) =
-            (cfg.hidden, cfg.latent, cfg.batch.min(m.device.train.count), cfg.learning_rate, cfg.beta, cfg.kl_warmup);
+        copy_settings(VaeConfig::SETTINGS, &cfg, &mut self.core.link.vae);
+        self.core.link.vae.batch = cfg.batch.min(m.device.train.count);
         self.core.link.seed = cfg.seed;
         let latent_changed = m.nets[0].config.latent != cfg.latent;
         m.nets[0] = net;
@@ -635,17 +635,7 @@ impl LiveLab for VaeLab {
 
 impl VaeLab {
     fn config(&self, autoencoder: bool) -> VaeConfig {
-        let v = &self.core.link.vae;
-        VaeConfig {
-            hidden: v.hidden,
-            latent: v.latent,
-            beta: v.beta,
-            kl_warmup: v.warmup,
-            autoencoder,
-            batch: v.batch,
-            learning_rate: v.lr,
-            seed: self.core.link.seed,
-        }
+        self.core.link.vae_config(autoencoder)
     }
 
     /// A click on the held-out picker at CSS pixel (x, y).
@@ -659,7 +649,7 @@ impl VaeLab {
         }
         self.pick_b = !self.pick_b;
         dom::set_text("vae-pick-next", if self.pick_b { "B" } else { "A" });
-        self.core.link.vae.pair = Some(self.pair);
+        self.core.link.pair = Some(self.pair);
         self.picker_stale = true;
         self.stale = true;
         self.core.ctx.publish(&self.current_link());

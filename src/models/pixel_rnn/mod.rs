@@ -64,7 +64,7 @@ use crate::kernels::pixel_rnn::{self as kernels, InputLayout};
 use crate::kernels::reduce;
 use crate::kernels::rng::Stream;
 use crate::kernels::{elementwise, Activation};
-use crate::models::{check_batch, check_learning_rate, stream, Monitor, Purpose};
+use crate::models::{check_batch, stream, Monitor, Purpose};
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Init, Linear, Param};
@@ -73,50 +73,8 @@ use crate::nn::{Adam, Init, Linear, Param};
 /// and the same in bits per pixel.
 pub const FIGURES: &[&str] = &["loss", "bits_per_pixel"];
 
-/// Hidden sizes a config may ask for.
-pub const MAX_HIDDEN: usize = 512;
-/// Stacked LSTM layers a config may ask for.
-pub const MAX_LAYERS: usize = 2;
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PixelRnnConfig {
-    /// Hidden units per LSTM layer (the page offers 64–512).
-    pub hidden: usize,
-    /// Stacked LSTM layers, 1 or 2; layer 2 reads layer 1's hidden states.
-    pub layers: usize,
-    /// Sprites per minibatch.
-    pub batch: usize,
-    pub learning_rate: f32,
-    pub seed: u64,
-    /// Show the network which row and column it is predicting (H + W one-hot inputs).
-    pub positions: bool,
-}
-
-/// The defaults train to about 0.43 bits per pixel on the 16×16 generated sprites (uniform
-/// 4, unigram 2.74) in 600 steps, about 8 minutes on lavapipe with two busy CPU cores. At
-/// H = 64 the recurrence costs a quarter of H = 128's, and two steps of batch 16 teach more
-/// than one of 32; H = 96 reached 0.50 bits in 450 steps but took 11 minutes; a learning
-/// rate of 8e-3 beat 5e-3 (0.53 bits) at the same 600 steps and stayed stable.
-impl Default for PixelRnnConfig {
-    fn default() -> PixelRnnConfig {
-        PixelRnnConfig { hidden: 64, layers: 1, batch: 16, learning_rate: 8e-3, seed: 1, positions: true }
-    }
-}
-
-impl PixelRnnConfig {
-    pub fn validate(&self) -> Result<()> {
-        if self.hidden == 0 || self.hidden > MAX_HIDDEN {
-            return Err(Error::Invalid(format!("hidden size {} is outside 1..={MAX_HIDDEN}; try 64", self.hidden)));
-        }
-        if self.layers == 0 || self.layers > MAX_LAYERS {
-            return Err(Error::Invalid(format!("{} LSTM layers: use 1 or 2", self.layers)));
-        }
-        if self.batch == 0 {
-            return Err(Error::Invalid("batch size 0: a minibatch needs at least one sprite".into()));
-        }
-        check_learning_rate(self.learning_rate)
-    }
-}
+mod config;
+pub use config::{PixelRnnConfig, MAX_HIDDEN, MAX_LAYERS};
 
 /// One LSTM layer's weights: W_x `[D, 4H]`, W_h `[H, 4H]`, b `[4H]`, their columns the gates
 /// i, f, g, o of each unit as [`lstm::gate_column`] lays them out.
