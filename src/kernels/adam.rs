@@ -9,7 +9,11 @@ static ADAM: KernelSpec = KernelSpec {
     sources: &[source::ADAM],
     entry: "adam",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&ADAM];
 
 /// Adam's hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,16 +48,16 @@ impl AdamConfig {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    correction1: f32,
-    correction2: f32,
+kernel_params! {
+    struct Params {
+        n: u32,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        correction1: f32,
+        correction2: f32,
+    }
 }
 
 /// One Adam update of `param` with `grad`, at 1-based step `t`.

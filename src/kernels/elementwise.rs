@@ -12,32 +12,44 @@ static BIAS_ACT: KernelSpec = KernelSpec {
     sources: SOURCES,
     entry: "bias_act",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
     shader: "elementwise.wgsl",
     sources: SOURCES,
     entry: "activation_backward",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static AXPBY: KernelSpec = KernelSpec {
     shader: "elementwise.wgsl",
     sources: SOURCES,
     entry: "axpby",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
-static FILL: KernelSpec =
-    KernelSpec { shader: "elementwise.wgsl", sources: SOURCES, entry: "fill", bindings: &[Access::ReadWrite] };
+static FILL: KernelSpec = KernelSpec {
+    shader: "elementwise.wgsl",
+    sources: SOURCES,
+    entry: "fill",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
 
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    cols: u32,
-    flags: u32,
-    act: u32,
-    slope: f32,
-    alpha: f32,
-    beta: f32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&BIAS_ACT, &ACTIVATION_BACKWARD, &AXPBY, &FILL];
+
+kernel_params! {
+    #[derive(Default)]
+    struct Params {
+        n: u32,
+        cols: u32,
+        flags: u32,
+        act: u32,
+        slope: f32,
+        alpha: f32,
+        beta: f32,
+    }
 }
 
 /// The nonlinearities of the models. Each one's gradient is computed from its output.

@@ -17,20 +17,25 @@ static DISCRIMINATOR: KernelSpec = KernelSpec {
     sources: SOURCES,
     entry: "discriminator_loss",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static GENERATOR: KernelSpec = KernelSpec {
     shader: "gan.wgsl",
     sources: SOURCES,
     entry: "generator_loss",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    real_label: f32,
-    grad_scale: f32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&DISCRIMINATOR, &GENERATOR];
+
+kernel_params! {
+    struct Params {
+        n: u32,
+        real_label: f32,
+        grad_scale: f32,
+    }
 }
 
 /// The discriminator's loss: gradients for both batches of logits, and

@@ -9,14 +9,18 @@ static GATHER_ROWS: KernelSpec = KernelSpec {
     sources: &[source::GATHER],
     entry: "gather_rows",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    source_rows: u32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&GATHER_ROWS];
+
+kernel_params! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        source_rows: u32,
+    }
 }
 
 /// `out[r] = source[index[r]]` along the first dimension; `index` holds u32 row numbers.

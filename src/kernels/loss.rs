@@ -9,20 +9,25 @@ static BCE: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::LOSS],
     entry: "bce_with_logits",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static SOFTMAX_XENT: KernelSpec = KernelSpec {
     shader: "loss.wgsl",
     sources: &[source::ACTIVATION, source::LOSS],
     entry: "softmax_cross_entropy",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    grad_scale: f32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&BCE, &SOFTMAX_XENT];
+
+kernel_params! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        grad_scale: f32,
+    }
 }
 
 /// A loss's per-row values (nats) and its gradient with respect to the logits.

@@ -57,6 +57,7 @@ static FORWARD_STEP: KernelSpec = KernelSpec {
         Access::ReadWrite,
         Access::ReadWrite,
     ],
+    params: Params::LAYOUT,
 };
 static BACKWARD_STEP: KernelSpec = KernelSpec {
     shader: "lstm.wgsl",
@@ -71,19 +72,25 @@ static BACKWARD_STEP: KernelSpec = KernelSpec {
         Access::Read,
         Access::ReadWrite,
     ],
+    params: Params::LAYOUT,
 };
 static DH0: KernelSpec = KernelSpec {
     shader: "lstm.wgsl",
     sources: SOURCES,
     entry: "lstm_dh0",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static DW_H: KernelSpec = KernelSpec {
     shader: "lstm.wgsl",
     sources: SOURCES,
     entry: "lstm_dw_h",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD_STEP, &BACKWARD_STEP, &DH0, &DW_H];
 
 /// Hidden units per workgroup and batch rows per workgroup (UNITS and ROWS in lstm.wgsl).
 const UNITS: usize = 64;
@@ -96,15 +103,16 @@ const HAS_C0: u32 = 2;
 const RECURRENT: u32 = 4;
 const DC_IN: u32 = 8;
 
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    hidden: u32,
-    t: u32,
-    steps: u32,
-    src_step: u32,
-    flags: u32,
+kernel_params! {
+    #[derive(Default)]
+    struct Params {
+        batch: u32,
+        hidden: u32,
+        t: u32,
+        steps: u32,
+        src_step: u32,
+        flags: u32,
+    }
 }
 
 /// Gates per hidden unit.

@@ -10,6 +10,7 @@ static MATMUL: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::MATMUL],
     entry: "matmul",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static DIRECT: KernelSpec = KernelSpec {
@@ -17,6 +18,7 @@ static DIRECT: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::MATMUL],
     entry: "matmul_direct",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static THIN_SPEC: KernelSpec = KernelSpec {
@@ -24,6 +26,7 @@ static THIN_SPEC: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::MATMUL],
     entry: "matmul_thin",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static SUM_SPLITS: KernelSpec = KernelSpec {
@@ -31,7 +34,11 @@ static SUM_SPLITS: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::MATMUL],
     entry: "sum_splits",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&MATMUL, &DIRECT, &THIN_SPEC, &SUM_SPLITS];
 
 const TILE: usize = 64;
 /// Rows and columns of C one `matmul_direct` workgroup covers (16×4 lanes of 4×4 blocks).
@@ -51,17 +58,17 @@ const SPLIT_TARGET_WORKGROUPS: usize = 64;
 /// save.
 const MIN_SPLIT_K: usize = 256;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    act: u32,
-    slope: f32,
-    k_chunk: u32,
-    splits: u32,
+kernel_params! {
+    struct Params {
+        m: u32,
+        n: u32,
+        k: u32,
+        flags: u32,
+        act: u32,
+        slope: f32,
+        k_chunk: u32,
+        splits: u32,
+    }
 }
 
 /// Which kernel computes a product: the same maths, shaped for two kinds of hardware.

@@ -14,6 +14,7 @@ static FORWARD: KernelSpec = KernelSpec {
     sources: &[source::MINIBATCH_STDDEV],
     entry: "forward",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static BACKWARD: KernelSpec = KernelSpec {
@@ -21,19 +22,23 @@ static BACKWARD: KernelSpec = KernelSpec {
     sources: &[source::MINIBATCH_STDDEV],
     entry: "backward",
     bindings: &[Access::Read, Access::ReadWrite, Access::Read],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
 
 /// Added to each variance before its square root: keeps the gradient finite for a feature
 /// that is the same in every row (a collapsed generator's, exactly the case to punish).
 pub const EPSILON: f32 = 1e-8;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    features: u32,
-    accumulate: u32,
-    epsilon: f32,
+kernel_params! {
+    struct Params {
+        batch: u32,
+        features: u32,
+        accumulate: u32,
+        epsilon: f32,
+    }
 }
 
 /// (B, F) of a batch of feature rows, refusing anything that is not a matrix with at least

@@ -11,6 +11,7 @@ static IM2COL: KernelSpec = KernelSpec {
     sources: &[source::PATCHES],
     entry: "im2col",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static COL2IM: KernelSpec = KernelSpec {
@@ -18,7 +19,11 @@ static COL2IM: KernelSpec = KernelSpec {
     sources: &[source::PATCHES],
     entry: "col2im",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&IM2COL, &COL2IM];
 
 /// The shape of a convolution's input and window: NHWC images of `height × width ×
 /// channels`, a `kernel × kernel` window moved by `stride`, `pad` zero pixels round the edge.
@@ -78,18 +83,18 @@ impl PatchGeometry {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    height: u32,
-    width: u32,
-    channels: u32,
-    kernel: u32,
-    stride: u32,
-    pad: u32,
-    out_h: u32,
-    out_w: u32,
+kernel_params! {
+    struct Params {
+        batch: u32,
+        height: u32,
+        width: u32,
+        channels: u32,
+        kernel: u32,
+        stride: u32,
+        pad: u32,
+        out_h: u32,
+        out_w: u32,
+    }
 }
 
 fn params(geometry: &PatchGeometry, batch: usize) -> Params {

@@ -13,6 +13,7 @@ static FORWARD: KernelSpec = KernelSpec {
     sources: &[source::PIXEL_NORM],
     entry: "forward",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static BACKWARD: KernelSpec = KernelSpec {
@@ -20,19 +21,23 @@ static BACKWARD: KernelSpec = KernelSpec {
     sources: &[source::PIXEL_NORM],
     entry: "backward",
     bindings: &[Access::Read, Access::ReadWrite, Access::Read],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
 
 /// Added to each row's mean square before its square root: an all-zero row stays zero
 /// instead of becoming NaN.
 pub const EPSILON: f32 = 1e-8;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    features: u32,
-    accumulate: u32,
-    epsilon: f32,
+kernel_params! {
+    struct Params {
+        rows: u32,
+        features: u32,
+        accumulate: u32,
+        epsilon: f32,
+    }
 }
 
 /// (B, F) of a batch of feature rows.

@@ -9,12 +9,14 @@ static SUM_ROWS: KernelSpec = KernelSpec {
     sources: &[source::WORKGROUP_SUM, source::REDUCE],
     entry: "sum_rows",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static SUM_COLS: KernelSpec = KernelSpec {
     shader: "reduce.wgsl",
     sources: &[source::WORKGROUP_SUM, source::REDUCE],
     entry: "sum_cols",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static SUM_COLS_SERIAL: KernelSpec = KernelSpec {
@@ -22,16 +24,20 @@ static SUM_COLS_SERIAL: KernelSpec = KernelSpec {
     sources: &[source::WORKGROUP_SUM, source::REDUCE],
     entry: "sum_cols_serial",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    len: u32,
-    flags: u32,
-    scale: f32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&SUM_ROWS, &SUM_COLS, &SUM_COLS_SERIAL];
+
+kernel_params! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        len: u32,
+        flags: u32,
+        scale: f32,
+    }
 }
 
 /// Row length used when summing a whole tensor: each pass shrinks it 4096-fold.

@@ -31,29 +31,34 @@ static FORWARD: KernelSpec = KernelSpec {
     sources: SOURCES,
     entry: "reparam_forward",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static BACKWARD: KernelSpec = KernelSpec {
     shader: "reparam.wgsl",
     sources: SOURCES,
     entry: "reparam_backward",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
 
 const NOISE: u32 = 1;
 const HAS_DZ: u32 = 2;
 const ACCUMULATE: u32 = 4;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    latent: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    flags: u32,
-    kl_scale: f32,
+kernel_params! {
+    struct Params {
+        rows: u32,
+        latent: u32,
+        seed_lo: u32,
+        seed_hi: u32,
+        offset_lo: u32,
+        offset_hi: u32,
+        flags: u32,
+        kl_scale: f32,
+    }
 }
 
 /// What one forward launch writes.

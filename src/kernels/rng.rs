@@ -8,14 +8,37 @@ use crate::kernels::source;
 
 const SOURCES: &[&str] = &[source::PHILOX, source::RNG];
 
-static UNIFORM: KernelSpec =
-    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "uniform_fill", bindings: &[Access::ReadWrite] };
-static NORMAL: KernelSpec =
-    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "normal_fill", bindings: &[Access::ReadWrite] };
-static WORDS: KernelSpec =
-    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "random_words", bindings: &[Access::ReadWrite] };
-static INDEX: KernelSpec =
-    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "random_index", bindings: &[Access::ReadWrite] };
+static UNIFORM: KernelSpec = KernelSpec {
+    shader: "rng.wgsl",
+    sources: SOURCES,
+    entry: "uniform_fill",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
+static NORMAL: KernelSpec = KernelSpec {
+    shader: "rng.wgsl",
+    sources: SOURCES,
+    entry: "normal_fill",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
+static WORDS: KernelSpec = KernelSpec {
+    shader: "rng.wgsl",
+    sources: SOURCES,
+    entry: "random_words",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
+static INDEX: KernelSpec = KernelSpec {
+    shader: "rng.wgsl",
+    sources: SOURCES,
+    entry: "random_index",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&UNIFORM, &NORMAL, &WORDS, &INDEX];
 
 /// A position in the random stream of one seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,17 +61,17 @@ impl Stream {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    range: u32,
-    a: f32,
-    b: f32,
+kernel_params! {
+    struct Params {
+        n: u32,
+        seed_lo: u32,
+        seed_hi: u32,
+        offset_lo: u32,
+        offset_hi: u32,
+        range: u32,
+        a: f32,
+        b: f32,
+    }
 }
 
 fn params(stream: Stream, n: usize, range: u32, a: f32, b: f32) -> Params {

@@ -18,6 +18,7 @@ static POWER_ITERATION: KernelSpec = KernelSpec {
     sources: &[source::SPECTRAL_NORM],
     entry: "power_iteration",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static DIVIDE: KernelSpec = KernelSpec {
@@ -25,6 +26,7 @@ static DIVIDE: KernelSpec = KernelSpec {
     sources: &[source::SPECTRAL_NORM],
     entry: "divide",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static BACKWARD: KernelSpec = KernelSpec {
@@ -32,15 +34,19 @@ static BACKWARD: KernelSpec = KernelSpec {
     sources: &[source::SPECTRAL_NORM],
     entry: "backward",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    iterations: u32,
-    accumulate: u32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&POWER_ITERATION, &DIVIDE, &BACKWARD];
+
+kernel_params! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        iterations: u32,
+        accumulate: u32,
+    }
 }
 
 /// The power iteration's state for one weight matrix `[R, C]`: `u` persists from call to

@@ -12,6 +12,7 @@ static UPSAMPLE: KernelSpec = KernelSpec {
     sources: &[source::UPSAMPLE],
     entry: "upsample",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static BACKWARD: KernelSpec = KernelSpec {
@@ -19,7 +20,11 @@ static BACKWARD: KernelSpec = KernelSpec {
     sources: &[source::UPSAMPLE],
     entry: "upsample_backward",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&UPSAMPLE, &BACKWARD];
 
 /// The input images of an upsampling: `height × width × channels`, grown by `factor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,15 +54,15 @@ impl Upsampling {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    height: u32,
-    width: u32,
-    channels: u32,
-    factor: u32,
-    accumulate: u32,
+kernel_params! {
+    struct Params {
+        batch: u32,
+        height: u32,
+        width: u32,
+        channels: u32,
+        factor: u32,
+        accumulate: u32,
+    }
 }
 
 fn params(u: &Upsampling, batch: usize, accumulate: bool) -> Params {
