@@ -204,3 +204,64 @@ pub mod cpu {
         dy.iter().zip(y).map(|(&g, &y)| g * act.grad_from_output(y)).collect()
     }
 }
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::{elementwise, Activation};
+    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
+
+    #[derive(Clone, Debug)]
+    pub enum ElementwiseCase {
+        BiasAct { rows: usize, cols: usize, act: Activation },
+        ActivationBackward { n: usize, act: Activation },
+    }
+
+    impl ElementwiseCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            match *self {
+                ElementwiseCase::BiasAct { rows, cols, act } => {
+                    let x = test_data(5, rows * cols, 4.0);
+                    let bias = test_data(6, cols, 1.0);
+                    let xt = Tensor::from_slice(gpu, [rows, cols], &x)?;
+                    let bt = Tensor::from_slice(gpu, [cols], &bias)?;
+                    let y = elementwise::bias_act(gpu, &xt, Some(&bt), act)?;
+                    let got = gpu.read(&y).await?;
+                    let want = elementwise::cpu::bias_act(&x, cols, Some(&bias), act);
+                    Ok(check(
+                        format!("bias+{}", act.name()),
+                        format!("{rows}×{cols}"),
+                        max_error(&got, &want),
+                        TOLERANCE,
+                    ))
+                }
+                ElementwiseCase::ActivationBackward { n, act } => {
+                    let x = test_data(7, n, 4.0);
+                    let dy = test_data(8, n, 1.0);
+                    let y: Vec<f32> = x.iter().map(|&v| act.apply(v)).collect();
+                    let dyt = Tensor::from_slice(gpu, [n], &dy)?;
+                    let yt = Tensor::from_slice(gpu, [n], &y)?;
+                    let dx = Tensor::uninit(gpu, [n])?;
+                    elementwise::activation_backward_into(gpu, &dyt, &yt, act, &dx, false)?;
+                    let got = gpu.read(&dx).await?;
+                    let want = elementwise::cpu::activation_backward(&dy, &y, act);
+                    Ok(check(format!("{} backward", act.name()), format!("{n}"), max_error(&got, &want), TOLERANCE))
+                }
+            }
+        }
+    }
+
+    const ACTIVATIONS: [Activation; 5] =
+        [Activation::Identity, Activation::Relu, Activation::LeakyRelu(0.2), Activation::Tanh, Activation::Sigmoid];
+
+    /// Every activation, forward with a bias and backward.
+    pub fn all(_small: bool) -> Vec<ElementwiseCase> {
+        let mut cases = Vec::new();
+        for act in ACTIVATIONS {
+            cases.push(ElementwiseCase::BiasAct { rows: 13, cols: 7, act });
+            cases.push(ElementwiseCase::ActivationBackward { n: 1001, act });
+        }
+        cases
+    }
+}

@@ -122,3 +122,73 @@ pub mod cpu {
         (loss, grad)
     }
 }
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::loss;
+    use crate::kernels::rng::{self, Stream};
+    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
+
+    #[derive(Clone, Debug)]
+    pub enum LossCase {
+        Bce { rows: usize, cols: usize, logit_scale: f32 },
+        SoftmaxCrossEntropy { rows: usize, classes: usize, logit_scale: f32 },
+    }
+
+    impl LossCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            match *self {
+                LossCase::Bce { rows, cols, logit_scale } => {
+                    let logits = test_data(12, rows * cols, logit_scale);
+                    let targets: Vec<f32> = test_data(13, rows * cols, 0.5).iter().map(|v| v + 0.5).collect();
+                    let lt = Tensor::from_slice(gpu, [rows, cols], &logits)?;
+                    let tt = Tensor::from_slice(gpu, [rows, cols], &targets)?;
+                    let scale = 1.0 / rows as f32;
+                    let out = loss::bce_with_logits(gpu, &lt, &tt, scale)?;
+                    let mut got = gpu.read(&out.loss_rows).await?;
+                    got.extend(gpu.read(&out.grad).await?);
+                    let (mut want, grad) = loss::cpu::bce_with_logits(&logits, &targets, cols, scale);
+                    want.extend(grad);
+                    Ok(check(
+                        "bce with logits (+grad)".into(),
+                        format!("{rows}×{cols}, |x|≤{logit_scale}"),
+                        max_error(&got, &want),
+                        TOLERANCE,
+                    ))
+                }
+                LossCase::SoftmaxCrossEntropy { rows, classes, logit_scale } => {
+                    let logits = test_data(14, rows * classes, logit_scale);
+                    let targets = rng::cpu::random_index(Stream::new(15), rows, classes as u32);
+                    let lt = Tensor::from_slice(gpu, [rows, classes], &logits)?;
+                    let tt = Tensor::from_slice(gpu, [rows], &targets)?;
+                    let scale = 1.0 / rows as f32;
+                    let out = loss::softmax_cross_entropy(gpu, &lt, &tt, scale)?;
+                    let mut got = gpu.read(&out.loss_rows).await?;
+                    got.extend(gpu.read(&out.grad).await?);
+                    let (mut want, grad) = loss::cpu::softmax_cross_entropy(&logits, &targets, classes, scale);
+                    want.extend(grad);
+                    Ok(check(
+                        "softmax xent (+grad)".into(),
+                        format!("{rows}×{classes}, |x|≤{logit_scale}"),
+                        max_error(&got, &want),
+                        TOLERANCE,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Moderate and extreme logits.
+    pub fn all(_small: bool) -> Vec<LossCase> {
+        vec![
+            LossCase::Bce { rows: 5, cols: 300, logit_scale: 8.0 },
+            LossCase::Bce { rows: 3, cols: 17, logit_scale: 100.0 },
+            // More rows than one 64-thread workgroup holds (one thread per row).
+            LossCase::Bce { rows: 131, cols: 7, logit_scale: 8.0 },
+            LossCase::SoftmaxCrossEntropy { rows: 37, classes: 16, logit_scale: 8.0 },
+            LossCase::SoftmaxCrossEntropy { rows: 5, classes: 167, logit_scale: 100.0 },
+        ]
+    }
+}

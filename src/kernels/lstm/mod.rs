@@ -42,6 +42,7 @@ use crate::gpu::{Access, Gpu, KernelSpec, Shape, Tensor};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::source;
 
+pub mod cases;
 pub mod cpu;
 
 const SOURCES: &[&str] = &[source::ACTIVATION, source::LSTM];
