@@ -53,7 +53,10 @@ fn mismatches(spec: &KernelSpec, compiled: &Compiled) -> Vec<String> {
     }
     let uses = info.get_entry_point(index);
     for (handle, global) in module.global_variables.iter() {
-        let (Some(binding), false) = (&global.binding, uses[handle].is_empty()) else { continue };
+        let Some(binding) = &global.binding else { continue };
+        if uses[handle].is_empty() {
+            continue;
+        }
         let name = global.name.as_deref().unwrap_or("?");
         let at = format!("@group({}) @binding({}) {name}", binding.group, binding.binding);
         if binding.group != 0 {

@@ -1,5 +1,6 @@
-//! One module per shader file: the launch (shapes checked, parameters packed) and the CPU
-//! twin, plain Rust that is obviously right, used as the oracle in tests.
+//! One module per shader file: the launch (shapes checked, parameters packed), the CPU twin,
+//! plain Rust that is obviously right, used as the oracle in tests, and the self-test's cases
+//! that hold one against the other.
 
 /// Declares a kernel module's launch parameters: a `#[repr(C)]` plain-old-data struct, laid
 /// out as the WGSL uniform struct its shader reads, and `LAYOUT`, where each field sits, for
