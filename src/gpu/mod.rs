@@ -16,7 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-pub use pipeline::{Access, KernelSpec};
+pub use pipeline::{Access, KernelSpec, ParamsField, ParamsLayout};
 pub use profile::{CommandTime, ProfileMethod, ProfiledCommand};
 pub use readback::Readback;
 pub use tensor::{Shape, Tensor};
@@ -287,6 +287,14 @@ impl Gpu {
             spec.shader,
             spec.entry,
             spec.bindings.len()
+        );
+        assert_eq!(
+            size_of::<P>(),
+            spec.params.size,
+            "kernel {}::{} takes {} bytes of parameters",
+            spec.shader,
+            spec.entry,
+            spec.params.size
         );
         let pipeline = self.0.pipelines.borrow_mut().get(&self.0.device, spec);
         self.0.recorder.borrow_mut().dispatch(pipeline, bytemuck::bytes_of(params), buffers, workgroups, work);

@@ -15,7 +15,8 @@ pub enum Access {
     ReadWrite,
 }
 
-/// A kernel: one entry point of one shader, and the buffers it binds.
+/// A kernel: one entry point of one shader, the buffers it binds, and the layout of the
+/// parameters it reads from `@binding(0)`.
 #[derive(Debug)]
 pub struct KernelSpec {
     /// Name of the shader file, and the cache key of its compiled module.
@@ -24,6 +25,32 @@ pub struct KernelSpec {
     pub sources: &'static [&'static str],
     pub entry: &'static str,
     pub bindings: &'static [Access],
+    /// How the Rust side lays out the uniform, which the WGSL struct must match byte for byte.
+    pub params: ParamsLayout,
+}
+
+impl KernelSpec {
+    /// The WGSL module the kernel is compiled from, exactly as the device is given it.
+    pub fn source(&self) -> String {
+        self.sources.concat()
+    }
+}
+
+/// The byte layout of a kernel's `#[repr(C)]` parameter struct.
+#[derive(Debug)]
+pub struct ParamsLayout {
+    pub size: usize,
+    pub fields: &'static [ParamsField],
+}
+
+/// One field of a [`ParamsLayout`].
+#[derive(Debug)]
+pub struct ParamsField {
+    pub name: &'static str,
+    /// The Rust type as written (`u32`, `f32`).
+    pub ty: &'static str,
+    pub offset: usize,
+    pub size: usize,
 }
 
 /// Bytes of one uniform slot; a launch's parameters must fit in it.
@@ -74,7 +101,7 @@ impl PipelineCache {
         let module = self.modules.entry(spec.shader).or_insert_with(|| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(spec.shader),
-                source: wgpu::ShaderSource::Wgsl(spec.sources.concat().into()),
+                source: wgpu::ShaderSource::Wgsl(spec.source().into()),
             })
         });
         let mut entries = vec![wgpu::BindGroupLayoutEntry {

@@ -9,7 +9,11 @@ static ADAM: KernelSpec = KernelSpec {
     sources: &[source::ADAM],
     entry: "adam",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&ADAM];
 
 /// Adam's hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,16 +48,16 @@ impl AdamConfig {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    correction1: f32,
-    correction2: f32,
+kernel_params! {
+    struct Params {
+        n: u32,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        correction1: f32,
+        correction2: f32,
+    }
 }
 
 /// One Adam update of `param` with `grad`, at 1-based step `t`.
@@ -96,5 +100,44 @@ pub mod cpu {
             v[i] = config.beta2 * v[i] + (1.0 - config.beta2) * g * g;
             param[i] -= config.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + config.eps);
         }
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::adam::{self, AdamConfig};
+    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
+
+    /// `steps` updates of one parameter tensor.
+    #[derive(Clone, Debug)]
+    pub struct AdamCase {
+        n: usize,
+        steps: u32,
+    }
+
+    impl AdamCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            let AdamCase { n, steps } = *self;
+            let config = AdamConfig::default();
+            let mut p = test_data(16, n, 1.0);
+            let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+            let pt = Tensor::from_slice(gpu, [n], &p)?;
+            let mt = Tensor::zeros(gpu, [n])?;
+            let vt = Tensor::zeros(gpu, [n])?;
+            for t in 1..=steps {
+                let g = test_data(100 + t as u64, n, 1.0);
+                let gt = Tensor::from_slice(gpu, [n], &g)?;
+                adam::adam_step(gpu, &config, t, &gt, &pt, &mt, &vt)?;
+                adam::cpu::adam_step(&config, t, &g, &mut p, &mut m, &mut v);
+            }
+            let got = gpu.read(&pt).await?;
+            Ok(check(format!("adam ×{steps} steps"), format!("{n}"), max_error(&got, &p), TOLERANCE))
+        }
+    }
+
+    pub fn all(_small: bool) -> Vec<AdamCase> {
+        vec![AdamCase { n: 1031, steps: 5 }]
     }
 }

@@ -12,32 +12,44 @@ static BIAS_ACT: KernelSpec = KernelSpec {
     sources: SOURCES,
     entry: "bias_act",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
     shader: "elementwise.wgsl",
     sources: SOURCES,
     entry: "activation_backward",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static AXPBY: KernelSpec = KernelSpec {
     shader: "elementwise.wgsl",
     sources: SOURCES,
     entry: "axpby",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
-static FILL: KernelSpec =
-    KernelSpec { shader: "elementwise.wgsl", sources: SOURCES, entry: "fill", bindings: &[Access::ReadWrite] };
+static FILL: KernelSpec = KernelSpec {
+    shader: "elementwise.wgsl",
+    sources: SOURCES,
+    entry: "fill",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
 
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    cols: u32,
-    flags: u32,
-    act: u32,
-    slope: f32,
-    alpha: f32,
-    beta: f32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&BIAS_ACT, &ACTIVATION_BACKWARD, &AXPBY, &FILL];
+
+kernel_params! {
+    #[derive(Default)]
+    struct Params {
+        n: u32,
+        cols: u32,
+        flags: u32,
+        act: u32,
+        slope: f32,
+        alpha: f32,
+        beta: f32,
+    }
 }
 
 /// The nonlinearities of the models. Each one's gradient is computed from its output.
@@ -190,5 +202,66 @@ pub mod cpu {
 
     pub fn activation_backward(dy: &[f32], y: &[f32], act: Activation) -> Vec<f32> {
         dy.iter().zip(y).map(|(&g, &y)| g * act.grad_from_output(y)).collect()
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::{elementwise, Activation};
+    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
+
+    #[derive(Clone, Debug)]
+    pub enum ElementwiseCase {
+        BiasAct { rows: usize, cols: usize, act: Activation },
+        ActivationBackward { n: usize, act: Activation },
+    }
+
+    impl ElementwiseCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            match *self {
+                ElementwiseCase::BiasAct { rows, cols, act } => {
+                    let x = test_data(5, rows * cols, 4.0);
+                    let bias = test_data(6, cols, 1.0);
+                    let xt = Tensor::from_slice(gpu, [rows, cols], &x)?;
+                    let bt = Tensor::from_slice(gpu, [cols], &bias)?;
+                    let y = elementwise::bias_act(gpu, &xt, Some(&bt), act)?;
+                    let got = gpu.read(&y).await?;
+                    let want = elementwise::cpu::bias_act(&x, cols, Some(&bias), act);
+                    Ok(check(
+                        format!("bias+{}", act.name()),
+                        format!("{rows}×{cols}"),
+                        max_error(&got, &want),
+                        TOLERANCE,
+                    ))
+                }
+                ElementwiseCase::ActivationBackward { n, act } => {
+                    let x = test_data(7, n, 4.0);
+                    let dy = test_data(8, n, 1.0);
+                    let y: Vec<f32> = x.iter().map(|&v| act.apply(v)).collect();
+                    let dyt = Tensor::from_slice(gpu, [n], &dy)?;
+                    let yt = Tensor::from_slice(gpu, [n], &y)?;
+                    let dx = Tensor::uninit(gpu, [n])?;
+                    elementwise::activation_backward_into(gpu, &dyt, &yt, act, &dx, false)?;
+                    let got = gpu.read(&dx).await?;
+                    let want = elementwise::cpu::activation_backward(&dy, &y, act);
+                    Ok(check(format!("{} backward", act.name()), format!("{n}"), max_error(&got, &want), TOLERANCE))
+                }
+            }
+        }
+    }
+
+    const ACTIVATIONS: [Activation; 5] =
+        [Activation::Identity, Activation::Relu, Activation::LeakyRelu(0.2), Activation::Tanh, Activation::Sigmoid];
+
+    /// Every activation, forward with a bias and backward.
+    pub fn all(_small: bool) -> Vec<ElementwiseCase> {
+        let mut cases = Vec::new();
+        for act in ACTIVATIONS {
+            cases.push(ElementwiseCase::BiasAct { rows: 13, cols: 7, act });
+            cases.push(ElementwiseCase::ActivationBackward { n: 1001, act });
+        }
+        cases
     }
 }

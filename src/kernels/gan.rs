@@ -17,20 +17,25 @@ static DISCRIMINATOR: KernelSpec = KernelSpec {
     sources: SOURCES,
     entry: "discriminator_loss",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static GENERATOR: KernelSpec = KernelSpec {
     shader: "gan.wgsl",
     sources: SOURCES,
     entry: "generator_loss",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    real_label: f32,
-    grad_scale: f32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&DISCRIMINATOR, &GENERATOR];
+
+kernel_params! {
+    struct Params {
+        n: u32,
+        real_label: f32,
+        grad_scale: f32,
+    }
 }
 
 /// The discriminator's loss: gradients for both batches of logits, and
@@ -185,5 +190,91 @@ pub mod cpu {
         let g_loss = fake.iter().map(|&x| softplus(-x as f64)).sum::<f64>() / n;
         let d_fake = fake.iter().map(|&x| sigmoid(x as f64)).sum::<f64>() / n;
         (grad, [g_loss as f32, d_fake as f32])
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::gan;
+    use crate::selftest::{check, test_data, worst, Check, TOLERANCE};
+
+    #[derive(Clone, Debug)]
+    pub enum GanCase {
+        /// Logits in ±`logit_scale`, the extremes ±`logit_scale` and 0 among them.
+        Discriminator {
+            batch: usize,
+            logit_scale: f32,
+            real_label: f32,
+        },
+        Generator {
+            batch: usize,
+            logit_scale: f32,
+        },
+    }
+
+    /// Logits in [−scale, scale) with the extremes ±scale and 0 at the front.
+    fn logits(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+        let mut x = test_data(seed, n, scale);
+        for (slot, v) in x.iter_mut().zip([scale, -scale, 0.0]) {
+            *slot = v;
+        }
+        x
+    }
+
+    impl GanCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            match *self {
+                GanCase::Discriminator { batch, logit_scale, real_label } => {
+                    let real = logits(27, batch, logit_scale);
+                    let fake = logits(28, batch, logit_scale);
+                    let grad_scale = 1.0 / batch as f32;
+                    let rt = Tensor::from_slice(gpu, [batch, 1], &real)?;
+                    let ft = Tensor::from_slice(gpu, [batch, 1], &fake)?;
+                    let out = gan::discriminator_loss(gpu, &rt, &ft, real_label, grad_scale)?;
+                    let real_grad = gpu.read(&out.real_grad).await?;
+                    let fake_grad = gpu.read(&out.fake_grad).await?;
+                    let stats = gpu.read(&out.stats).await?;
+                    let (rg, fg, st) = gan::cpu::discriminator_loss(&real, &fake, real_label, grad_scale);
+                    Ok(check(
+                        "gan D loss (+grads)".into(),
+                        format!("B={batch}, |x|≤{logit_scale}, y={real_label}"),
+                        worst(&[(&real_grad, &rg), (&fake_grad, &fg), (&stats, &st)]),
+                        TOLERANCE,
+                    ))
+                }
+                GanCase::Generator { batch, logit_scale } => {
+                    let fake = logits(29, batch, logit_scale);
+                    let grad_scale = 1.0 / batch as f32;
+                    let out = gan::generator_loss(gpu, &Tensor::from_slice(gpu, [batch, 1], &fake)?, grad_scale)?;
+                    let (grad, stats) = (gpu.read(&out.grad).await?, gpu.read(&out.stats).await?);
+                    let (g, st) = gan::cpu::generator_loss(&fake, grad_scale);
+                    Ok(check(
+                        "gan G loss (+grad)".into(),
+                        format!("B={batch}, |x|≤{logit_scale}"),
+                        worst(&[(&grad, &g), (&stats, &st)]),
+                        TOLERANCE,
+                    ))
+                }
+            }
+        }
+    }
+
+    pub fn all(small: bool) -> Vec<GanCase> {
+        let mut cases = vec![
+            GanCase::Discriminator { batch: 7, logit_scale: 80.0, real_label: 1.0 },
+            GanCase::Discriminator { batch: 257, logit_scale: 80.0, real_label: 0.9 },
+            GanCase::Discriminator { batch: 64, logit_scale: 3.0, real_label: 1.0 },
+            GanCase::Generator { batch: 7, logit_scale: 80.0 },
+            GanCase::Generator { batch: 257, logit_scale: 3.0 },
+        ];
+        if !small {
+            cases.extend([
+                GanCase::Discriminator { batch: 1000, logit_scale: 80.0, real_label: 1.0 },
+                GanCase::Generator { batch: 1000, logit_scale: 80.0 },
+            ]);
+        }
+        cases
     }
 }

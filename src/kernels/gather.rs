@@ -9,14 +9,18 @@ static GATHER_ROWS: KernelSpec = KernelSpec {
     sources: &[source::GATHER],
     entry: "gather_rows",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    source_rows: u32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&GATHER_ROWS];
+
+kernel_params! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        source_rows: u32,
+    }
 }
 
 /// `out[r] = source[index[r]]` along the first dimension; `index` holds u32 row numbers.
@@ -61,5 +65,39 @@ pub mod cpu {
                 (0..cols).map(move |j| if r < rows { source[r * cols + j] } else { T::default() })
             })
             .collect()
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::gather;
+    use crate::kernels::rng::{self, Stream};
+    use crate::selftest::{check, max_error, test_data, Check};
+
+    /// `rows` random rows of a `[source_rows, cols]` table.
+    #[derive(Clone, Debug)]
+    pub struct GatherCase {
+        source_rows: usize,
+        cols: usize,
+        rows: usize,
+    }
+
+    impl GatherCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            let GatherCase { source_rows, cols, rows } = *self;
+            let source = test_data(17, source_rows * cols, 1.0);
+            let index = rng::cpu::random_index(Stream::new(18), rows, source_rows as u32);
+            let st = Tensor::from_slice(gpu, [source_rows, cols], &source)?;
+            let it = Tensor::from_slice(gpu, [rows], &index)?;
+            let got = gpu.read(&gather::gather_rows(gpu, &st, &it)?).await?;
+            let want = gather::cpu::gather_rows(&source, cols, &index);
+            Ok(check("gather rows".into(), format!("{rows} of {source_rows}×{cols}"), max_error(&got, &want), 0.0))
+        }
+    }
+
+    pub fn all(_small: bool) -> Vec<GatherCase> {
+        vec![GatherCase { source_rows: 50, cols: 9, rows: 31 }]
     }
 }

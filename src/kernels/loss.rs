@@ -9,20 +9,25 @@ static BCE: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::LOSS],
     entry: "bce_with_logits",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static SOFTMAX_XENT: KernelSpec = KernelSpec {
     shader: "loss.wgsl",
     sources: &[source::ACTIVATION, source::LOSS],
     entry: "softmax_cross_entropy",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    grad_scale: f32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&BCE, &SOFTMAX_XENT];
+
+kernel_params! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        grad_scale: f32,
+    }
 }
 
 /// A loss's per-row values (nats) and its gradient with respect to the logits.
@@ -115,5 +120,75 @@ pub mod cpu {
             }
         }
         (loss, grad)
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::loss;
+    use crate::kernels::rng::{self, Stream};
+    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
+
+    #[derive(Clone, Debug)]
+    pub enum LossCase {
+        Bce { rows: usize, cols: usize, logit_scale: f32 },
+        SoftmaxCrossEntropy { rows: usize, classes: usize, logit_scale: f32 },
+    }
+
+    impl LossCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            match *self {
+                LossCase::Bce { rows, cols, logit_scale } => {
+                    let logits = test_data(12, rows * cols, logit_scale);
+                    let targets: Vec<f32> = test_data(13, rows * cols, 0.5).iter().map(|v| v + 0.5).collect();
+                    let lt = Tensor::from_slice(gpu, [rows, cols], &logits)?;
+                    let tt = Tensor::from_slice(gpu, [rows, cols], &targets)?;
+                    let scale = 1.0 / rows as f32;
+                    let out = loss::bce_with_logits(gpu, &lt, &tt, scale)?;
+                    let mut got = gpu.read(&out.loss_rows).await?;
+                    got.extend(gpu.read(&out.grad).await?);
+                    let (mut want, grad) = loss::cpu::bce_with_logits(&logits, &targets, cols, scale);
+                    want.extend(grad);
+                    Ok(check(
+                        "bce with logits (+grad)".into(),
+                        format!("{rows}×{cols}, |x|≤{logit_scale}"),
+                        max_error(&got, &want),
+                        TOLERANCE,
+                    ))
+                }
+                LossCase::SoftmaxCrossEntropy { rows, classes, logit_scale } => {
+                    let logits = test_data(14, rows * classes, logit_scale);
+                    let targets = rng::cpu::random_index(Stream::new(15), rows, classes as u32);
+                    let lt = Tensor::from_slice(gpu, [rows, classes], &logits)?;
+                    let tt = Tensor::from_slice(gpu, [rows], &targets)?;
+                    let scale = 1.0 / rows as f32;
+                    let out = loss::softmax_cross_entropy(gpu, &lt, &tt, scale)?;
+                    let mut got = gpu.read(&out.loss_rows).await?;
+                    got.extend(gpu.read(&out.grad).await?);
+                    let (mut want, grad) = loss::cpu::softmax_cross_entropy(&logits, &targets, classes, scale);
+                    want.extend(grad);
+                    Ok(check(
+                        "softmax xent (+grad)".into(),
+                        format!("{rows}×{classes}, |x|≤{logit_scale}"),
+                        max_error(&got, &want),
+                        TOLERANCE,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Moderate and extreme logits.
+    pub fn all(_small: bool) -> Vec<LossCase> {
+        vec![
+            LossCase::Bce { rows: 5, cols: 300, logit_scale: 8.0 },
+            LossCase::Bce { rows: 3, cols: 17, logit_scale: 100.0 },
+            // More rows than one 64-thread workgroup holds (one thread per row).
+            LossCase::Bce { rows: 131, cols: 7, logit_scale: 8.0 },
+            LossCase::SoftmaxCrossEntropy { rows: 37, classes: 16, logit_scale: 8.0 },
+            LossCase::SoftmaxCrossEntropy { rows: 5, classes: 167, logit_scale: 100.0 },
+        ]
     }
 }

@@ -10,6 +10,7 @@ static MATMUL: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::MATMUL],
     entry: "matmul",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static DIRECT: KernelSpec = KernelSpec {
@@ -17,6 +18,7 @@ static DIRECT: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::MATMUL],
     entry: "matmul_direct",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static THIN_SPEC: KernelSpec = KernelSpec {
@@ -24,6 +26,7 @@ static THIN_SPEC: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::MATMUL],
     entry: "matmul_thin",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static SUM_SPLITS: KernelSpec = KernelSpec {
@@ -31,7 +34,11 @@ static SUM_SPLITS: KernelSpec = KernelSpec {
     sources: &[source::ACTIVATION, source::MATMUL],
     entry: "sum_splits",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&MATMUL, &DIRECT, &THIN_SPEC, &SUM_SPLITS];
 
 const TILE: usize = 64;
 /// Rows and columns of C one `matmul_direct` workgroup covers (16×4 lanes of 4×4 blocks).
@@ -51,17 +58,17 @@ const SPLIT_TARGET_WORKGROUPS: usize = 64;
 /// save.
 const MIN_SPLIT_K: usize = 256;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    act: u32,
-    slope: f32,
-    k_chunk: u32,
-    splits: u32,
+kernel_params! {
+    struct Params {
+        m: u32,
+        n: u32,
+        k: u32,
+        flags: u32,
+        act: u32,
+        slope: f32,
+        k_chunk: u32,
+        splits: u32,
+    }
 }
 
 /// Which kernel computes a product: the same maths, shaped for two kinds of hardware.
@@ -271,5 +278,110 @@ pub mod cpu {
             }
         }
         out
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::matmul::{self, Epilogue, MatmulPath, Transpose};
+    use crate::kernels::Activation;
+    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
+
+    /// One product, by one path.
+    #[derive(Clone, Debug)]
+    pub struct MatmulCase {
+        m: usize,
+        n: usize,
+        k: usize,
+        transpose: Transpose,
+        /// Bias + activation + accumulate epilogue.
+        fused: bool,
+        path: MatmulPath,
+    }
+
+    fn transpose_name(t: Transpose) -> &'static str {
+        match (t.a, t.b) {
+            (false, false) => "A·B",
+            (true, false) => "Aᵀ·B",
+            (false, true) => "A·Bᵀ",
+            (true, true) => "Aᵀ·Bᵀ",
+        }
+    }
+
+    impl MatmulCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            let MatmulCase { m, n, k, transpose, fused, path } = *self;
+            let a = test_data(1, m * k, 1.0);
+            let b = test_data(2, k * n, 1.0);
+            let a_shape = if transpose.a { [k, m] } else { [m, k] };
+            let b_shape = if transpose.b { [n, k] } else { [k, n] };
+            let at = Tensor::from_slice(gpu, a_shape, &a)?;
+            let bt = Tensor::from_slice(gpu, b_shape, &b)?;
+            let (bias, start, act) = if fused {
+                (test_data(3, n, 1.0), test_data(4, m * n, 1.0), Activation::LeakyRelu(0.2))
+            } else {
+                (vec![], vec![], Activation::Identity)
+            };
+            let out = if fused { Tensor::from_slice(gpu, [m, n], &start)? } else { Tensor::uninit(gpu, [m, n])? };
+            let bias_t = if fused { Some(Tensor::from_slice(gpu, [n], &bias)?) } else { None };
+            let epilogue = Epilogue { accumulate: fused, bias: bias_t.as_ref(), activation: act };
+            matmul::matmul_into_on(gpu, path, &at, &bt, transpose, epilogue, &out)?;
+            let got = gpu.read(&out).await?;
+            let want = matmul::cpu::matmul(
+                &a,
+                &b,
+                m,
+                n,
+                k,
+                transpose,
+                fused.then_some(&bias[..]),
+                act,
+                fused.then_some(&start[..]),
+            );
+            let kernel = match path {
+                MatmulPath::Tiled => "matmul",
+                MatmulPath::Direct => "matmul direct",
+            };
+            let name = if fused {
+                format!("{kernel} {} +C+b, lrelu", transpose_name(transpose))
+            } else {
+                format!("{kernel} {}", transpose_name(transpose))
+            };
+            Ok(check(name, format!("{m}×{n}×{k}"), max_error(&got, &want), TOLERANCE))
+        }
+    }
+
+    /// Matmul cases on awkward shapes: 1×1×1, primes, non-multiples of the 64-wide tile.
+    pub fn all(small: bool) -> Vec<MatmulCase> {
+        let shapes: &[(usize, usize, usize)] = if small {
+            &[(1, 1, 1), (7, 13, 5), (65, 33, 17)]
+        } else {
+            &[(1, 1, 1), (7, 13, 5), (65, 129, 33), (64, 64, 64), (127, 61, 300), (256, 256, 256)]
+        };
+        let mut cases = Vec::new();
+        // Both kernels on every adapter: each must match the twin wherever it might be chosen.
+        for path in [MatmulPath::Tiled, MatmulPath::Direct] {
+            for &(m, n, k) in shapes {
+                for transpose in [Transpose::NONE, Transpose::A, Transpose::B] {
+                    cases.push(MatmulCase { m, n, k, transpose, fused: false, path });
+                }
+            }
+            let (m, n, k) = shapes[shapes.len() - 1];
+            for transpose in [Transpose::NONE, Transpose { a: true, b: true }] {
+                cases.push(MatmulCase { m, n, k, transpose, fused: true, path });
+            }
+            // Weight gradients' shapes, few outputs and a long K: split-K with uneven chunks, and
+            // one thread per output when a side is thin (3 colour channels).
+            let tall: &[(usize, usize, usize)] =
+                if small { &[(33, 17, 1100), (20, 7, 1100)] } else { &[(65, 33, 4099), (144, 3, 16_391)] };
+            for &(m, n, k) in tall {
+                for fused in [false, true] {
+                    cases.push(MatmulCase { m, n, k, transpose: Transpose::A, fused, path });
+                }
+            }
+        }
+        cases
     }
 }

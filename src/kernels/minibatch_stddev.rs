@@ -14,6 +14,7 @@ static FORWARD: KernelSpec = KernelSpec {
     sources: &[source::MINIBATCH_STDDEV],
     entry: "forward",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static BACKWARD: KernelSpec = KernelSpec {
@@ -21,19 +22,23 @@ static BACKWARD: KernelSpec = KernelSpec {
     sources: &[source::MINIBATCH_STDDEV],
     entry: "backward",
     bindings: &[Access::Read, Access::ReadWrite, Access::Read],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
 
 /// Added to each variance before its square root: keeps the gradient finite for a feature
 /// that is the same in every row (a collapsed generator's, exactly the case to punish).
 pub const EPSILON: f32 = 1e-8;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    features: u32,
-    accumulate: u32,
-    epsilon: f32,
+kernel_params! {
+    struct Params {
+        batch: u32,
+        features: u32,
+        accumulate: u32,
+        epsilon: f32,
+    }
 }
 
 /// (B, F) of a batch of feature rows, refusing anything that is not a matrix with at least
@@ -112,5 +117,56 @@ pub mod cpu {
                 (dy[b * (features + 1) + f] as f64 + through_s) as f32
             })
             .collect()
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::minibatch_stddev;
+    use crate::selftest::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
+
+    /// Forward, and backward written or accumulated.
+    #[derive(Clone, Debug)]
+    pub struct MinibatchStddevCase {
+        batch: usize,
+        features: usize,
+        accumulate: bool,
+    }
+
+    impl MinibatchStddevCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            let MinibatchStddevCase { batch, features, accumulate } = *self;
+            let x = test_data(33, batch * features, 2.0);
+            let dy = test_data(34, batch * (features + 1), 1.0);
+            let prior = prior_grad(35, x.len(), accumulate);
+            let xt = Tensor::from_slice(gpu, [batch, features], &x)?;
+            let y = gpu.read(&minibatch_stddev::forward(gpu, &xt)?).await?;
+            let dx = Tensor::from_slice(gpu, [batch, features], &prior)?;
+            let dyt = Tensor::from_slice(gpu, [batch, features + 1], &dy)?;
+            minibatch_stddev::backward_into(gpu, &xt, &dyt, &dx, accumulate)?;
+            let dx = gpu.read(&dx).await?;
+            let dx_cpu = minibatch_stddev::cpu::backward(&x, &dy, batch);
+            let want = plus(&dx_cpu, &prior);
+            Ok(check(
+                if accumulate { "minibatch stddev fwd + bwd +=" } else { "minibatch stddev fwd + bwd" }.into(),
+                format!("B={batch} F={features}"),
+                worst(&[(&y, &minibatch_stddev::cpu::forward(&x, batch)), (&dx, &want)]),
+                TOLERANCE,
+            ))
+        }
+    }
+
+    /// The least batch, and more features than a workgroup has threads.
+    pub fn all(small: bool) -> Vec<MinibatchStddevCase> {
+        let mut cases = vec![
+            MinibatchStddevCase { batch: 2, features: 1, accumulate: false },
+            MinibatchStddevCase { batch: 7, features: 300, accumulate: true },
+        ];
+        if !small {
+            cases.push(MinibatchStddevCase { batch: 64, features: 513, accumulate: false });
+        }
+        cases
     }
 }

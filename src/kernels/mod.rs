@@ -1,5 +1,33 @@
-//! One module per shader file: the launch (shapes checked, parameters packed) and the CPU
-//! twin, plain Rust that is obviously right, used as the oracle in tests.
+//! One module per shader file: the launch (shapes checked, parameters packed), the CPU twin,
+//! plain Rust that is obviously right, used as the oracle in tests, and the self-test's cases
+//! that hold one against the other.
+
+/// Declares a kernel module's launch parameters: a `#[repr(C)]` plain-old-data struct, laid
+/// out as the WGSL uniform struct its shader reads, and `LAYOUT`, where each field sits, for
+/// the module's [`KernelSpec`](crate::gpu::KernelSpec)s (tests/shaders.rs holds it against
+/// the WGSL).
+macro_rules! kernel_params {
+    ($(#[$meta:meta])* struct $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+        struct $name {
+            $($field: $ty),*
+        }
+
+        impl $name {
+            const LAYOUT: $crate::gpu::ParamsLayout = $crate::gpu::ParamsLayout {
+                size: std::mem::size_of::<$name>(),
+                fields: &[$($crate::gpu::ParamsField {
+                    name: stringify!($field),
+                    ty: stringify!($ty),
+                    offset: std::mem::offset_of!($name, $field),
+                    size: std::mem::size_of::<$ty>(),
+                }),*],
+            };
+        }
+    };
+}
 
 pub mod adam;
 pub mod elementwise;
@@ -44,7 +72,32 @@ pub(crate) mod source {
 pub use elementwise::Activation;
 
 use crate::error::{Error, Result};
-use crate::gpu::Tensor;
+use crate::gpu::{KernelSpec, Tensor};
+
+/// Every kernel of the crate, module by module.
+pub fn specs() -> impl Iterator<Item = &'static KernelSpec> {
+    [
+        adam::SPECS,
+        elementwise::SPECS,
+        gan::SPECS,
+        gather::SPECS,
+        loss::SPECS,
+        lstm::SPECS,
+        matmul::SPECS,
+        minibatch_stddev::SPECS,
+        patches::SPECS,
+        pixel_norm::SPECS,
+        pixel_rnn::SPECS,
+        reduce::SPECS,
+        reparam::SPECS,
+        rng::SPECS,
+        spectral_norm::SPECS,
+        upsample::SPECS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+}
 
 /// How many whole rows (images, patches) of `row_len` values `tensor` holds, or a shape error
 /// naming `op` that says what was expected.

@@ -11,6 +11,7 @@ static IM2COL: KernelSpec = KernelSpec {
     sources: &[source::PATCHES],
     entry: "im2col",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static COL2IM: KernelSpec = KernelSpec {
@@ -18,7 +19,11 @@ static COL2IM: KernelSpec = KernelSpec {
     sources: &[source::PATCHES],
     entry: "col2im",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&IM2COL, &COL2IM];
 
 /// The shape of a convolution's input and window: NHWC images of `height × width ×
 /// channels`, a `kernel × kernel` window moved by `stride`, `pad` zero pixels round the edge.
@@ -78,18 +83,18 @@ impl PatchGeometry {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    height: u32,
-    width: u32,
-    channels: u32,
-    kernel: u32,
-    stride: u32,
-    pad: u32,
-    out_h: u32,
-    out_w: u32,
+kernel_params! {
+    struct Params {
+        batch: u32,
+        height: u32,
+        width: u32,
+        channels: u32,
+        kernel: u32,
+        stride: u32,
+        pad: u32,
+        out_h: u32,
+        out_w: u32,
+    }
 }
 
 fn params(geometry: &PatchGeometry, batch: usize) -> Params {
@@ -156,5 +161,63 @@ pub mod cpu {
             }
         }
         images
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::patches::{self, PatchGeometry};
+    use crate::selftest::{check, test_data, worst, Check};
+
+    /// im2col, and col2im of patches of the same shape.
+    #[derive(Clone, Debug)]
+    pub struct PatchesCase {
+        batch: usize,
+        geometry: PatchGeometry,
+    }
+
+    impl PatchesCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            let PatchesCase { batch, geometry: g } = *self;
+            let images = test_data(19, batch * g.image_len(), 1.0);
+            let it = Tensor::from_slice(gpu, [batch, g.image_len()], &images)?;
+            let patches = gpu.read(&patches::im2col(gpu, &it, &g)?).await?;
+            let d_patches = test_data(20, patches.len(), 1.0);
+            let dt = Tensor::from_slice(gpu, [batch * g.positions(), g.patch_len()], &d_patches)?;
+            let d_images = gpu.read(&patches::col2im(gpu, &dt, &g)?).await?;
+            let error = worst(&[
+                (&patches, &patches::cpu::im2col(&images, &g)),
+                (&d_images, &patches::cpu::col2im(&d_patches, &g)),
+            ]);
+            let shape = format!(
+                "{batch}×{}×{}×{}, {}×{} window, stride {}, pad {}",
+                g.height, g.width, g.channels, g.kernel, g.kernel, g.stride, g.pad
+            );
+            // im2col copies; col2im sums at most ⌈K/S⌉² values, in another order than the twin.
+            Ok(check("im2col + col2im".into(), shape, error, 1e-6))
+        }
+    }
+
+    fn geometry(
+        height: usize,
+        width: usize,
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> PatchGeometry {
+        PatchGeometry { height, width, channels, kernel, stride, pad }
+    }
+
+    /// DCGAN's 4×4 stride-2 window on a sprite, a moon-sized odd case, and a window as large as
+    /// the padded image.
+    pub fn all(_small: bool) -> Vec<PatchesCase> {
+        vec![
+            PatchesCase { batch: 3, geometry: geometry(16, 16, 3, 4, 2, 1) },
+            PatchesCase { batch: 2, geometry: geometry(7, 5, 2, 3, 2, 2) },
+            PatchesCase { batch: 1, geometry: geometry(2, 3, 1, 4, 1, 1) },
+        ]
     }
 }

@@ -13,6 +13,7 @@ static FORWARD: KernelSpec = KernelSpec {
     sources: &[source::PIXEL_NORM],
     entry: "forward",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static BACKWARD: KernelSpec = KernelSpec {
@@ -20,19 +21,23 @@ static BACKWARD: KernelSpec = KernelSpec {
     sources: &[source::PIXEL_NORM],
     entry: "backward",
     bindings: &[Access::Read, Access::ReadWrite, Access::Read],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
 
 /// Added to each row's mean square before its square root: an all-zero row stays zero
 /// instead of becoming NaN.
 pub const EPSILON: f32 = 1e-8;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    features: u32,
-    accumulate: u32,
-    epsilon: f32,
+kernel_params! {
+    struct Params {
+        rows: u32,
+        features: u32,
+        accumulate: u32,
+        epsilon: f32,
+    }
 }
 
 /// (B, F) of a batch of feature rows.
@@ -106,5 +111,59 @@ pub mod cpu {
                 (r[b] * dy[i] as f64 - r[b].powi(3) * x[i] as f64 * s[b] / n) as f32
             })
             .collect()
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::pixel_norm;
+    use crate::selftest::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
+
+    /// Forward, and backward written or accumulated.
+    #[derive(Clone, Debug)]
+    pub struct PixelNormCase {
+        rows: usize,
+        features: usize,
+        accumulate: bool,
+    }
+
+    impl PixelNormCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            let PixelNormCase { rows, features, accumulate } = *self;
+            let x = test_data(40, rows * features, 2.0);
+            let dy = test_data(41, rows * features, 1.0);
+            let prior = prior_grad(42, x.len(), accumulate);
+            let xt = Tensor::from_slice(gpu, [rows, features], &x)?;
+            let y = gpu.read(&pixel_norm::forward(gpu, &xt)?).await?;
+            let dx = Tensor::from_slice(gpu, [rows, features], &prior)?;
+            let dyt = Tensor::from_slice(gpu, [rows, features], &dy)?;
+            pixel_norm::backward_into(gpu, &xt, &dyt, &dx, accumulate)?;
+            let dx = gpu.read(&dx).await?;
+            let want = plus(&pixel_norm::cpu::backward(&x, &dy, features), &prior);
+            Ok(check(
+                if accumulate { "pixel norm fwd + bwd +=" } else { "pixel norm fwd + bwd" }.into(),
+                format!("B={rows} F={features}"),
+                worst(&[(&y, &pixel_norm::cpu::forward(&x, features)), (&dx, &want)]),
+                TOLERANCE,
+            ))
+        }
+    }
+
+    pub fn all(small: bool) -> Vec<PixelNormCase> {
+        let mut cases = vec![
+            // One value, and rows longer than a workgroup is wide by an odd amount.
+            PixelNormCase { rows: 1, features: 1, accumulate: false },
+            PixelNormCase { rows: 7, features: 131, accumulate: true },
+        ];
+        if !small {
+            cases.extend([
+                // A generation chunk of G's hidden rows, and short rows (lanes left idle).
+                PixelNormCase { rows: 256, features: 128, accumulate: false },
+                PixelNormCase { rows: 65, features: 3, accumulate: true },
+            ]);
+        }
+        cases
     }
 }

@@ -19,25 +19,32 @@ static BUILD_INPUTS: KernelSpec = KernelSpec {
     sources: SOURCES,
     entry: "build_inputs",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static PROJECT_TOKENS: KernelSpec = KernelSpec {
     shader: "pixel_rnn.wgsl",
     sources: SOURCES,
     entry: "project_tokens",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static ONEHOT_GRAD: KernelSpec = KernelSpec {
     shader: "pixel_rnn.wgsl",
     sources: SOURCES,
     entry: "onehot_grad",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static SAMPLE_STEP: KernelSpec = KernelSpec {
     shader: "pixel_rnn.wgsl",
     sources: SOURCES,
     entry: "sample_step",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&BUILD_INPUTS, &PROJECT_TOKENS, &ONEHOT_GRAD, &SAMPLE_STEP];
 
 const POSITIONS: u32 = 1;
 
@@ -49,24 +56,25 @@ pub const MAX_FEATURES: usize = 352;
 /// one column, and the slices are added up afterwards.
 const SLICE_STEPS: usize = 16;
 
-#[repr(C)]
-#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    steps: u32,
-    start: u32,
-    seq: u32,
-    width: u32,
-    height: u32,
-    classes: u32,
-    features: u32,
-    flags: u32,
-    temperature: f32,
-    seed_lo: u32,
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    gates: u32,
+kernel_params! {
+    #[derive(Default)]
+    struct Params {
+        batch: u32,
+        steps: u32,
+        start: u32,
+        seq: u32,
+        width: u32,
+        height: u32,
+        classes: u32,
+        features: u32,
+        flags: u32,
+        temperature: f32,
+        seed_lo: u32,
+        seed_hi: u32,
+        offset_lo: u32,
+        offset_hi: u32,
+        gates: u32,
+    }
 }
 
 /// What one input row holds: the previous pixel's colour one-hot over K colours plus the

@@ -9,12 +9,14 @@ static SUM_ROWS: KernelSpec = KernelSpec {
     sources: &[source::WORKGROUP_SUM, source::REDUCE],
     entry: "sum_rows",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static SUM_COLS: KernelSpec = KernelSpec {
     shader: "reduce.wgsl",
     sources: &[source::WORKGROUP_SUM, source::REDUCE],
     entry: "sum_cols",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static SUM_COLS_SERIAL: KernelSpec = KernelSpec {
@@ -22,16 +24,20 @@ static SUM_COLS_SERIAL: KernelSpec = KernelSpec {
     sources: &[source::WORKGROUP_SUM, source::REDUCE],
     entry: "sum_cols_serial",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    len: u32,
-    flags: u32,
-    scale: f32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&SUM_ROWS, &SUM_COLS, &SUM_COLS_SERIAL];
+
+kernel_params! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        len: u32,
+        flags: u32,
+        scale: f32,
+    }
 }
 
 /// Row length used when summing a whole tensor: each pass shrinks it 4096-fold.
@@ -121,5 +127,76 @@ pub mod cpu {
 
     pub fn sum_all(x: &[f32], scale: f32) -> f32 {
         (x.iter().map(|&v| v as f64).sum::<f64>() * scale as f64) as f32
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::reduce;
+    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
+
+    #[derive(Clone, Debug)]
+    pub enum ReduceCase {
+        SumRows {
+            rows: usize,
+            cols: usize,
+        },
+        SumCols {
+            rows: usize,
+            cols: usize,
+            /// One lane per column (the software-GPU kernel) instead of four.
+            serial: bool,
+        },
+        SumAll {
+            n: usize,
+        },
+    }
+
+    impl ReduceCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            match *self {
+                ReduceCase::SumRows { rows, cols } => {
+                    let x = test_data(9, rows * cols, 1.0);
+                    let xt = Tensor::from_slice(gpu, [rows, cols], &x)?;
+                    let got = gpu.read(&reduce::mean_rows(gpu, &xt)?).await?;
+                    let want = reduce::cpu::sum_rows(&x, cols, 1.0 / cols as f32);
+                    Ok(check("mean over rows".into(), format!("{rows}×{cols}"), max_error(&got, &want), TOLERANCE))
+                }
+                ReduceCase::SumCols { rows, cols, serial } => {
+                    let x = test_data(10, rows * cols, 1.0);
+                    let xt = Tensor::from_slice(gpu, [rows, cols], &x)?;
+                    let out = Tensor::uninit(gpu, [cols])?;
+                    reduce::sum_cols_into_by(gpu, &xt, 1.0, &out, false, serial)?;
+                    let got = gpu.read(&out).await?;
+                    let want = reduce::cpu::sum_cols(&x, cols, 1.0);
+                    let name = if serial { "sum over columns, lane per column" } else { "sum over columns" };
+                    Ok(check(name.into(), format!("{rows}×{cols}"), max_error(&got, &want), TOLERANCE))
+                }
+                ReduceCase::SumAll { n } => {
+                    let x = test_data(11, n, 1.0);
+                    let xt = Tensor::from_slice(gpu, [n], &x)?;
+                    let sum = gpu.read(&reduce::sum_all(gpu, &xt, 1.0)?).await?;
+                    let mean = gpu.read(&reduce::mean_all(gpu, &xt)?).await?;
+                    let want = [reduce::cpu::sum_all(&x, 1.0), reduce::cpu::sum_all(&x, 1.0 / n as f32)];
+                    let got = [sum[0], mean[0]];
+                    Ok(check("sum, mean (all)".into(), format!("{n}"), max_error(&got, &want), TOLERANCE))
+                }
+            }
+        }
+    }
+
+    /// Single values, rows longer than a workgroup, and a whole-tensor sum of several passes.
+    pub fn all(small: bool) -> Vec<ReduceCase> {
+        vec![
+            ReduceCase::SumRows { rows: 1, cols: 1 },
+            ReduceCase::SumRows { rows: 33, cols: 517 },
+            ReduceCase::SumCols { rows: 37, cols: 131, serial: false },
+            ReduceCase::SumCols { rows: 37, cols: 131, serial: true },
+            ReduceCase::SumCols { rows: 1, cols: 1, serial: true },
+            ReduceCase::SumAll { n: 1 },
+            ReduceCase::SumAll { n: if small { 10_007 } else { 1_000_003 } },
+        ]
     }
 }

@@ -31,29 +31,34 @@ static FORWARD: KernelSpec = KernelSpec {
     sources: SOURCES,
     entry: "reparam_forward",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 static BACKWARD: KernelSpec = KernelSpec {
     shader: "reparam.wgsl",
     sources: SOURCES,
     entry: "reparam_backward",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
 
 const NOISE: u32 = 1;
 const HAS_DZ: u32 = 2;
 const ACCUMULATE: u32 = 4;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    latent: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    flags: u32,
-    kl_scale: f32,
+kernel_params! {
+    struct Params {
+        rows: u32,
+        latent: u32,
+        seed_lo: u32,
+        seed_hi: u32,
+        offset_lo: u32,
+        offset_hi: u32,
+        flags: u32,
+        kl_scale: f32,
+    }
 }
 
 /// What one forward launch writes.
@@ -216,5 +221,106 @@ pub mod cpu {
             dstats[si] = (0.5 * (g * e * (0.5 * s).exp() + k * s.exp_m1())) as f32;
         }
         dstats
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::reparam;
+    use crate::kernels::rng::Stream;
+    use crate::selftest::{check, max_error, plus, prior_grad, test_data, worst, Check, NORMAL_TOLERANCE, TOLERANCE};
+
+    #[derive(Clone, Debug)]
+    pub enum ReparamCase {
+        /// z and the KL rows from `stats [rows, 2·latent]` (log-variances in ±`logvar_scale`;
+        /// past ±20 they are clamped).
+        Forward { rows: usize, latent: usize, logvar_scale: f32 },
+        /// d stats, with a dz or from the KL term alone, written or accumulated.
+        Backward { rows: usize, latent: usize, dz: bool, accumulate: bool },
+    }
+
+    /// `stats [rows, 2·latent]`: means in [−2, 2), log-variances in [−logvar_scale, logvar_scale).
+    fn vae_stats(seed: u64, rows: usize, latent: usize, logvar_scale: f32) -> Vec<f32> {
+        let n = rows * latent;
+        let (means, logvars) = (test_data(seed, n, 2.0), test_data(seed + 1, n, logvar_scale));
+        means.chunks(latent).zip(logvars.chunks(latent)).flat_map(|(m, s)| m.iter().chain(s).copied()).collect()
+    }
+
+    impl ReparamCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            match *self {
+                ReparamCase::Forward { rows, latent, logvar_scale } => {
+                    let stats = vae_stats(20, rows, latent, logvar_scale);
+                    let st = Tensor::from_slice(gpu, [rows, 2 * latent], &stats)?;
+                    // An offset off the Philox block boundary checks the counter arithmetic too.
+                    let stream = Stream { seed: 0x5eed_0f2a_e5e5, offset: 6 };
+                    let out = reparam::reparameterize(gpu, &st, Some(stream))?;
+                    let (z, kl) = (gpu.read(&out.z).await?, gpu.read(&out.kl_rows).await?);
+                    let noise = gpu.read(&out.noise).await?;
+                    // z and KL against the twin fed the GPU's own noise; the noise itself must be
+                    // the stream's normals, to the accuracy of "philox normal" (a wrong stream or
+                    // offset is off by order one, and is reported as the error instead).
+                    let noise_error = max_error(&noise, &reparam::cpu::noise(Some(stream), rows * latent));
+                    let (z_cpu, kl_cpu) = reparam::cpu::forward(&stats, latent, &noise);
+                    let mut error = worst(&[(&z, &z_cpu), (&kl, &kl_cpu)]);
+                    if noise_error > NORMAL_TOLERANCE {
+                        error = error.max(noise_error);
+                    }
+                    Ok(check(
+                        "reparam fwd (z, KL rows)".into(),
+                        format!("{rows}×{latent}, |logvar|≤{logvar_scale}"),
+                        error,
+                        TOLERANCE,
+                    ))
+                }
+                ReparamCase::Backward { rows, latent, dz, accumulate } => {
+                    let stats = vae_stats(22, rows, latent, 3.0);
+                    let noise = reparam::cpu::noise(Some(Stream::new(24)), rows * latent);
+                    let dz_data = test_data(25, rows * latent, 1.0);
+                    let prior = prior_grad(26, stats.len(), accumulate);
+                    let kl_scale = 0.7 / rows as f32;
+                    let st = Tensor::from_slice(gpu, [rows, 2 * latent], &stats)?;
+                    let nt = Tensor::from_slice(gpu, [rows, latent], &noise)?;
+                    let dzt = if dz { Some(Tensor::from_slice(gpu, [rows, latent], &dz_data)?) } else { None };
+                    let dstats = if accumulate {
+                        Tensor::from_slice(gpu, [rows, 2 * latent], &prior)?
+                    } else {
+                        Tensor::uninit(gpu, [rows, 2 * latent])?
+                    };
+                    reparam::reparameterize_backward_into(gpu, &st, &nt, dzt.as_ref(), kl_scale, &dstats, accumulate)?;
+                    let got = gpu.read(&dstats).await?;
+                    let grad = reparam::cpu::backward(&stats, latent, &noise, dz.then_some(&dz_data[..]), kl_scale);
+                    let want = plus(&grad, &prior);
+                    let name = match (dz, accumulate) {
+                        (true, false) => "reparam bwd",
+                        (true, true) => "reparam bwd +=",
+                        (false, false) => "reparam bwd, KL only",
+                        (false, true) => "reparam bwd, KL only +=",
+                    };
+                    Ok(check(name.into(), format!("{rows}×{latent}"), max_error(&got, &want), TOLERANCE))
+                }
+            }
+        }
+    }
+
+    pub fn all(small: bool) -> Vec<ReparamCase> {
+        let mut cases = vec![
+            ReparamCase::Forward { rows: 7, latent: 3, logvar_scale: 3.0 },
+            // Log-variances past the ±20 clamp.
+            ReparamCase::Forward { rows: 5, latent: 4, logvar_scale: 30.0 },
+            ReparamCase::Backward { rows: 7, latent: 3, dz: true, accumulate: false },
+            ReparamCase::Backward { rows: 7, latent: 3, dz: false, accumulate: true },
+        ];
+        if !small {
+            cases.extend([
+                ReparamCase::Forward { rows: 256, latent: 32, logvar_scale: 3.0 },
+                ReparamCase::Forward { rows: 65, latent: 33, logvar_scale: 3.0 },
+                ReparamCase::Backward { rows: 65, latent: 33, dz: true, accumulate: true },
+                ReparamCase::Backward { rows: 256, latent: 32, dz: false, accumulate: false },
+            ]);
+        }
+        cases
     }
 }

@@ -8,14 +8,37 @@ use crate::kernels::source;
 
 const SOURCES: &[&str] = &[source::PHILOX, source::RNG];
 
-static UNIFORM: KernelSpec =
-    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "uniform_fill", bindings: &[Access::ReadWrite] };
-static NORMAL: KernelSpec =
-    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "normal_fill", bindings: &[Access::ReadWrite] };
-static WORDS: KernelSpec =
-    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "random_words", bindings: &[Access::ReadWrite] };
-static INDEX: KernelSpec =
-    KernelSpec { shader: "rng.wgsl", sources: SOURCES, entry: "random_index", bindings: &[Access::ReadWrite] };
+static UNIFORM: KernelSpec = KernelSpec {
+    shader: "rng.wgsl",
+    sources: SOURCES,
+    entry: "uniform_fill",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
+static NORMAL: KernelSpec = KernelSpec {
+    shader: "rng.wgsl",
+    sources: SOURCES,
+    entry: "normal_fill",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
+static WORDS: KernelSpec = KernelSpec {
+    shader: "rng.wgsl",
+    sources: SOURCES,
+    entry: "random_words",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
+static INDEX: KernelSpec = KernelSpec {
+    shader: "rng.wgsl",
+    sources: SOURCES,
+    entry: "random_index",
+    bindings: &[Access::ReadWrite],
+    params: Params::LAYOUT,
+};
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&UNIFORM, &NORMAL, &WORDS, &INDEX];
 
 /// A position in the random stream of one seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,17 +61,17 @@ impl Stream {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    range: u32,
-    a: f32,
-    b: f32,
+kernel_params! {
+    struct Params {
+        n: u32,
+        seed_lo: u32,
+        seed_hi: u32,
+        offset_lo: u32,
+        offset_hi: u32,
+        range: u32,
+        a: f32,
+        b: f32,
+    }
 }
 
 fn params(stream: Stream, n: usize, range: u32, a: f32, b: f32) -> Params {
@@ -170,5 +193,60 @@ pub mod cpu {
 
     pub fn random_index(stream: Stream, n: usize, range: u32) -> Vec<u32> {
         (0..n as u64).map(|i| mul_hi_lo(word(stream, i), range).0).collect()
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::Gpu;
+    use crate::kernels::rng::{self, Stream};
+    use crate::selftest::{check, max_error, Check, NORMAL_TOLERANCE};
+
+    #[derive(Clone, Debug)]
+    pub enum RngCase {
+        Words { n: usize, offset: u64 },
+        Uniform { n: usize },
+        Normal { n: usize },
+    }
+
+    impl RngCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            match *self {
+                RngCase::Words { n, offset } => {
+                    let stream = Stream { seed: 0x1234_5678_9abc_def0, offset };
+                    let got: Vec<u32> =
+                        gpu.read(&rng::words(gpu, stream, n)?).await?.into_iter().map(f32::to_bits).collect();
+                    let want = rng::cpu::words(stream, n);
+                    let mismatches = got.iter().zip(&want).filter(|(g, w)| g != w).count();
+                    Ok(check("philox words (bitwise)".into(), format!("{n} @ offset {offset}"), mismatches as f64, 0.0))
+                }
+                RngCase::Uniform { n } => {
+                    let stream = Stream { seed: 42, offset: 7 };
+                    let got = gpu.read(&rng::uniform(gpu, stream, [n], 0.0, 1.0)?).await?;
+                    let want = rng::cpu::uniform(stream, n, 0.0, 1.0);
+                    let mismatches = got.iter().zip(&want).filter(|(g, w)| g.to_bits() != w.to_bits()).count();
+                    Ok(check("philox uniform (bitwise)".into(), format!("{n}"), mismatches as f64, 0.0))
+                }
+                RngCase::Normal { n } => {
+                    let stream = Stream { seed: 43, offset: 2 };
+                    let got = gpu.read(&rng::normal(gpu, stream, [n], 0.0, 1.0)?).await?;
+                    let want = rng::cpu::normal(stream, n, 0.0, 1.0);
+                    // WGSL only promises sin/cos to 2⁻¹¹ absolute error (SwiftShader uses that
+                    // latitude); times a Box–Muller radius ≤ 6 and over max |z| ≈ 4, that is ≤ 1e-3.
+                    Ok(check("philox normal".into(), format!("{n}"), max_error(&got, &want), NORMAL_TOLERANCE))
+                }
+            }
+        }
+    }
+
+    /// Words from the start and across a 32-bit counter carry, uniforms and normals.
+    pub fn all(_small: bool) -> Vec<RngCase> {
+        vec![
+            RngCase::Words { n: 4099, offset: 0 },
+            RngCase::Words { n: 1001, offset: (1 << 32) - 3 },
+            RngCase::Uniform { n: 4099 },
+            RngCase::Normal { n: 4099 },
+        ]
     }
 }

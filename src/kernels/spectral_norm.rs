@@ -18,6 +18,7 @@ static POWER_ITERATION: KernelSpec = KernelSpec {
     sources: &[source::SPECTRAL_NORM],
     entry: "power_iteration",
     bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static DIVIDE: KernelSpec = KernelSpec {
@@ -25,6 +26,7 @@ static DIVIDE: KernelSpec = KernelSpec {
     sources: &[source::SPECTRAL_NORM],
     entry: "divide",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static BACKWARD: KernelSpec = KernelSpec {
@@ -32,15 +34,19 @@ static BACKWARD: KernelSpec = KernelSpec {
     sources: &[source::SPECTRAL_NORM],
     entry: "backward",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    iterations: u32,
-    accumulate: u32,
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&POWER_ITERATION, &DIVIDE, &BACKWARD];
+
+kernel_params! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        iterations: u32,
+        accumulate: u32,
+    }
 }
 
 /// The power iteration's state for one weight matrix `[R, C]`: `u` persists from call to
@@ -162,5 +168,69 @@ pub mod cpu {
         (0..g.len())
             .map(|i| ((g[i] as f64 - along * u[i / cols] as f64 * v[i % cols] as f64) / sigma as f64) as f32)
             .collect()
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::spectral_norm::{self, PowerIteration};
+    use crate::selftest::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
+
+    /// `iterations` power-iteration steps on a `[rows, cols]` matrix, the division by σ, and the
+    /// backward written or accumulated.
+    #[derive(Clone, Debug)]
+    pub struct SpectralNormCase {
+        rows: usize,
+        cols: usize,
+        iterations: u32,
+        accumulate: bool,
+    }
+
+    impl SpectralNormCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            let SpectralNormCase { rows, cols, iterations, accumulate } = *self;
+            let (w, u0) = (test_data(36, rows * cols, 1.0), test_data(37, rows, 1.0));
+            let g = test_data(38, rows * cols, 1.0);
+            let prior = prior_grad(39, w.len(), accumulate);
+            let wt = Tensor::from_slice(gpu, [rows, cols], &w)?;
+            let state = PowerIteration::new(gpu, Tensor::from_slice(gpu, [rows], &u0)?, cols)?;
+            // All but the last step, then the last inside `normalise`.
+            state.iterate(gpu, &wt, iterations - 1)?;
+            let normalised = state.normalise(gpu, &wt)?;
+            let dw = Tensor::from_slice(gpu, [rows, cols], &prior)?;
+            normalised.backward_into(gpu, &Tensor::from_slice(gpu, [rows, cols], &g)?, &dw, accumulate)?;
+            let got_u = gpu.read(&normalised.u).await?;
+            let got_v = gpu.read(&normalised.v).await?;
+            let got_sigma = gpu.read(&normalised.sigma).await?;
+            let got_w = gpu.read(&normalised.weight).await?;
+            let got_dw = gpu.read(&dw).await?;
+            let (u, v, sigma) = spectral_norm::cpu::power_iteration(&w, rows, &u0, iterations);
+            let w_sn = spectral_norm::cpu::divide(&w, sigma);
+            let want_dw = plus(&spectral_norm::cpu::backward(&g, &w_sn, &u, &v, sigma), &prior);
+            Ok(check(
+                if accumulate { "spectral norm fwd + bwd +=" } else { "spectral norm fwd + bwd" }.into(),
+                format!("{rows}×{cols}, {iterations} steps"),
+                worst(&[(&got_u, &u), (&got_v, &v), (&got_sigma, &[sigma]), (&got_w, &w_sn), (&got_dw, &want_dw)]),
+                TOLERANCE,
+            ))
+        }
+    }
+
+    pub fn all(small: bool) -> Vec<SpectralNormCase> {
+        let mut cases = vec![
+            // A 1×1 matrix, and more columns than a workgroup has threads.
+            SpectralNormCase { rows: 1, cols: 1, iterations: 1, accumulate: false },
+            SpectralNormCase { rows: 7, cols: 300, iterations: 3, accumulate: true },
+        ];
+        if !small {
+            cases.extend([
+                // The MLP discriminator's first layer on sprites, and a tall matrix.
+                SpectralNormCase { rows: 768, cols: 128, iterations: 20, accumulate: false },
+                SpectralNormCase { rows: 1025, cols: 3, iterations: 2, accumulate: true },
+            ]);
+        }
+        cases
     }
 }

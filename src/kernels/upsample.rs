@@ -12,6 +12,7 @@ static UPSAMPLE: KernelSpec = KernelSpec {
     sources: &[source::UPSAMPLE],
     entry: "upsample",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
 
 static BACKWARD: KernelSpec = KernelSpec {
@@ -19,7 +20,11 @@ static BACKWARD: KernelSpec = KernelSpec {
     sources: &[source::UPSAMPLE],
     entry: "upsample_backward",
     bindings: &[Access::Read, Access::ReadWrite],
+    params: Params::LAYOUT,
 };
+
+/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
+pub(crate) static SPECS: &[&KernelSpec] = &[&UPSAMPLE, &BACKWARD];
 
 /// The input images of an upsampling: `height × width × channels`, grown by `factor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,15 +54,15 @@ impl Upsampling {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    height: u32,
-    width: u32,
-    channels: u32,
-    factor: u32,
-    accumulate: u32,
+kernel_params! {
+    struct Params {
+        batch: u32,
+        height: u32,
+        width: u32,
+        channels: u32,
+        factor: u32,
+        accumulate: u32,
+    }
 }
 
 fn params(u: &Upsampling, batch: usize, accumulate: bool) -> Params {
@@ -122,5 +127,60 @@ pub mod cpu {
             dx[source(u, i)] += g;
         }
         dx
+    }
+}
+
+/// The self-test's cases: these kernels against their [`cpu`] twins, on awkward sizes.
+pub mod cases {
+    use crate::error::Result;
+    use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::upsample::{self, Upsampling};
+    use crate::selftest::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
+
+    /// Nearest-neighbour upsampling, and its backward written or accumulated.
+    #[derive(Clone, Debug)]
+    pub struct UpsampleCase {
+        batch: usize,
+        upsampling: Upsampling,
+        accumulate: bool,
+    }
+
+    impl UpsampleCase {
+        pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
+            let UpsampleCase { batch, upsampling: u, accumulate } = *self;
+            let x = test_data(36, batch * u.input_len(), 1.0);
+            let dy = test_data(37, batch * u.output_len(), 1.0);
+            let prior = prior_grad(38, x.len(), accumulate);
+            let xt = Tensor::from_slice(gpu, [batch, u.input_len()], &x)?;
+            let y = gpu.read(&upsample::upsample(gpu, &xt, &u)?).await?;
+            let dx = Tensor::from_slice(gpu, [batch, u.input_len()], &prior)?;
+            let dyt = Tensor::from_slice(gpu, [batch, u.output_len()], &dy)?;
+            upsample::upsample_backward_into(gpu, &dyt, &u, &dx, accumulate)?;
+            let dx = gpu.read(&dx).await?;
+            let dx_cpu = upsample::cpu::upsample_backward(&dy, &u);
+            let want = plus(&dx_cpu, &prior);
+            Ok(check(
+                if accumulate { "upsample fwd + bwd +=" } else { "upsample fwd + bwd" }.into(),
+                format!("{batch}×{}×{}×{}, ×{}", u.height, u.width, u.channels, u.factor),
+                worst(&[(&y, &upsample::cpu::upsample(&x, &u)), (&dx, &want)]),
+                TOLERANCE,
+            ))
+        }
+    }
+
+    /// A generator's doubling, and an odd image grown threefold.
+    pub fn all(_small: bool) -> Vec<UpsampleCase> {
+        vec![
+            UpsampleCase {
+                batch: 3,
+                upsampling: Upsampling { height: 4, width: 4, channels: 32, factor: 2 },
+                accumulate: false,
+            },
+            UpsampleCase {
+                batch: 2,
+                upsampling: Upsampling { height: 3, width: 5, channels: 2, factor: 3 },
+                accumulate: true,
+            },
+        ]
     }
 }
