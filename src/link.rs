@@ -28,7 +28,7 @@ use crate::data::{make_split, sheet, sprites, DatasetKind};
 use crate::models::gan::GanConfig;
 use crate::models::pixel_rnn::PixelRnnConfig;
 use crate::models::vae::VaeConfig;
-use crate::settings::{Field, Setting};
+use crate::settings::{Declared, Field, Setting};
 use crate::{switch, whole};
 
 /// Longest link text read; the rest is ignored (and reported).
@@ -420,6 +420,13 @@ impl Lab {
             Lab::Kernels => return Vec::new(),
         };
         data.chain(model).chain(run).collect()
+    }
+
+    /// The settings of the lab's model form: the model's, the lab's own, and the seed (the
+    /// dataset has a fieldset of its own; the steps a link replays have no control).
+    pub fn form_settings(self) -> Vec<LabSetting> {
+        let in_form = |s: &LabSetting| !matches!(s, LabSetting::Data(_)) && s.key() != "steps";
+        self.settings().into_iter().filter(in_form).collect()
     }
 
     fn setting(self, key: &str) -> Option<LabSetting> {

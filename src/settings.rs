@@ -43,7 +43,14 @@ pub const MAX_VALUE_CHARS: usize = 64;
 impl<C> Setting<C> {
     /// What the setting accepts, in words: "a whole number from 1 to 1024".
     pub fn accepts(&self) -> String {
+        self.accepts_within(true)
+    }
+
+    /// What the setting accepts, with its range or (`in_range` false) without it.
+    fn accepts_within(&self, in_range: bool) -> String {
         match &self.field {
+            Field::Whole { .. } if !in_range => "a whole number".into(),
+            Field::Number { .. } if !in_range => "a number".into(),
             Field::Whole { min, max, .. } => format!("a whole number from {min} to {max}"),
             Field::Number { min, max, above_min: true, .. } => format!("a number above {min} and at most {max}"),
             Field::Number { min, max, above_min: false, .. } => format!("a number from {min} to {max}"),
@@ -83,22 +90,23 @@ impl<C> Setting<C> {
         if chars > MAX_VALUE_CHARS {
             return Err(format!("is {chars} characters long, more than any setting needs"));
         }
-        let out_of_range = || format!("is out of range: use {}", self.accepts());
+        let accepts = self.accepts_within(in_range);
+        let out_of_range = || format!("is out of range: use {accepts}");
         match &self.field {
             Field::Whole { min, max, set, .. } => {
                 if !text.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(format!("is not {}", self.accepts()));
+                    return Err(format!("is not {accepts}"));
                 }
-                let v: u64 = text.parse().map_err(|_| format!("is too large: use {}", self.accepts()))?;
+                let v: u64 = text.parse().map_err(|_| format!("is too large: use {accepts}"))?;
                 if in_range && !(min..=max).contains(&&v) {
                     return Err(out_of_range());
                 }
                 set(config, v);
             }
             Field::Number { min, max, above_min, set, .. } => {
-                let v: f32 = text.parse().map_err(|_| format!("is not a number: use {}", self.accepts()))?;
+                let v: f32 = text.parse().map_err(|_| format!("is not a number: use {accepts}"))?;
                 if !v.is_finite() {
-                    return Err(format!("is not a finite number: use {}", self.accepts()));
+                    return Err(format!("is not a finite number: use {accepts}"));
                 }
                 let above_low = if *above_min { v > *min } else { v >= *min };
                 if in_range && (!above_low || v > *max) {
@@ -109,11 +117,11 @@ impl<C> Setting<C> {
             Field::Switch { set, .. } => match text.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => set(config, true),
                 "0" | "false" | "no" | "off" => set(config, false),
-                _ => return Err(format!("is not {}", self.accepts())),
+                _ => return Err(format!("is not {accepts}")),
             },
             Field::Choice { names, set, .. } => {
                 if !names.contains(&text) {
-                    return Err(format!("is not {}", self.accepts()));
+                    return Err(format!("is not {accepts}"));
                 }
                 set(config, text);
             }
@@ -122,10 +130,16 @@ impl<C> Setting<C> {
     }
 }
 
+/// A config with declared settings: what the command line's flags and the page's link are
+/// built from.
+pub trait Declared: Default + 'static {
+    const SETTINGS: &'static [Setting<Self>];
+}
+
 /// Copies every declared setting from one config to another, and nothing else: what a
 /// page takes from a model file it loads, since a link holds only declared settings.
-pub fn copy_settings<C>(settings: &[Setting<C>], from: &C, to: &mut C) {
-    for setting in settings {
+pub fn copy_settings<C: Declared>(from: &C, to: &mut C) {
+    for setting in C::SETTINGS {
         match &setting.field {
             Field::Whole { get, set, .. } => set(to, get(from)),
             Field::Number { get, set, .. } => set(to, get(from)),

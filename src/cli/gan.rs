@@ -14,6 +14,7 @@ use genlab::{Error, Result};
 use super::data::{create_dir, sheet_png, write, DataArgs};
 use super::guard::{self, GuardArgs};
 use super::progress::Progress;
+use super::settings::ModelFlags;
 use super::SampleArgs;
 
 /// Fixed-noise images per row of progress.png.
@@ -29,58 +30,15 @@ pub struct TrainGan {
     pub steps: u32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Noise dimensions.
-    #[arg(long = "z", default_value_t = GanConfig::default().z_dim)]
-    pub z_dim: usize,
-    /// Width of the hidden layers (two in each network).
-    #[arg(long, default_value_t = GanConfig::default().hidden)]
-    pub hidden: usize,
-    #[arg(long, default_value_t = GanConfig::default().batch)]
-    pub batch: usize,
+    #[command(flatten)]
+    pub model: ModelFlags<GanConfig>,
     /// Learning rate of both networks (default: the generator's 5e-4 and the
     /// discriminator's 2e-3; see --g-lr, --d-lr).
     #[arg(long)]
     pub lr: Option<f32>,
-    /// The generator's learning rate.
-    #[arg(long)]
-    pub g_lr: Option<f32>,
-    /// The discriminator's learning rate.
-    #[arg(long)]
-    pub d_lr: Option<f32>,
-    /// Discriminator updates per generator update.
-    #[arg(long, default_value_t = GanConfig::default().d_steps)]
-    pub d_steps: u32,
-    /// The discriminator's target for real images (0.9: one-sided label smoothing).
-    #[arg(long, default_value_t = GanConfig::default().real_label)]
-    pub real_label: f32,
     /// Decay of the moving average of the generator's weights that draws the samples (0: off).
     #[arg(long, default_value_t = GanConfig::default().g_ema)]
     pub g_ema: f32,
-    /// Channels of the discriminator's first layer, a 4×4 stride-2 convolution (0: none, an
-    /// MLP on the pixels).
-    #[arg(long, default_value_t = GanConfig::default().d_conv_channels)]
-    pub d_conv: usize,
-    /// Channels of the generator's upsampling, two 4×4 stride-2 transposed convolutions
-    /// (0: none, an MLP that draws every pixel on its own).
-    #[arg(long, default_value_t = GanConfig::default().g_conv_channels)]
-    pub g_conv: usize,
-    /// How the upsampling generator doubles its map: resize (nearest-neighbour, then a 3×3
-    /// convolution) or transposed (4×4 transposed convolutions, which draw a checkerboard).
-    #[arg(long, default_value = GanConfig::default().g_upsampler.name())]
-    pub g_upsampler: Upsampler,
-    /// Let the discriminator see how varied each batch is (the minibatch standard deviation
-    /// of its first layer's features, as in ProGAN), against a generator that draws few shapes.
-    #[arg(long)]
-    pub d_minibatch_stddev: bool,
-    /// Divide each of the discriminator's weight matrices by its largest singular value
-    /// (spectral normalisation), so it cannot grow sharp enough to reject every fake outright.
-    #[arg(long)]
-    pub d_spectral_norm: bool,
-    /// Divide each of the generator's hidden layers by its root mean square (pixel
-    /// normalisation), so every z's features have one size: samples with less speckle
-    /// (README). `--g-pixel-norm false` turns it off.
-    #[arg(long, default_value_t = GanConfig::default().g_pixel_norm, action = clap::ArgAction::Set)]
-    pub g_pixel_norm: bool,
     /// Generated and real images compared for precision and recall.
     #[arg(long, default_value_t = 1000)]
     pub pr_samples: usize,
@@ -137,26 +95,17 @@ struct Summary {
 
 pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     let dataset = args.data.load()?;
-    let defaults = GanConfig::default();
-    let config = GanConfig {
-        z_dim: args.z_dim,
-        hidden: args.hidden,
-        batch: args.batch,
-        g_learning_rate: args.g_lr.or(args.lr).unwrap_or(defaults.g_learning_rate),
-        d_learning_rate: args.d_lr.or(args.lr).unwrap_or(defaults.d_learning_rate),
-        d_steps: args.d_steps,
-        real_label: args.real_label,
-        g_ema: args.g_ema,
-        d_conv_channels: args.d_conv,
-        g_conv_channels: args.g_conv,
-        g_upsampler: args.g_upsampler,
-        d_minibatch_stddev: args.d_minibatch_stddev,
-        d_spectral_norm: args.d_spectral_norm,
-        g_pixel_norm: args.g_pixel_norm,
-        output: GanOutput::Sigmoid,
-        seed: args.seed,
-        ..defaults
-    };
+    // `--lr` sets both networks' rates, except where `--g-lr` or `--d-lr` says otherwise.
+    let mut config =
+        GanConfig { g_ema: args.g_ema, output: GanOutput::Sigmoid, seed: args.seed, ..args.model.config.clone() };
+    if let Some(lr) = args.lr {
+        if !args.model.given("g-lr") {
+            config.g_learning_rate = lr;
+        }
+        if !args.model.given("d-lr") {
+            config.d_learning_rate = lr;
+        }
+    }
     let data = DeviceDataset::upload(gpu, &dataset)?;
     genlab::models::check_batch(config.batch, data.train.count)?;
     let mut gan = Gan::new(gpu, config, SampleShape::image(dataset.height, dataset.width, dataset.channels))?;

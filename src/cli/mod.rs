@@ -6,6 +6,7 @@ mod gan;
 mod guard;
 mod pixel_rnn;
 mod progress;
+mod settings;
 mod soak;
 mod vae;
 

@@ -14,6 +14,7 @@ use genlab::{Error, Result};
 use super::data::{create_dir, sheet_png, write, DataArgs};
 use super::guard::{self, GuardArgs};
 use super::progress::Progress;
+use super::settings::ModelFlags;
 use super::SampleArgs;
 
 #[derive(Args, Debug)]
@@ -26,16 +27,8 @@ pub struct TrainPixelRnn {
     pub steps: u32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Hidden units per LSTM layer.
-    #[arg(long, default_value_t = PixelRnnConfig::default().hidden)]
-    pub hidden: usize,
-    /// Stacked LSTM layers (1 or 2).
-    #[arg(long, default_value_t = PixelRnnConfig::default().layers)]
-    pub layers: usize,
-    #[arg(long, default_value_t = PixelRnnConfig::default().batch)]
-    pub batch: usize,
-    #[arg(long, default_value_t = PixelRnnConfig::default().learning_rate)]
-    pub lr: f32,
+    #[command(flatten)]
+    pub model: ModelFlags<PixelRnnConfig>,
     /// Leave out the row and column one-hot inputs (the network must count pixels itself).
     #[arg(long)]
     pub no_positions: bool,
@@ -79,14 +72,7 @@ struct Summary {
 
 pub fn train(gpu: &Gpu, args: TrainPixelRnn) -> Result<()> {
     let dataset = args.data.load()?;
-    let config = PixelRnnConfig {
-        hidden: args.hidden,
-        layers: args.layers,
-        batch: args.batch,
-        learning_rate: args.lr,
-        seed: args.seed,
-        positions: !args.no_positions,
-    };
+    let config = PixelRnnConfig { seed: args.seed, positions: !args.no_positions, ..args.model.config.clone() };
     let mut model = PixelRnn::for_dataset(gpu, config, &dataset)?;
     let data = DeviceDataset::upload(gpu, &dataset)?;
     genlab::models::check_batch(model.config.batch, data.train.count)?;

@@ -16,6 +16,7 @@ use genlab::{Error, Result, Tensor};
 use super::data::{create_dir, sheet_png, write, DataArgs};
 use super::guard::{self, GuardArgs};
 use super::progress::Progress;
+use super::settings::ModelFlags;
 use super::SampleArgs;
 
 #[derive(Args, Debug)]
@@ -29,20 +30,8 @@ pub struct TrainVae {
     /// Train the plain autoencoder baseline: no noise, no KL.
     #[arg(long)]
     pub ae: bool,
-    #[arg(long, default_value_t = VaeConfig::default().latent)]
-    pub latent: usize,
-    #[arg(long, default_value_t = VaeConfig::default().hidden)]
-    pub hidden: usize,
-    #[arg(long, default_value_t = VaeConfig::default().batch)]
-    pub batch: usize,
-    #[arg(long, default_value_t = VaeConfig::default().learning_rate)]
-    pub lr: f32,
-    /// Weight of the KL term.
-    #[arg(long, default_value_t = VaeConfig::default().beta)]
-    pub beta: f32,
-    /// Steps over which the KL weight ramps up from 0.
-    #[arg(long, default_value_t = VaeConfig::default().kl_warmup)]
-    pub kl_warmup: u32,
+    #[command(flatten)]
+    pub model: ModelFlags<VaeConfig>,
     /// Importance samples per held-out image for the −log p(x) estimate.
     #[arg(long, default_value_t = 64)]
     pub iw_samples: usize,
@@ -194,16 +183,7 @@ fn figures(
 pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
     args.moons.check()?;
     let dataset = args.data.load()?;
-    let config = VaeConfig {
-        hidden: args.hidden,
-        latent: args.latent,
-        beta: args.beta,
-        kl_warmup: args.kl_warmup,
-        autoencoder: args.ae,
-        batch: args.batch,
-        learning_rate: args.lr,
-        seed: args.seed,
-    };
+    let config = VaeConfig { autoencoder: args.ae, seed: args.seed, ..args.model.config.clone() };
     let data = DeviceDataset::upload(gpu, &dataset)?;
     genlab::models::check_batch(config.batch, data.train.count)?;
     let mut vae = Vae::new(gpu, config, dataset.image_len())?;

@@ -30,7 +30,7 @@ use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monit
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Mlp, Param};
-use crate::settings::Setting;
+use crate::settings::{Declared, Setting};
 use crate::{number, whole};
 
 /// Figures the VAE reports each monitored step, in this order.
@@ -68,9 +68,9 @@ impl Default for VaeConfig {
     }
 }
 
-impl VaeConfig {
+impl Declared for VaeConfig {
     /// The VAE's settings: the page's form and links, and the command line's flags.
-    pub const SETTINGS: &'static [Setting<VaeConfig>] = &[
+    const SETTINGS: &'static [Setting<VaeConfig>] = &[
         Setting {
             key: "hidden",
             flag: Some("hidden"),
@@ -120,7 +120,9 @@ impl VaeConfig {
             field: whole!(kl_warmup: u32, 0, 100_000),
         },
     ];
+}
 
+impl VaeConfig {
     /// The VAE the page trains: a latent of 2, so the lab draws its latent map, and a
     /// narrower, faster network than the command line's, for a software GPU in a tab.
     pub fn in_the_tab() -> VaeConfig {

@@ -4,7 +4,7 @@ use super::Upsampler;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::Activation;
 use crate::models::check_learning_rate;
-use crate::settings::{Field, Setting};
+use crate::settings::{Declared, Field, Setting};
 use crate::{number, switch, whole};
 
 /// What the generator's last layer does.
@@ -111,9 +111,9 @@ impl Default for GanConfig {
     }
 }
 
-impl GanConfig {
+impl Declared for GanConfig {
     /// The GAN's settings: the page's form and links, and the command line's flags.
-    pub const SETTINGS: &'static [Setting<GanConfig>] = &[
+    const SETTINGS: &'static [Setting<GanConfig>] = &[
         Setting {
             key: "z",
             flag: Some("z"),
@@ -238,7 +238,9 @@ impl GanConfig {
             field: switch!(g_pixel_norm),
         },
     ];
+}
 
+impl GanConfig {
     pub fn validate(&self) -> Result<()> {
         if self.z_dim == 0 || self.z_dim > 1024 {
             return Err(Error::Invalid(format!("noise size z = {} is outside 1..=1024; try 32", self.z_dim)));

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::models::check_learning_rate;
-use crate::settings::Setting;
+use crate::settings::{Declared, Setting};
 use crate::{number, whole};
 
 /// Hidden sizes a config may ask for.
@@ -35,9 +35,9 @@ impl Default for PixelRnnConfig {
     }
 }
 
-impl PixelRnnConfig {
+impl Declared for PixelRnnConfig {
     /// The PixelRNN's settings: the page's form and links, and the command line's flags.
-    pub const SETTINGS: &'static [Setting<PixelRnnConfig>] = &[
+    const SETTINGS: &'static [Setting<PixelRnnConfig>] = &[
         Setting {
             key: "hidden",
             flag: Some("hidden"),
@@ -71,7 +71,9 @@ impl PixelRnnConfig {
             field: number!(learning_rate, above 0.0, 1.0),
         },
     ];
+}
 
+impl PixelRnnConfig {
     pub fn validate(&self) -> Result<()> {
         if self.hidden == 0 || self.hidden > MAX_HIDDEN {
             return Err(Error::Invalid(format!("hidden size {} is outside 1..={MAX_HIDDEN}; try 64", self.hidden)));

@@ -3,13 +3,13 @@
 //! links), the dataset picker with sprite-sheet import, the bundled models, and the status
 //! lines the labs write to.
 
-use wasm_bindgen::JsCast;
-use web_sys::{DragEvent, HtmlElement, HtmlInputElement, HtmlSelectElement};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{DragEvent, Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
 
 use super::{Cmd, Queue};
 use crate::data::{self, Dataset, DatasetKind, MoonJitter, SheetOptions};
 use crate::error::{Error, Result};
-use crate::link::{Lab, Link};
+use crate::link::{Input, Lab, LabSetting, Link};
 use crate::web::dom;
 
 /// Wires the Train / Pause / Step / Reset buttons and the share and export buttons of `lab`.
@@ -54,6 +54,83 @@ pub fn wire_buttons(lab: Lab, queue: &Queue) {
             }
         });
     }
+}
+
+/// Builds the lab's model form into `#{lab}-settings` from the declared settings (a number
+/// box, a list or a checkbox each, its help as the tooltip), and gives the dataset's fields,
+/// written out in index.html for their wording, their declared ranges. A setting whose
+/// element the page already has (the PixelRNN's temperature slider) keeps that one.
+pub fn build_form(lab: Lab) -> Result<()> {
+    let name = lab.name();
+    let js = |e: JsValue| Error::Invalid(format!("the page could not build the {} form: {e:?}", lab.title()));
+    let container: Element = dom::get(&format!("{name}-settings"))?;
+    // A lab rebuilt on a new device builds its form again.
+    container.set_text_content(None);
+    let document = dom::document();
+    let grid = document.create_element("div").map_err(js)?;
+    grid.set_class_name("field-grid");
+    container.append_child(&grid).map_err(js)?;
+    for setting in lab.form_settings() {
+        let about = setting.about();
+        let id = format!("{name}-{}", about.key);
+        if dom::try_get::<Element>(&id).is_some() {
+            continue;
+        }
+        let text =
+            if about.unit.is_empty() { about.label.to_string() } else { format!("{} ({})", about.label, about.unit) };
+        let label = document.create_element("label").map_err(js)?;
+        label.set_attribute("title", about.help).map_err(js)?;
+        let control = match about.input {
+            Input::Number { .. } => document.create_element("input").map_err(js)?,
+            Input::Checkbox => document.create_element("input").map_err(js)?,
+            Input::Select(_) => document.create_element("select").map_err(js)?,
+        };
+        control.set_id(&id);
+        match about.input {
+            Input::Number { min, max, whole } => {
+                control.set_attribute("type", "number").map_err(js)?;
+                set_range(&control, min, max, whole).map_err(js)?;
+            }
+            Input::Checkbox => control.set_attribute("type", "checkbox").map_err(js)?,
+            Input::Select(names) => {
+                for option_name in names {
+                    let option = document.create_element("option").map_err(js)?;
+                    option.set_attribute("value", option_name).map_err(js)?;
+                    option.set_text_content(Some(option_name));
+                    control.append_child(&option).map_err(js)?;
+                }
+            }
+        }
+        if about.input == Input::Checkbox {
+            label.set_class_name("check");
+            label.append_child(&control).map_err(js)?;
+            label.append_with_str_1(&format!(" {text}")).map_err(js)?;
+            container.append_child(&label).map_err(js)?;
+        } else {
+            label.set_class_name("field");
+            label.append_with_str_1(&text).map_err(js)?;
+            label.append_child(&control).map_err(js)?;
+            grid.append_child(&label).map_err(js)?;
+        }
+    }
+    for setting in lab.settings() {
+        if let (LabSetting::Data(_), Input::Number { min, max, whole }) = (setting, setting.about().input) {
+            if let Some(input) = dom::try_get::<Element>(&format!("{name}-{}", setting.key())) {
+                set_range(&input, min, max, whole).map_err(js)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A number box's bounds; a whole number steps by one, any other by anything.
+fn set_range(input: &Element, min: f64, max: f64, whole: bool) -> std::result::Result<(), JsValue> {
+    input.set_attribute("min", &min.to_string())?;
+    input.set_attribute("max", &max.to_string())?;
+    if !whole {
+        input.set_attribute("step", "any")?;
+    }
+    Ok(())
 }
 
 /// Puts the link's values in the form (`#{lab}-{key}` inputs) and sends edits as commands.

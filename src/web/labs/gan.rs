@@ -328,7 +328,7 @@ impl LiveLab for GanLab {
             )));
         }
         let cfg = &header.config;
-        copy_settings(GanConfig::SETTINGS, cfg, &mut link.gan);
+        copy_settings(cfg, &mut link.gan);
         link.gan.batch = cfg.batch.min(m.device.train.count);
         link.seed = cfg.seed;
         m.gan = gan;

@@ -30,8 +30,8 @@ use crate::gpu::Gpu;
 use crate::link::{DataLink, Lab, Link};
 use crate::nn::snapshot::Resumable;
 use controls::{
-    copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss, show_running,
-    show_steps, status, wire_buttons, wire_form, wire_sheet_input,
+    build_form, copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss,
+    show_running, show_steps, status, wire_buttons, wire_form, wire_sheet_input,
 };
 pub use runner::Runner;
 
@@ -139,6 +139,7 @@ impl Core {
     fn new(ctx: Ctx, link: Link) -> Result<Core> {
         let queue = Queue::default();
         wire_buttons(link.lab, &queue);
+        build_form(link.lab)?;
         wire_form(&link, &queue);
         wire_sheet_input(link.lab, &queue)?;
         Ok(Core {

@@ -494,7 +494,7 @@ impl LiveLab for RnnLab {
             )));
         }
         let cfg = &header.config;
-        copy_settings(PixelRnnConfig::SETTINGS, cfg, &mut link.rnn);
+        copy_settings(cfg, &mut link.rnn);
         link.rnn.batch = cfg.batch.min(m.device.train.count);
         link.seed = cfg.seed;
         m.rnn = rnn;

@@ -546,7 +546,7 @@ impl LiveLab for VaeLab {
             self.stale = true;
             return Ok(format!("loaded an autoencoder trained {} steps on {}.", header.steps, header.dataset));
         }
-        copy_settings(VaeConfig::SETTINGS, &cfg, &mut self.core.link.vae);
+        copy_settings(&cfg, &mut self.core.link.vae);
         self.core.link.vae.batch = cfg.batch.min(m.device.train.count);
         self.core.link.seed = cfg.seed;
         let latent_changed = m.nets[0].config.latent != cfg.latent;
