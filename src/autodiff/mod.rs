@@ -10,6 +10,8 @@
 //! ones accumulate (every backward kernel takes an `accumulate` flag). Parameter gradients
 //! land directly in the parameter's own buffer, where the optimiser finds them.
 
+mod param;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -25,7 +27,8 @@ use crate::kernels::pixel_norm;
 use crate::kernels::reduce;
 use crate::kernels::spectral_norm::PowerIteration;
 use crate::kernels::upsample::{self, Upsampling};
-use crate::nn::Param;
+
+pub use param::{Init, Param};
 
 /// A value on the tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
