@@ -4,11 +4,16 @@
 
 mod common;
 
+use genlab::autodiff::Tape;
 use genlab::data::device::DeviceDataset;
 use genlab::data::{moons, MoonJitter};
 use genlab::gpu::block_on;
-use genlab::models::vae::{Vae, VaeConfig, VaeHeader};
-use genlab::Error;
+use genlab::kernels::reparam;
+use genlab::kernels::rng::Stream;
+use genlab::models::vae::{reparameterize, Vae, VaeConfig, VaeHeader};
+use genlab::nn::Param;
+use genlab::selftest::test_data;
+use genlab::{Error, Tensor};
 
 fn small_config(seed: u64) -> VaeConfig {
     VaeConfig { hidden: 64, latent: 4, batch: 32, kl_warmup: 20, learning_rate: 2e-3, seed, ..VaeConfig::default() }
@@ -136,6 +141,66 @@ fn interpolation_on_the_gpu_decodes_the_line_between_the_codes() {
         let worst = path.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-4, "autoencoder {autoencoder}: the paths differ by {worst}");
         assert!(vae.interpolate(&gpu, &pair, 1).is_err());
+    }
+}
+
+/// The KL node on the tape: its term is the batch mean of the rows' KL, it enters the total
+/// loss with its weight, and its gradient (sent in the reparameterisation's one backward
+/// launch, beside z's path or alone when nothing uses z) matches finite differences of the
+/// tape's total loss, BCE(z) + β·KL.
+#[test]
+fn the_kl_node_reports_its_mean_and_its_gradient_matches_finite_differences() {
+    let gpu = common::gpu();
+    let (rows, latent, kl_weight) = (3, 2, 0.7f32);
+    let values = test_data(6, rows * 2 * latent, 0.8);
+    let stats =
+        Param::from_tensor(&gpu, "stats", Tensor::from_slice(&gpu, [rows, 2 * latent], &values).unwrap()).unwrap();
+    let targets: Vec<f32> = test_data(7, rows * latent, 0.5).iter().map(|v| v + 0.5).collect();
+    let targets = Tensor::from_slice(&gpu, [rows, latent], &targets).unwrap();
+    let noise = Stream::new(5);
+    let set = |values: &[f32]| {
+        gpu.copy(&Tensor::from_slice(&gpu, [rows, 2 * latent], values).unwrap(), &stats.value).unwrap();
+    };
+    for uses_z in [true, false] {
+        let record = || {
+            let tape = Tape::new(&gpu);
+            let (z, kl) = reparameterize(&tape, tape.param(&stats), noise, kl_weight).unwrap();
+            let reconstruction = uses_z.then(|| tape.bce_with_logits(z, &targets, 1.0).unwrap());
+            (tape, reconstruction, kl)
+        };
+        let total = |values: &[f32]| {
+            set(values);
+            let (tape, _, _) = record();
+            tape.loss_report(&[]).unwrap().to_vec_blocking(&gpu).unwrap()[0] as f64
+        };
+        set(&values);
+        let (tape, reconstruction, kl) = record();
+        let report = tape.loss_report(&[kl]).unwrap().to_vec_blocking(&gpu).unwrap();
+        let (_, kl_rows) = reparam::cpu::forward(&values, latent, &reparam::cpu::noise(Some(noise), rows * latent));
+        let mean_kl = kl_rows.iter().sum::<f32>() / rows as f32;
+        assert!((report[1] - mean_kl).abs() < 1e-5, "KL term {} vs the CPU twin's mean {mean_kl}", report[1]);
+        let reconstruction = reconstruction.map_or(0.0, |r| tape.value(r).to_vec_blocking(&gpu).unwrap()[0]);
+        let expected = reconstruction + kl_weight * report[1];
+        assert!((report[0] - expected).abs() < 1e-5, "loss {} vs reconstruction + β·KL = {expected}", report[0]);
+
+        tape.backward().unwrap();
+        let analytic = stats.grad.to_vec_blocking(&gpu).unwrap();
+        let eps = 1e-2f32;
+        for i in 0..values.len() {
+            let mut nudged = values.clone();
+            nudged[i] = values[i] + eps;
+            let up = total(&nudged);
+            nudged[i] = values[i] - eps;
+            let down = total(&nudged);
+            let numeric = (up - down) / (2.0 * eps as f64);
+            let error = (numeric - analytic[i] as f64).abs() / (numeric.abs().max(analytic[i].abs() as f64) + 1e-2);
+            assert!(
+                error < 5e-3,
+                "uses z {uses_z}, stats [{i}]: analytic {} vs finite difference {numeric}",
+                analytic[i]
+            );
+        }
+        set(&values);
     }
 }
 

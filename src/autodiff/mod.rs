@@ -2,13 +2,18 @@
 //!
 //! Every forward op launches its kernel at once and pushes a node holding its value and a
 //! closure that knows how to send a gradient to its parents. The tape is already in
-//! topological order, so `backward` is a reverse walk. Losses are the roots: their fused
-//! kernels computed d(loss)/d(logits) on the forward pass, scaled by the loss's weight, so
-//! a model's total loss is simply the sum of the losses it recorded.
+//! topological order, so `backward` is a reverse walk. Losses are the roots, and a model's
+//! total loss is the sum of the losses it recorded, each times its weight. The loss kernels
+//! compute d(loss)/d(logits) on the forward pass and fold their weight into it and into
+//! their value (their root's weight is 1); a loss that a fused op made on the way to its
+//! output (the VAE's KL) keeps its weight on the tape and gets its gradient in that op's one
+//! backward launch.
 //!
 //! Gradients are never zeroed: the first contribution to a gradient overwrites it and later
 //! ones accumulate (every backward kernel takes an `accumulate` flag). Parameter gradients
 //! land directly in the parameter's own buffer, where the optimiser finds them.
+
+mod param;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,7 +30,8 @@ use crate::kernels::pixel_norm;
 use crate::kernels::reduce;
 use crate::kernels::spectral_norm::PowerIteration;
 use crate::kernels::upsample::{self, Upsampling};
-use crate::nn::Param;
+
+pub use param::{Init, Param};
 
 /// A value on the tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +44,8 @@ struct Node {
     grad: Option<Tensor>,
     param: Option<Rc<Param>>,
     backward: Option<Backward>,
-    is_loss: bool,
+    /// For a loss root, the weight its term enters the total loss with.
+    loss_weight: Option<f32>,
     /// Constants (data, noise) need no gradient; skipping theirs saves a matmul per layer.
     needs_grad: bool,
 }
@@ -64,7 +71,7 @@ impl Tape {
 
     fn push_leaf(&self, value: Tensor, backward: Option<Backward>, needs_grad: bool) -> Var {
         let mut nodes = self.nodes.borrow_mut();
-        nodes.push(Node { value, grad: None, param: None, backward, is_loss: false, needs_grad });
+        nodes.push(Node { value, grad: None, param: None, backward, loss_weight: None, needs_grad });
         Var(nodes.len() - 1)
     }
 
@@ -384,25 +391,50 @@ impl Tape {
         ))
     }
 
-    /// Records an op computed outside the tape's own set (a model's fused kernel): `value` is
-    /// its output, and `backward` receives d loss / d value and sends gradients to the op's
-    /// inputs with [`Tape::send_grad`].
-    pub fn custom(&self, value: Tensor, backward: impl FnOnce(&Tape, Tensor) -> Result<()> + 'static) -> Var {
-        self.push(
-            value,
-            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| match dy {
-                Some(dy) => backward(tape, dy),
-                None => Ok(()),
-            })),
-        )
+    /// Records an op computed outside the tape's own set (a model's fused kernel) that made a
+    /// loss on the way to its output (the VAE's KL beside its sample), as two variables: the
+    /// output, and a loss root holding one loss per row, whose mean enters the total loss
+    /// with `weight`. The op's backward belongs to the root, which comes after the output and
+    /// before anything that uses it, so it runs once every use of the output has sent its
+    /// gradient. It receives that gradient (None when nothing used the output) and
+    /// d loss / d row of the loss, and sends both paths to the op's inputs in one launch.
+    pub fn custom_with_loss(
+        &self,
+        value: Tensor,
+        loss_rows: Tensor,
+        weight: f32,
+        backward: impl FnOnce(&Tape, Option<Tensor>, f32) -> Result<()> + 'static,
+    ) -> (Var, Var) {
+        let output = self.push(value, None);
+        let rows = loss_rows.len();
+        let root = self.push_root(loss_rows, weight);
+        let backward: Backward = Box::new(move |tape: &Tape, _| {
+            let row_grad = tape.loss_weight(root) / rows as f32;
+            backward(tape, tape.grad(output), row_grad)
+        });
+        self.nodes.borrow_mut()[root.0].backward = Some(backward);
+        (output, root)
     }
 
     /// Records a loss root made by a fused loss kernel: `value` is the (weighted) loss and
     /// `grad` its gradient w.r.t. `input`, already scaled by the weight.
     pub fn custom_loss(&self, value: Tensor, input: Var, grad: Tensor) -> Var {
-        let var = self.push(value, Some(Box::new(move |tape: &Tape, _| tape.send_grad(input, &grad))));
-        self.nodes.borrow_mut()[var.0].is_loss = true;
+        let var = self.push_root(value, 1.0);
+        self.nodes.borrow_mut()[var.0].backward = Some(Box::new(move |tape: &Tape, _| tape.send_grad(input, &grad)));
         var
+    }
+
+    /// A loss root whose term enters the total loss with `weight`; its backward is set by the
+    /// caller.
+    fn push_root(&self, value: Tensor, weight: f32) -> Var {
+        let var = self.push(value, None);
+        self.nodes.borrow_mut()[var.0].loss_weight = Some(weight);
+        var
+    }
+
+    /// The weight `root`'s term enters the total loss with (0 for a variable that is no loss).
+    fn loss_weight(&self, root: Var) -> f32 {
+        self.nodes.borrow()[root.0].loss_weight.unwrap_or(0.0)
     }
 
     /// Records a loss root whose gradient w.r.t. `logits` the forward kernel already made.
@@ -444,14 +476,11 @@ impl Tape {
         let value = Tensor::uninit(&self.gpu, [1])?;
         self.gpu.copy_region(&computed.stats, 0, &value, 0, 1)?;
         let (real_grad, fake_grad) = (computed.real_grad, computed.fake_grad);
-        let var = self.push(
-            value,
-            Some(Box::new(move |tape: &Tape, _| {
-                tape.send_grad(real, &real_grad)?;
-                tape.send_grad(fake, &fake_grad)
-            })),
-        );
-        self.nodes.borrow_mut()[var.0].is_loss = true;
+        let var = self.push_root(value, 1.0);
+        self.nodes.borrow_mut()[var.0].backward = Some(Box::new(move |tape: &Tape, _| {
+            tape.send_grad(real, &real_grad)?;
+            tape.send_grad(fake, &fake_grad)
+        }));
         Ok((var, computed.stats))
     }
 
@@ -466,24 +495,62 @@ impl Tape {
         Ok((self.custom_loss(value, fake, computed.grad), computed.stats))
     }
 
-    /// The loss roots recorded so far, in order; their values sum to the total loss.
+    /// The loss roots recorded so far, in order.
     pub fn losses(&self) -> Vec<Var> {
         let nodes = self.nodes.borrow();
-        (0..nodes.len()).filter(|&i| nodes[i].is_loss).map(Var).collect()
+        (0..nodes.len()).filter(|&i| nodes[i].loss_weight.is_some()).map(Var).collect()
+    }
+
+    /// What a monitor reads: `[loss, term of shown[0], term of shown[1], …]`, where loss is
+    /// the total that `backward` minimises, Σ weight · term over the loss roots, and a root's
+    /// term is the mean of its value (one value for the loss kernels, which average on the
+    /// forward pass; one per row for a loss made by a fused op). Computed when asked rather
+    /// than when recorded, so that a step that reports nothing spends no launch on it.
+    pub fn loss_report(&self, shown: &[Var]) -> Result<Tensor> {
+        let roots = self.losses();
+        let terms = roots.iter().map(|&root| self.loss_term(root)).collect::<Result<Vec<_>>>()?;
+        let total = Tensor::zeros(&self.gpu, [1])?;
+        // A term of weight 1 starts the sum as a copy, which is no launch.
+        let copied = roots.iter().position(|&root| self.loss_weight(root) == 1.0);
+        if let Some(i) = copied {
+            self.gpu.copy(&terms[i], &total)?;
+        }
+        for (i, (&root, term)) in roots.iter().zip(&terms).enumerate() {
+            if Some(i) != copied {
+                elementwise::axpby(&self.gpu, self.loss_weight(root), term, 1.0, &total)?;
+            }
+        }
+        let report = Tensor::uninit(&self.gpu, [1 + shown.len()])?;
+        self.gpu.copy_region(&total, 0, &report, 0, 1)?;
+        for (at, var) in shown.iter().enumerate() {
+            let Some(i) = roots.iter().position(|root| root == var) else {
+                return Err(Error::Invalid(format!("loss_report: variable {} is no loss root", var.0)));
+            };
+            self.gpu.copy_region(&terms[i], 0, &report, 1 + at, 1)?;
+        }
+        Ok(report)
+    }
+
+    fn loss_term(&self, root: Var) -> Result<Tensor> {
+        let value = self.value(root);
+        match value.len() {
+            1 => Ok(value),
+            _ => reduce::mean_all(&self.gpu, &value),
+        }
     }
 
     /// Replays the backward closures from the losses to the parameters. Consumes the
     /// closures: a tape is used for one step.
     pub fn backward(&self) -> Result<()> {
         let count = self.nodes.borrow().len();
-        if !self.nodes.borrow().iter().any(|n| n.is_loss) {
+        if !self.nodes.borrow().iter().any(|n| n.loss_weight.is_some()) {
             return Err(Error::Invalid("backward: the tape holds no loss".into()));
         }
         for i in (0..count).rev() {
             let (backward, grad, is_loss) = {
                 let mut nodes = self.nodes.borrow_mut();
                 let node = &mut nodes[i];
-                (node.backward.take(), node.grad.clone(), node.is_loss)
+                (node.backward.take(), node.grad.clone(), node.loss_weight.is_some())
             };
             if let Some(backward) = backward {
                 if grad.is_some() || is_loss {

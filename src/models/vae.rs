@@ -16,14 +16,13 @@
 
 use std::rc::Rc;
 
-use crate::autodiff::Tape;
+use crate::autodiff::{Tape, Var};
 use crate::data::device::{DeviceDataset, DeviceRows};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::elementwise::{self, Activation};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
-use crate::kernels::reduce;
 use crate::kernels::reparam;
 use crate::kernels::rng::{self, Stream};
 use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monitor, Purpose};
@@ -246,23 +245,17 @@ impl Vae {
         let batch = self.config.batch;
         let x = data.train.sample(gpu, &mut self.batches, batch)?.reshape([batch, self.image_len])?;
 
+        // loss = reconstruction + β·KL: the tape's loss roots, the KL recorded with weight β
+        // (warming up) and the reconstruction with 1. The autoencoder has no KL.
         let tape = Tape::new(gpu);
         let input = tape.constant(&x);
         let code = self.encoder.forward(&tape, input)?;
-        let kl_weight = self.config.kl_weight(step);
-        let (z, kl_rows) = if self.config.autoencoder {
+        let (z, kl) = if self.config.autoencoder {
             (code, None)
         } else {
-            let stats = tape.value(code);
-            let sampled = reparam::reparameterize(gpu, &stats, Some(self.noise.take(batch * self.config.latent)))?;
-            let noise = sampled.noise;
-            // d(β · mean KL)/d stats is fused into the same backward launch as dz's path.
-            let kl_scale = kl_weight / batch as f32;
-            let z = tape.custom(sampled.z, move |tape, dz| {
-                let dstats = reparam::reparameterize_backward(tape.gpu(), &stats, &noise, Some(&dz), kl_scale)?;
-                tape.send_grad(code, &dstats)
-            });
-            (z, Some(sampled.kl_rows))
+            let noise = self.noise.take(batch * self.config.latent);
+            let (z, kl) = reparameterize(&tape, code, noise, self.config.kl_weight(step))?;
+            (z, Some(kl))
         };
         let logits = self.decoder.forward(&tape, z)?;
         let reconstruction = tape.bce_with_logits(logits, &x, 1.0)?;
@@ -270,19 +263,11 @@ impl Vae {
         self.optimizer.step(gpu, &self.params())?;
 
         if self.monitor.wants(step) {
+            let shown: Vec<Var> = [Some(reconstruction), kl].into_iter().flatten().collect();
+            let report = tape.loss_report(&shown)?;
+            // The autoencoder's KL figure stays 0.
             let figures = Tensor::zeros(gpu, [FIGURES.len()])?;
-            gpu.copy_region(&tape.value(reconstruction), 0, &figures, 1, 1)?;
-            if let Some(kl_rows) = &kl_rows {
-                let kl = reduce::sum_all(gpu, kl_rows, 1.0 / batch as f32)?;
-                gpu.copy_region(&kl, 0, &figures, 2, 1)?;
-                // loss = reconstruction + β_t · KL, the objective this step minimised.
-                let loss = Tensor::zeros(gpu, [1])?;
-                gpu.copy(&tape.value(reconstruction), &loss)?;
-                elementwise::axpby(gpu, kl_weight, &kl, 1.0, &loss)?;
-                gpu.copy_region(&loss, 0, &figures, 0, 1)?;
-            } else {
-                gpu.copy_region(&tape.value(reconstruction), 0, &figures, 0, 1)?;
-            }
+            gpu.copy_region(&report, 0, &figures, 0, report.len())?;
             self.monitor.schedule(gpu, step, &figures);
         }
         gpu.submit();
@@ -459,6 +444,20 @@ impl Vae {
         }
         Ok(total)
     }
+}
+
+/// The reparameterisation trick on the tape: z = m + exp(σ/2)·e from the encoder's `stats`
+/// (e number `row·D + j` of `noise`), and the KL term, a loss root holding each row's
+/// KL(N(m, exp σ) ‖ N(0, I)), whose mean enters the loss with `kl_weight`. One fused launch
+/// forward; one backward, which sends d stats of both z's path and the KL.
+pub fn reparameterize(tape: &Tape, stats: Var, noise: Stream, kl_weight: f32) -> Result<(Var, Var)> {
+    let stats_value = tape.value(stats);
+    let sampled = reparam::reparameterize(tape.gpu(), &stats_value, Some(noise))?;
+    let noise = sampled.noise;
+    Ok(tape.custom_with_loss(sampled.z, sampled.kl_rows, kl_weight, move |tape, dz, kl_row_grad| {
+        let dstats = reparam::reparameterize_backward(tape.gpu(), &stats_value, &noise, dz.as_ref(), kl_row_grad)?;
+        tape.send_grad(stats, &dstats)
+    }))
 }
 
 /// Codes on an n×n grid over [−extent, extent]² (2-D latents): the latent map, row-major

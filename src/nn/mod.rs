@@ -1,84 +1,19 @@
-//! Layers built from kernels: parameters, dense and convolution layers, MLPs, and the Adam
-//! optimiser.
+//! Layers built on the tape: dense and convolution layers, MLPs, and the Adam optimiser.
+//! Their parameters are the tape's own [`Param`]s, re-exported here.
 
 pub mod checkpoint;
 pub mod snapshot;
 
-use std::cell::Cell;
 use std::rc::Rc;
 
+pub use crate::autodiff::{Init, Param};
 use crate::autodiff::{Tape, Var};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Shape, Tensor};
+use crate::gpu::Gpu;
 use crate::kernels::adam::{self, AdamConfig};
 use crate::kernels::patches::PatchGeometry;
-use crate::kernels::rng::{self, Stream};
+use crate::kernels::rng::Stream;
 use crate::kernels::Activation;
-
-/// A trainable tensor with its gradient and Adam's two moment estimates, all on the GPU.
-pub struct Param {
-    pub name: String,
-    pub value: Tensor,
-    pub grad: Tensor,
-    m: Tensor,
-    v: Tensor,
-    /// Set when a backward pass wrote `grad`; the optimiser skips parameters whose
-    /// gradient is left over from an earlier step.
-    grad_fresh: Cell<bool>,
-}
-
-/// How a parameter starts.
-#[derive(Clone, Copy, Debug)]
-pub enum Init {
-    Zeros,
-    /// N(0, std²) from the given stream.
-    Normal {
-        std: f32,
-        stream: Stream,
-    },
-}
-
-impl Param {
-    pub fn new(gpu: &Gpu, name: &str, shape: impl Into<Shape>, init: Init) -> Result<Rc<Param>> {
-        let shape = shape.into();
-        let value = match init {
-            Init::Zeros => Tensor::zeros(gpu, shape.clone())?,
-            Init::Normal { std, stream } => rng::normal(gpu, stream, shape.clone(), 0.0, std)?,
-        };
-        Param::from_tensor(gpu, name, value)
-    }
-
-    /// A parameter holding `value` (e.g. loaded weights).
-    pub fn from_tensor(gpu: &Gpu, name: &str, value: Tensor) -> Result<Rc<Param>> {
-        let shape = value.shape().clone();
-        Ok(Rc::new(Param {
-            name: name.to_string(),
-            grad: Tensor::zeros(gpu, shape.clone())?,
-            m: Tensor::zeros(gpu, shape.clone())?,
-            v: Tensor::zeros(gpu, shape)?,
-            value,
-            grad_fresh: Cell::new(false),
-        }))
-    }
-
-    pub(crate) fn mark_grad_fresh(&self) {
-        self.grad_fresh.set(true);
-    }
-
-    pub fn numel(&self) -> usize {
-        self.value.len()
-    }
-
-    /// What training changes in this parameter, by name: its value (under the parameter's
-    /// own name, as weights files have it) and Adam's two moments.
-    pub fn state(&self) -> [(String, Tensor); 3] {
-        [
-            (self.name.clone(), self.value.clone()),
-            (format!("{}#adam.m", self.name), self.m.clone()),
-            (format!("{}#adam.v", self.name), self.v.clone()),
-        ]
-    }
-}
 
 /// `y = act(x·W + b)` with W of shape [inputs, outputs].
 pub struct Linear {
@@ -317,7 +252,7 @@ impl Adam {
     pub fn step(&mut self, gpu: &Gpu, params: &[Rc<Param>]) -> Result<()> {
         self.step += 1;
         for param in params {
-            if param.grad_fresh.replace(false) {
+            if param.take_grad_fresh() {
                 adam::adam_step(gpu, &self.config, self.step, &param.grad, &param.value, &param.m, &param.v)?;
             }
         }
