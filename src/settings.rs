@@ -1,7 +1,7 @@
 //! A model's settings, each declared once: its key in links and in the page's form, its flag
 //! on the command line, its label, unit, help, range, and how it reads and writes the
 //! config field it stands for. From the declarations come link parsing and writing
-//! ([`crate::link`]), the page's form (built at start, `web/labs/controls.rs`) and the
+//! (`link.rs`), the page's form (built at start, `web/labs/controls.rs`) and the
 //! command line's flags with their defaults (`cli/settings.rs`).
 //!
 //! The range is what the page and links accept. The command line checks a value's type by

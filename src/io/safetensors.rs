@@ -1,5 +1,5 @@
 //! safetensors files: named f32 tensors with string metadata (model weights), and the raw
-//! tensors of other dtypes that dataset dumps ([`crate::data::dump`]) are built from.
+//! tensors of other dtypes that dataset dumps (`data::dump`) are built from.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -108,7 +108,7 @@ pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
     use crate::kernels::adam::{self, AdamConfig};
-    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
+    use crate::kernels::check::{check, max_error, test_data, Check, TOLERANCE};
 
     /// `steps` updates of one parameter tensor.
     #[derive(Clone, Debug)]

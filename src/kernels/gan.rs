@@ -197,8 +197,8 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{check, test_data, worst, Check, TOLERANCE};
     use crate::kernels::gan;
-    use crate::selftest::{check, test_data, worst, Check, TOLERANCE};
 
     #[derive(Clone, Debug)]
     pub enum GanCase {

@@ -72,9 +72,9 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{check, max_error, test_data, Check};
     use crate::kernels::gather;
     use crate::kernels::rng::{self, Stream};
-    use crate::selftest::{check, max_error, test_data, Check};
 
     /// `rows` random rows of a `[source_rows, cols]` table.
     #[derive(Clone, Debug)]

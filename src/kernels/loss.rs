@@ -127,9 +127,9 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{check, max_error, test_data, Check, TOLERANCE};
     use crate::kernels::loss;
     use crate::kernels::rng::{self, Stream};
-    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
 
     #[derive(Clone, Debug)]
     pub enum LossCase {

@@ -285,9 +285,9 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{check, max_error, test_data, Check, TOLERANCE};
     use crate::kernels::matmul::{self, Epilogue, MatmulPath, Transpose};
     use crate::kernels::Activation;
-    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
 
     /// One product, by one path.
     #[derive(Clone, Debug)]

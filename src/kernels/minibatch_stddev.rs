@@ -124,8 +124,8 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
     use crate::kernels::minibatch_stddev;
-    use crate::selftest::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
 
     /// Forward, and backward written or accumulated.
     #[derive(Clone, Debug)]

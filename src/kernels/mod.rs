@@ -30,6 +30,7 @@ macro_rules! kernel_params {
 }
 
 pub mod adam;
+pub mod check;
 pub mod elementwise;
 pub mod gan;
 pub mod gather;

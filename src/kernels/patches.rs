@@ -168,8 +168,8 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{check, test_data, worst, Check};
     use crate::kernels::patches::{self, PatchGeometry};
-    use crate::selftest::{check, test_data, worst, Check};
 
     /// im2col, and col2im of patches of the same shape.
     #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 //! sampling with teacher-forced known pixels. Each has a CPU twin below.
 //!
 //! Token tensors hold u32 palette indices, batch-major `[B, T]` with T = height·width in
-//! raster order (as [`crate::data::device::DeviceDataset`] gathers them); the network's
+//! raster order (as `data::device::DeviceDataset` gathers them); the network's
 //! sequences are time-major `[T, B, ·]` (as [`crate::kernels::lstm`] reads them).
 
 use crate::error::{Error, Result};

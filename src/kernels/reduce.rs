@@ -134,8 +134,8 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{check, max_error, test_data, Check, TOLERANCE};
     use crate::kernels::reduce;
-    use crate::selftest::{check, max_error, test_data, Check, TOLERANCE};
 
     #[derive(Clone, Debug)]
     pub enum ReduceCase {

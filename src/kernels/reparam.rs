@@ -228,9 +228,11 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{
+        check, max_error, plus, prior_grad, test_data, worst, Check, NORMAL_TOLERANCE, TOLERANCE,
+    };
     use crate::kernels::reparam;
     use crate::kernels::rng::Stream;
-    use crate::selftest::{check, max_error, plus, prior_grad, test_data, worst, Check, NORMAL_TOLERANCE, TOLERANCE};
 
     #[derive(Clone, Debug)]
     pub enum ReparamCase {

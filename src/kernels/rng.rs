@@ -200,8 +200,8 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::Gpu;
+    use crate::kernels::check::{check, max_error, Check, NORMAL_TOLERANCE};
     use crate::kernels::rng::{self, Stream};
-    use crate::selftest::{check, max_error, Check, NORMAL_TOLERANCE};
 
     #[derive(Clone, Debug)]
     pub enum RngCase {

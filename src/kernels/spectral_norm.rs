@@ -175,8 +175,8 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
     use crate::kernels::spectral_norm::{self, PowerIteration};
-    use crate::selftest::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
 
     /// `iterations` power-iteration steps on a `[rows, cols]` matrix, the division by σ, and the
     /// backward written or accumulated.

@@ -134,8 +134,8 @@ pub mod cpu {
 pub mod cases {
     use crate::error::Result;
     use crate::gpu::{Gpu, Tensor};
+    use crate::kernels::check::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
     use crate::kernels::upsample::{self, Upsampling};
-    use crate::selftest::{check, plus, prior_grad, test_data, worst, Check, TOLERANCE};
 
     /// Nearest-neighbour upsampling, and its backward written or accumulated.
     #[derive(Clone, Debug)]

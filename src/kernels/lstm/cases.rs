@@ -2,8 +2,8 @@
 
 use crate::error::Result;
 use crate::gpu::{Gpu, Shape, Tensor};
+use crate::kernels::check::{check, max_error, test_data, worst, Check, TOLERANCE};
 use crate::kernels::lstm::{self, LstmDims, LstmStates};
-use crate::selftest::{check, max_error, test_data, worst, Check, TOLERANCE};
 
 #[derive(Clone, Debug)]
 pub enum LstmCase {

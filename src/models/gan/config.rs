@@ -1,6 +1,6 @@
 //! The GAN's configuration and its declared settings.
 
-use super::Upsampler;
+use super::generator::Upsampler;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::Activation;
 use crate::models::check_learning_rate;
