@@ -36,9 +36,6 @@ pub struct TrainGan {
     /// discriminator's 2e-3; see --g-lr, --d-lr).
     #[arg(long)]
     pub lr: Option<f32>,
-    /// Decay of the moving average of the generator's weights that draws the samples (0: off).
-    #[arg(long, default_value_t = GanConfig::default().g_ema)]
-    pub g_ema: f32,
     /// Generated and real images compared for precision and recall.
     #[arg(long, default_value_t = 1000)]
     pub pr_samples: usize,
@@ -96,8 +93,7 @@ struct Summary {
 pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     let dataset = args.data.load()?;
     // `--lr` sets both networks' rates, except where `--g-lr` or `--d-lr` says otherwise.
-    let mut config =
-        GanConfig { g_ema: args.g_ema, output: GanOutput::Sigmoid, seed: args.seed, ..args.model.config.clone() };
+    let mut config = GanConfig { output: GanOutput::Sigmoid, seed: args.seed, ..args.model.config.clone() };
     if let Some(lr) = args.lr {
         if !args.model.given("g-lr") {
             config.g_learning_rate = lr;

@@ -171,6 +171,15 @@ impl Declared for GanConfig {
             field: number!(real_label, above 0.0, 1.0),
         },
         Setting {
+            key: "ema",
+            flag: Some("g-ema"),
+            label: "G average decay",
+            unit: "",
+            help: "Decay of the moving average of G's weights that draws the samples: 0.999 averages over \
+                   about the last 1000 steps, 0 draws with the training generator itself.",
+            field: number!(g_ema, 0.0, 0.9999),
+        },
+        Setting {
             key: "dconv",
             flag: Some("d-conv"),
             label: "D conv channels",
