@@ -318,10 +318,15 @@ pub enum Input {
     Select(&'static [&'static str]),
 }
 
+/// The f64 that reads as `v` does: 0.9999, not 0.9998999834060669 (a number box's bounds).
+fn shortest(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(v as f64)
+}
+
 fn about<C>(s: &Setting<C>) -> About {
     let input = match &s.field {
         Field::Whole { min, max, .. } => Input::Number { min: *min as f64, max: *max as f64, whole: true },
-        Field::Number { min, max, .. } => Input::Number { min: *min as f64, max: *max as f64, whole: false },
+        Field::Number { min, max, .. } => Input::Number { min: shortest(*min), max: shortest(*max), whole: false },
         Field::Switch { .. } => Input::Checkbox,
         Field::Choice { names, .. } => Input::Select(names),
     };
