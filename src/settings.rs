@@ -18,8 +18,13 @@ pub enum Field<C: 'static> {
     Number { min: f32, max: f32, above_min: bool, get: fn(&C) -> f32, set: fn(&mut C, f32) },
     /// On or off: written 1 or 0.
     Switch { get: fn(&C) -> bool, set: fn(&mut C, bool) },
-    /// One of a few names.
-    Choice { names: &'static [&'static str], get: fn(&C) -> &'static str, set: fn(&mut C, &str) },
+    /// One of a few names; `titles` are what a form's list shows for them, in order.
+    Choice {
+        names: &'static [&'static str],
+        titles: &'static [&'static str],
+        get: fn(&C) -> &'static str,
+        set: fn(&mut C, &str),
+    },
 }
 
 /// One setting of a config `C`.

@@ -19,7 +19,7 @@ fn changed<C: Clone>(setting: &Setting<C>, config: &C) -> C {
             set(&mut out, if get(config) == *max { (min + max) / 2.0 } else { *max })
         }
         Field::Switch { get, set } => set(&mut out, !get(config)),
-        Field::Choice { names, get, set } => {
+        Field::Choice { names, get, set, .. } => {
             let other = names.iter().find(|n| **n != get(config)).expect("a choice has two names");
             set(&mut out, other)
         }
@@ -95,7 +95,10 @@ fn every_form_field_sets_the_link_and_shows_what_it_set() {
             let text = form_text(setting, &link);
             match about.input {
                 Input::Checkbox => assert!(text == "1" || text == "0", "{}: {text}", about.key),
-                Input::Select(names) => assert!(names.contains(&text.as_str()), "{}: {text}", about.key),
+                Input::Select { names, titles } => {
+                    assert!(names.contains(&text.as_str()), "{}: {text}", about.key);
+                    assert_eq!(names.len(), titles.len(), "{}: a title for each name", about.key);
+                }
                 Input::Number { min, max, .. } => {
                     let v: f64 = text.parse().unwrap();
                     assert!((min..=max).contains(&v), "{}: {v} outside the box's {min}..={max}", about.key);

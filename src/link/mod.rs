@@ -198,6 +198,7 @@ const DATA_SETTINGS: &[Setting<DataLink>] = &[
         help: "What the lab trains on: generated sprites or moons, or a sprite sheet of your own.",
         field: Field::Choice {
             names: &["sprites", "moons", "sheet"],
+            titles: &["monster sprites", "moon phases (28×28, grey)", "your sprite sheet"],
             get: |d| d.kind.name(),
             set: |d, name| {
                 if let Ok(kind) = name.parse() {
@@ -315,7 +316,11 @@ pub enum Input {
         whole: bool,
     },
     Checkbox,
-    Select(&'static [&'static str]),
+    /// A list of names, each shown by its title.
+    Select {
+        names: &'static [&'static str],
+        titles: &'static [&'static str],
+    },
 }
 
 /// The f64 that reads as `v` does: 0.9999, not 0.9998999834060669 (a number box's bounds).
@@ -328,7 +333,7 @@ fn about<C>(s: &Setting<C>) -> About {
         Field::Whole { min, max, .. } => Input::Number { min: *min as f64, max: *max as f64, whole: true },
         Field::Number { min, max, .. } => Input::Number { min: shortest(*min), max: shortest(*max), whole: false },
         Field::Switch { .. } => Input::Checkbox,
-        Field::Choice { names, .. } => Input::Select(names),
+        Field::Choice { names, titles, .. } => Input::Select { names, titles },
     };
     About { key: s.key, label: s.label, unit: s.unit, help: s.help, input }
 }
@@ -392,6 +397,22 @@ impl Lab {
     pub fn form_settings(self) -> Vec<LabSetting> {
         let in_form = |s: &LabSetting| !matches!(s, LabSetting::Data(_)) && s.key() != "steps";
         self.settings().into_iter().filter(in_form).collect()
+    }
+
+    /// The settings of the lab's dataset form.
+    pub fn data_settings(self) -> Vec<LabSetting> {
+        self.settings().into_iter().filter(|s| matches!(s, LabSetting::Data(_))).collect()
+    }
+
+    /// The names a list offers for `setting`, each with its title: every name, except that
+    /// a lab's list of datasets holds only those it can use.
+    pub fn choices(self, setting: LabSetting) -> Vec<(&'static str, &'static str)> {
+        let Input::Select { names, titles } = setting.about().input else { return Vec::new() };
+        let usable = |name: &&str| match setting {
+            LabSetting::Data(_) => name.parse::<DatasetKind>().map_or(true, |kind| self.accepts(kind)),
+            _ => true,
+        };
+        names.iter().zip(titles).filter(|(name, _)| usable(name)).map(|(n, t)| (*n, *t)).collect()
     }
 
     fn setting(self, key: &str) -> Option<LabSetting> {

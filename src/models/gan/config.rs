@@ -208,6 +208,7 @@ impl Declared for GanConfig {
                    draw a checkerboard).",
             field: Field::Choice {
                 names: &["resize", "transposed"],
+                titles: &["resize", "transposed"],
                 get: |c| c.g_upsampler.name(),
                 set: |c, name| {
                     if let Ok(upsampler) = name.parse() {

@@ -56,79 +56,91 @@ pub fn wire_buttons(lab: Lab, queue: &Queue) {
     }
 }
 
-/// Builds the lab's model form into `#{lab}-settings` from the declared settings (a number
-/// box, a list or a checkbox each, its help as the tooltip), and gives the dataset's fields,
-/// written out in index.html for their wording, their declared ranges. A setting whose
-/// element the page already has (the PixelRNN's temperature slider) keeps that one.
+/// Builds the lab's forms from the declared settings: the dataset's into
+/// `#{lab}-data-settings` and the model's into `#{lab}-settings`. Each setting becomes a
+/// number box, a list or a checkbox, its help the tooltip; a field's label is
+/// `#{lab}-{key}-field` and its words `#{lab}-{key}-label`, for the views that change them.
+/// A setting whose element the page already has (the PixelRNN's temperature slider) keeps
+/// that one.
 pub fn build_form(lab: Lab) -> Result<()> {
     let name = lab.name();
+    build_fields(lab, &format!("{name}-data-settings"), lab.data_settings(), true)?;
+    build_fields(lab, &format!("{name}-settings"), lab.form_settings(), false)
+}
+
+/// `settings` as fields in `#{container_id}`: number boxes in a two-column grid, lists in it
+/// too or (`lists_above`) full width above it, checkboxes below it.
+fn build_fields(lab: Lab, container_id: &str, settings: Vec<LabSetting>, lists_above: bool) -> Result<()> {
     let js = |e: JsValue| Error::Invalid(format!("the page could not build the {} form: {e:?}", lab.title()));
-    let container: Element = dom::get(&format!("{name}-settings"))?;
+    let container: Element = dom::get(container_id)?;
     // A lab rebuilt on a new device builds its form again.
     container.set_text_content(None);
     let document = dom::document();
-    let grid = document.create_element("div").map_err(js)?;
+    let element = |tag: &str| document.create_element(tag).map_err(js);
+    let grid = element("div")?;
     grid.set_class_name("field-grid");
-    container.append_child(&grid).map_err(js)?;
-    for setting in lab.form_settings() {
+    let (mut above, mut below) = (Vec::new(), Vec::new());
+    for setting in settings {
         let about = setting.about();
-        let id = format!("{name}-{}", about.key);
+        let id = format!("{}-{}", lab.name(), about.key);
         if dom::try_get::<Element>(&id).is_some() {
             continue;
         }
+        let label = element("label")?;
+        label.set_id(&format!("{id}-field"));
+        label.set_attribute("title", about.help).map_err(js)?;
+        let words = element("span")?;
+        words.set_id(&format!("{id}-label"));
         let text =
             if about.unit.is_empty() { about.label.to_string() } else { format!("{} ({})", about.label, about.unit) };
-        let label = document.create_element("label").map_err(js)?;
-        label.set_attribute("title", about.help).map_err(js)?;
         let control = match about.input {
-            Input::Number { .. } => document.create_element("input").map_err(js)?,
-            Input::Checkbox => document.create_element("input").map_err(js)?,
-            Input::Select(_) => document.create_element("select").map_err(js)?,
+            Input::Number { min, max, whole } => {
+                let input = element("input")?;
+                input.set_attribute("type", "number").map_err(js)?;
+                input.set_attribute("min", &min.to_string()).map_err(js)?;
+                input.set_attribute("max", &max.to_string()).map_err(js)?;
+                if !whole {
+                    input.set_attribute("step", "any").map_err(js)?;
+                }
+                input
+            }
+            Input::Checkbox => {
+                let input = element("input")?;
+                input.set_attribute("type", "checkbox").map_err(js)?;
+                input
+            }
+            Input::Select { .. } => {
+                let select = element("select")?;
+                for (name, title) in lab.choices(setting) {
+                    let option = element("option")?;
+                    option.set_attribute("value", name).map_err(js)?;
+                    option.set_text_content(Some(title));
+                    select.append_child(&option).map_err(js)?;
+                }
+                select
+            }
         };
         control.set_id(&id);
-        match about.input {
-            Input::Number { min, max, whole } => {
-                control.set_attribute("type", "number").map_err(js)?;
-                set_range(&control, min, max, whole).map_err(js)?;
-            }
-            Input::Checkbox => control.set_attribute("type", "checkbox").map_err(js)?,
-            Input::Select(names) => {
-                for option_name in names {
-                    let option = document.create_element("option").map_err(js)?;
-                    option.set_attribute("value", option_name).map_err(js)?;
-                    option.set_text_content(Some(option_name));
-                    control.append_child(&option).map_err(js)?;
-                }
-            }
-        }
         if about.input == Input::Checkbox {
             label.set_class_name("check");
+            words.set_text_content(Some(&format!(" {text}")));
             label.append_child(&control).map_err(js)?;
-            label.append_with_str_1(&format!(" {text}")).map_err(js)?;
-            container.append_child(&label).map_err(js)?;
+            label.append_child(&words).map_err(js)?;
+            below.push(label);
         } else {
             label.set_class_name("field");
-            label.append_with_str_1(&text).map_err(js)?;
+            words.set_text_content(Some(&text));
+            label.append_child(&words).map_err(js)?;
             label.append_child(&control).map_err(js)?;
-            grid.append_child(&label).map_err(js)?;
-        }
-    }
-    for setting in lab.settings() {
-        if let (LabSetting::Data(_), Input::Number { min, max, whole }) = (setting, setting.about().input) {
-            if let Some(input) = dom::try_get::<Element>(&format!("{name}-{}", setting.key())) {
-                set_range(&input, min, max, whole).map_err(js)?;
+            if lists_above && matches!(about.input, Input::Select { .. }) {
+                above.push(label);
+            } else {
+                grid.append_child(&label).map_err(js)?;
             }
         }
     }
-    Ok(())
-}
-
-/// A number box's bounds; a whole number steps by one, any other by anything.
-fn set_range(input: &Element, min: f64, max: f64, whole: bool) -> std::result::Result<(), JsValue> {
-    input.set_attribute("min", &min.to_string())?;
-    input.set_attribute("max", &max.to_string())?;
-    if !whole {
-        input.set_attribute("step", "any")?;
+    for part in above.iter().chain([&grid]).chain(&below) {
+        container.append_child(part).map_err(js)?;
     }
     Ok(())
 }
