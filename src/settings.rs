@@ -171,19 +171,16 @@ macro_rules! whole {
 #[macro_export]
 macro_rules! number {
     ($field:ident, above $min:expr, $max:expr) => {
-        $crate::settings::Field::Number {
-            min: $min,
-            max: $max,
-            above_min: true,
-            get: |c| c.$field,
-            set: |c, v| c.$field = v,
-        }
+        $crate::number!(@ $field, $min, $max, true)
     };
     ($field:ident, $min:expr, $max:expr) => {
+        $crate::number!(@ $field, $min, $max, false)
+    };
+    (@ $field:ident, $min:expr, $max:expr, $above_min:expr) => {
         $crate::settings::Field::Number {
             min: $min,
             max: $max,
-            above_min: false,
+            above_min: $above_min,
             get: |c| c.$field,
             set: |c, v| c.$field = v,
         }

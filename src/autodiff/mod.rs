@@ -296,27 +296,30 @@ impl Tape {
     /// `x` `[B, F]` with one more column, the batch's mean standard deviation over rows (see
     /// [`minibatch_stddev`]): what lets a discriminator see a batch's variety.
     pub fn minibatch_stddev(&self, x: Var) -> Result<Var> {
-        let xv = self.value(x);
-        let y = minibatch_stddev::forward(&self.gpu, &xv)?;
-        Ok(self.push(
-            y,
-            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
-                let Some(dy) = dy else { return Ok(()) };
-                tape.grad_into(x, |dx, acc| minibatch_stddev::backward_into(&tape.gpu, &xv, &dy, dx, acc))
-            })),
-        ))
+        self.of_input(x, minibatch_stddev::forward, minibatch_stddev::backward_into)
     }
 
     /// `x` `[B, F]` with each row divided by its root mean square (pixel normalisation, see
     /// [`pixel_norm`]).
     pub fn pixel_norm(&self, x: Var) -> Result<Var> {
+        self.of_input(x, pixel_norm::forward, pixel_norm::backward_into)
+    }
+
+    /// An op whose output and input gradient both need only its input: `forward(x)`, and
+    /// `backward_into(x, dy, dx, accumulate)` adds into (or writes) x's gradient.
+    fn of_input(
+        &self,
+        x: Var,
+        forward: fn(&Gpu, &Tensor) -> Result<Tensor>,
+        backward_into: fn(&Gpu, &Tensor, &Tensor, &Tensor, bool) -> Result<()>,
+    ) -> Result<Var> {
         let xv = self.value(x);
-        let y = pixel_norm::forward(&self.gpu, &xv)?;
+        let y = forward(&self.gpu, &xv)?;
         Ok(self.push(
             y,
             Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
                 let Some(dy) = dy else { return Ok(()) };
-                tape.grad_into(x, |dx, acc| pixel_norm::backward_into(&tape.gpu, &xv, &dy, dx, acc))
+                tape.grad_into(x, |dx, acc| backward_into(&tape.gpu, &xv, &dy, dx, acc))
             })),
         ))
     }
