@@ -187,6 +187,29 @@ macro_rules! number {
     };
 }
 
+/// A [`Field::Choice`] over a config field whose type has `name()` and parses from it;
+/// `titles` are what a form's list shows for the names, in order.
+#[macro_export]
+macro_rules! choice {
+    ($field:ident, $names:expr, $titles:expr) => {
+        $crate::settings::Field::Choice {
+            names: $names,
+            titles: $titles,
+            get: |c| c.$field.name(),
+            set: |c, name| {
+                if let Ok(value) = name.parse() {
+                    c.$field = value
+                }
+            },
+        }
+    };
+}
+
+/// Adam's step size: the key `lr`, the flag `--lr`, and `field` (the config's rate).
+pub const fn learning_rate<C>(field: Field<C>) -> Setting<C> {
+    Setting { key: "lr", flag: Some("lr"), label: "Learning rate", unit: "", help: "Adam's step size.", field }
+}
+
 /// A [`Field::Switch`] over a `bool` config field.
 #[macro_export]
 macro_rules! switch {

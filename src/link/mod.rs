@@ -29,7 +29,7 @@ use crate::models::gan::GanConfig;
 use crate::models::pixel_rnn::PixelRnnConfig;
 use crate::models::vae::VaeConfig;
 use crate::settings::{Declared, Field, Setting};
-use crate::{switch, whole};
+use crate::{choice, switch, whole};
 
 mod query;
 
@@ -196,16 +196,11 @@ const DATA_SETTINGS: &[Setting<DataLink>] = &[
         label: "Images",
         unit: "",
         help: "What the lab trains on: generated sprites or moons, or a sprite sheet of your own.",
-        field: Field::Choice {
-            names: &["sprites", "moons", "sheet"],
-            titles: &["monster sprites", "moon phases (28×28, grey)", "your sprite sheet"],
-            get: |d| d.kind.name(),
-            set: |d, name| {
-                if let Ok(kind) = name.parse() {
-                    d.kind = kind
-                }
-            },
-        },
+        field: choice!(
+            kind,
+            &["sprites", "moons", "sheet"],
+            &["monster sprites", "moon phases (28×28, grey)", "your sprite sheet"]
+        ),
     },
     Setting {
         key: "count",

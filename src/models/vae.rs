@@ -29,7 +29,7 @@ use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monit
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Mlp, Param};
-use crate::settings::{Declared, Setting};
+use crate::settings::{learning_rate, Declared, Setting};
 use crate::{number, whole};
 
 /// Figures the VAE reports each monitored step, in this order.
@@ -94,14 +94,7 @@ impl Declared for VaeConfig {
             help: "Images per training step.",
             field: whole!(batch: usize, 1, 512),
         },
-        Setting {
-            key: "lr",
-            flag: Some("lr"),
-            label: "Learning rate",
-            unit: "",
-            help: "Adam's step size.",
-            field: number!(learning_rate, above 0.0, 1.0),
-        },
+        learning_rate(number!(learning_rate, above 0.0, 1.0)),
         Setting {
             key: "beta",
             flag: Some("beta"),

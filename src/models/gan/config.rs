@@ -4,8 +4,8 @@ use super::generator::Upsampler;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::Activation;
 use crate::models::check_learning_rate;
-use crate::settings::{Declared, Field, Setting};
-use crate::{number, switch, whole};
+use crate::settings::{Declared, Setting};
+use crate::{choice, number, switch, whole};
 
 /// What the generator's last layer does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -206,16 +206,7 @@ impl Declared for GanConfig {
             help: "How the upsampling generator doubles its map: nearest-neighbour resize then a 3×3 \
                    convolution (no checkerboard), or a 4×4 transposed convolution (DCGAN's, which tends to \
                    draw a checkerboard).",
-            field: Field::Choice {
-                names: &["resize", "transposed"],
-                titles: &["resize", "transposed"],
-                get: |c| c.g_upsampler.name(),
-                set: |c, name| {
-                    if let Ok(upsampler) = name.parse() {
-                        c.g_upsampler = upsampler
-                    }
-                },
-            },
+            field: choice!(g_upsampler, &["resize", "transposed"], &["resize", "transposed"]),
         },
         Setting {
             key: "spread",

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::models::check_learning_rate;
-use crate::settings::{Declared, Setting};
+use crate::settings::{learning_rate, Declared, Setting};
 use crate::{number, whole};
 
 /// Hidden sizes a config may ask for.
@@ -62,14 +62,7 @@ impl Declared for PixelRnnConfig {
             help: "Sprites per training step.",
             field: whole!(batch: usize, 1, 256),
         },
-        Setting {
-            key: "lr",
-            flag: Some("lr"),
-            label: "Learning rate",
-            unit: "",
-            help: "Adam's step size.",
-            field: number!(learning_rate, above 0.0, 1.0),
-        },
+        learning_rate(number!(learning_rate, above 0.0, 1.0)),
     ];
 }
 
