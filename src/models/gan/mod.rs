@@ -70,13 +70,14 @@ use crate::kernels::rng::{self, Stream};
 use crate::kernels::spectral_norm::PowerIteration;
 use crate::models::latent::slerp_codes;
 use crate::models::{check_batch, stream, Monitor, Purpose};
-use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Conv2d, Linear, Mlp, Param};
 
 mod config;
+mod file;
 mod generator;
 pub use config::{GanConfig, GanOutput};
+pub use file::GanHeader;
 pub use generator::{Generator, Painter, Upsampler, G_OUTPUT_INIT_SCALE};
 
 /// Figures the GAN reports each monitored step, in this order: D's loss and G's loss, and
@@ -85,9 +86,6 @@ pub const FIGURES: &[&str] = &["d_loss", "g_loss", "d_real", "d_fake"];
 
 /// Number of fixed noise vectors whose images show training progress.
 pub const FIXED_SAMPLES: usize = 64;
-
-/// The `parts` metadata of a file that holds only the sampling generator.
-const GENERATOR_ONLY: &str = "generator";
 
 /// Generation runs in batches of at most this many noise vectors.
 const GENERATE_CHUNK: usize = 256;
@@ -528,6 +526,15 @@ impl Gan {
     }
 }
 
+impl Gan {
+    /// Each power iteration's `u`, named after its weight (`….weight_u`): state that is not a
+    /// parameter, kept in weights files and snapshots alike.
+    fn power_iteration_vectors(&self) -> impl Iterator<Item = (String, Tensor)> + '_ {
+        let layers = discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator);
+        layers.zip(&self.discriminator_norms).map(|((w, _), norm)| (format!("{}_u", w.name), norm.u.clone()))
+    }
+}
+
 impl Resumable for Gan {
     fn steps_taken(&self) -> u32 {
         self.steps()
@@ -558,104 +565,5 @@ impl Resumable for Gan {
         (self.batches.offset, self.noise.offset) = (batches, noise);
         self.monitor.rewind(g as u32);
         Ok(())
-    }
-}
-
-/// What a saved GAN needs besides its tensors: the config and the sample geometry
-/// (`height · width · channels` values per sample; 1 × D × 1 for toy points).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GanHeader {
-    pub config: GanConfig,
-    pub height: usize,
-    pub width: usize,
-    pub channels: usize,
-    /// The dataset it was trained on (sprites, moons, sheet, or a toy's name).
-    pub dataset: String,
-    pub steps: u32,
-}
-
-impl Gan {
-    /// A safetensors file: `generator.{0,1,2}.{weight,bias}` (an upsampling generator has
-    /// `generator.{0,1}.*`, `generator.up.{0,1}.{weight,bias}` and `generator.image_bias`),
-    /// `discriminator.conv.{weight,bias}` (with `d_conv_channels` > 0),
-    /// `discriminator.{0,1,2}.{weight,bias}`, `generator_ema.{0,1,2}.{weight,bias}` (with
-    /// `g_ema` > 0), `discriminator.*.weight_u` (with `d_spectral_norm`: each power
-    /// iteration's vector, so the loaded D judges as the saved one did), and metadata
-    /// `model` = `gan` and `header` = the [`GanHeader`] as JSON.
-    pub async fn save(&self, source: impl Into<Source<'_>>, header: &GanHeader) -> Result<Vec<u8>> {
-        let json = self.header_json(header)?;
-        let named = self.named_tensors();
-        let tensors: Vec<(&str, &Tensor)> = named.iter().map(|(name, t)| (name.as_str(), t)).collect();
-        crate::nn::checkpoint::save_named(source.into(), &tensors, &[("model", "gan"), ("header", &json)]).await
-    }
-
-    /// Every tensor a full file holds, by name: the parameters, then each power iteration's
-    /// `u`, named after its weight (`….weight_u`).
-    fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut named: Vec<(String, Tensor)> =
-            self.params().iter().map(|p| (p.name.clone(), p.value.clone())).collect();
-        named.extend(self.power_iteration_vectors());
-        named
-    }
-
-    /// Each power iteration's `u`, named after its weight (`….weight_u`): state that is not a
-    /// parameter, kept in weights files and snapshots alike.
-    fn power_iteration_vectors(&self) -> impl Iterator<Item = (String, Tensor)> + '_ {
-        let layers = discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator);
-        layers.zip(&self.discriminator_norms).map(|((w, _), norm)| (format!("{}_u", w.name), norm.u.clone()))
-    }
-
-    /// The sampling generator alone (the moving average, if any), saved as `generator.*`
-    /// with metadata `parts` = `generator`: about a third of the full file, enough to draw
-    /// samples (the page bundles one). Loaded, it gives a GAN whose discriminator is fresh.
-    pub async fn save_generator(&self, source: impl Into<Source<'_>>, header: &GanHeader) -> Result<Vec<u8>> {
-        let json = self.header_json(header)?;
-        let names: Vec<String> = self.generator.params().iter().map(|p| p.name.clone()).collect();
-        let sampler = self.sampler().params();
-        let named: Vec<(&str, &Tensor)> = names.iter().zip(&sampler).map(|(n, p)| (n.as_str(), &p.value)).collect();
-        let metadata = [("model", "gan"), ("parts", GENERATOR_ONLY), ("header", json.as_str())];
-        crate::nn::checkpoint::save_named(source.into(), &named, &metadata).await
-    }
-
-    fn header_json(&self, header: &GanHeader) -> Result<String> {
-        if SampleShape::image(header.height, header.width, header.channels) != self.shape {
-            return Err(Error::Invalid(format!(
-                "header geometry {}×{}×{} does not match this GAN's samples, {:?}",
-                header.height, header.width, header.channels, self.shape
-            )));
-        }
-        serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))
-    }
-
-    /// A GAN rebuilt from a file written by [`Gan::save`] (or [`Gan::save_generator`], which
-    /// leaves the discriminator as the seed makes it), with fresh optimiser state.
-    pub fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Gan, GanHeader)> {
-        let meta = crate::nn::checkpoint::metadata(bytes)?;
-        if meta.get("model").map(String::as_str) != Some("gan") {
-            return Err(Error::Tensors(format!(
-                "this file holds {} weights, not a GAN's",
-                meta.get("model").map(|m| format!("{m:?}")).unwrap_or_else(|| "unlabelled".into())
-            )));
-        }
-        let header: GanHeader = meta
-            .get("header")
-            .and_then(|h| serde_json::from_str(h).ok())
-            .ok_or_else(|| Error::Tensors("the GAN file's header is missing or unreadable".into()))?;
-        let shape = SampleShape::image(header.height, header.width, header.channels);
-        let gan = Gan::new(gpu, header.config.clone(), shape)?;
-        if meta.get("parts").map(String::as_str) == Some(GENERATOR_ONLY) {
-            crate::nn::checkpoint::load(gpu, &gan.generator.params(), bytes)?;
-            if let Some(ema) = &gan.generator_ema {
-                for (average, live) in ema.params().iter().zip(gan.generator.params()) {
-                    gpu.copy(&live.value, &average.value)?;
-                }
-                gpu.submit();
-            }
-        } else {
-            let named = gan.named_tensors();
-            let tensors: Vec<(&str, &Tensor)> = named.iter().map(|(name, t)| (name.as_str(), t)).collect();
-            crate::nn::checkpoint::load_named(gpu, &tensors, bytes)?;
-        }
-        Ok((gan, header))
     }
 }
