@@ -6,8 +6,9 @@ use std::time::Instant;
 use clap::Args;
 use genlab::data::device::DeviceDataset;
 use genlab::gpu::{block_on, Gpu, Readback};
-use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput, SampleShape, Upsampler};
+use genlab::models::gan::{Gan, GanConfig, GanOutput, SampleShape, Upsampler};
 use genlab::models::metrics::{coarse, precision_recall, PrecisionRecall, COARSE_CELL, DEFAULT_K};
+use genlab::models::Model;
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
 
@@ -153,43 +154,23 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     let progress = Progress::new(args.steps as u64, "gan");
     let started = Instant::now();
     read_progress(&gan, &mut progress_rows)?;
-    let trained = guard::train(
-        gpu,
-        &mut gan,
-        args.steps,
-        &args.guard,
-        &progress,
-        |g| &mut g.monitor,
-        |gan| {
-            gan.train_step(gpu, &data.train)?;
-            read_progress(gan, &mut progress_rows)?;
-            if let Some(r) = gan.monitor.latest() {
-                let v = &r.values;
-                progress.set_message(format!(
-                    "D loss {:.2}  G loss {:.2}  D(x) {:.2}  D(G(z)) {:.2}",
-                    v[0], v[1], v[2], v[3]
-                ));
-            }
-            Ok(())
-        },
-    );
+    let trained = guard::train(gpu, &mut gan, &data, args.steps, &args.guard, &progress, |gan| {
+        read_progress(gan, &mut progress_rows)?;
+        if let Some(r) = gan.monitor.latest() {
+            let [d_loss, g_loss, d_real, d_fake] = ["d_loss", "g_loss", "d_real", "d_fake"].map(|f| r.figure(f));
+            progress
+                .set_message(format!("D loss {d_loss:.2}  G loss {g_loss:.2}  D(x) {d_real:.2}  D(G(z)) {d_fake:.2}"));
+        }
+        Ok(())
+    });
     gpu.submit();
     gpu.wait_idle();
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
 
     let (h, w, c) = (dataset.height, dataset.width, dataset.channels);
-    let header = GanHeader {
-        config: gan.config.clone(),
-        height: h,
-        width: w,
-        channels: c,
-        dataset: dataset.kind.to_string(),
-        steps: gan.steps(),
-    };
-    // A run that diverged still writes its weights: the last good ones.
-    let weights = args.out.join("weights.safetensors");
-    write(&weights, &block_on(gan.save(gpu, &header))?)?;
+    let weights = guard::write_weights(gpu, &gan, &dataset, &args.out)?;
+    let header = gan.header(&dataset, gan.steps());
     write(&args.out.join("generator.safetensors"), &block_on(gan.save_generator(gpu, &header))?)?;
     trained.map_err(|stopped| stopped.explain(&weights))?;
     let mut rows = Vec::new();

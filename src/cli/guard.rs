@@ -4,9 +4,14 @@
 
 use std::time::{Duration, Instant};
 
+use std::path::{Path, PathBuf};
+
+use genlab::data::device::DeviceDataset;
+use genlab::data::Dataset;
 use genlab::gpu::{block_on, Gpu};
-use genlab::models::monitor::{Monitor, DIVERGENCE_FACTOR};
-use genlab::nn::snapshot::{Keeper, Resumable};
+use genlab::models::model::Model;
+use genlab::models::monitor::DIVERGENCE_FACTOR;
+use genlab::nn::snapshot::Keeper;
 use genlab::{Error, Result};
 
 use super::progress::Progress;
@@ -45,19 +50,19 @@ impl Stopped {
     }
 }
 
-/// Trains `model` for `steps` steps with `step`, showing progress, and checks each figure
-/// as it arrives. On divergence the last good snapshot is restored into `model` and the
-/// run stops with [`Stopped`]; any other error stops it as it is.
-pub fn train<M: Resumable>(
+/// Trains `model` for `steps` steps on `data`, showing progress, calling `after_step` after
+/// each, and checks each figure as it arrives. On divergence the last good snapshot is
+/// restored into `model` and the run stops with [`Stopped`]; any other error stops it as it is.
+pub fn train<M: Model>(
     gpu: &Gpu,
     model: &mut M,
+    data: &DeviceDataset,
     steps: u32,
     args: &GuardArgs,
     progress: &Progress,
-    monitor: fn(&mut M) -> &mut Monitor,
-    mut step: impl FnMut(&mut M) -> Result<()>,
+    mut after_step: impl FnMut(&M) -> Result<()>,
 ) -> std::result::Result<(), Stopped> {
-    monitor(model).guard = !args.allow_divergence;
+    model.monitor_mut().guard = !args.allow_divergence;
     let mut keeper = Keeper::new();
     let stopped = |error| Stopped { error, kept_step: None };
     // The weights the run starts from are the first good state.
@@ -65,7 +70,8 @@ pub fn train<M: Resumable>(
     let mut last = Instant::now();
     let mut run = |model: &mut M, keeper: &mut Keeper| -> Result<()> {
         for _ in 0..steps {
-            step(model)?;
+            model.train_step(gpu, data)?;
+            after_step(model)?;
             keeper.poll(model.checked_through())?;
             if last.elapsed() >= SNAPSHOT_EVERY && !keeper.is_taking() {
                 keeper.take(gpu, model);
@@ -73,7 +79,7 @@ pub fn train<M: Resumable>(
             }
             progress.inc();
         }
-        block_on(monitor(model).flush())
+        block_on(model.monitor_mut().flush())
     };
     match run(model, &mut keeper) {
         Ok(()) => Ok(()),
@@ -86,4 +92,13 @@ pub fn train<M: Resumable>(
         }
         Err(error) => Err(stopped(error)),
     }
+}
+
+/// Writes `model`'s weights, as trained on `dataset`, to `out`/weights.safetensors, and
+/// returns that path. A run that diverged writes them all the same: the last good ones.
+pub fn write_weights<M: Model>(gpu: &Gpu, model: &M, dataset: &Dataset, out: &Path) -> Result<PathBuf> {
+    let header = model.header(dataset, model.steps_taken());
+    let path = out.join("weights.safetensors");
+    super::data::write(&path, &block_on(model.save(gpu.into(), &header))?)?;
+    Ok(path)
 }

@@ -81,38 +81,19 @@ pub fn train(gpu: &Gpu, args: TrainPixelRnn) -> Result<()> {
 
     let progress = Progress::new(args.steps as u64, "pixelrnn");
     let started = Instant::now();
-    let trained = guard::train(
-        gpu,
-        &mut model,
-        args.steps,
-        &args.guard,
-        &progress,
-        |m| &mut m.monitor,
-        |model| {
-            model.train_step(gpu, &data)?;
-            if let (Some(nats), Some(bits)) =
-                (model.monitor.latest_value("loss"), model.monitor.latest_value("bits_per_pixel"))
-            {
-                progress.set_message(format!("loss {nats:.3} nats = {bits:.3} bits/pixel"));
-            }
-            Ok(())
-        },
-    );
+    let trained = guard::train(gpu, &mut model, &data, args.steps, &args.guard, &progress, |model| {
+        if let (Some(nats), Some(bits)) =
+            (model.monitor.latest_value("loss"), model.monitor.latest_value("bits_per_pixel"))
+        {
+            progress.set_message(format!("loss {nats:.3} nats = {bits:.3} bits/pixel"));
+        }
+        Ok(())
+    });
     gpu.wait_idle();
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
 
-    let header = PixelRnnHeader {
-        config: model.config.clone(),
-        height: dataset.height,
-        width: dataset.width,
-        palette: palette.clone(),
-        dataset: dataset.kind.to_string(),
-        steps: model.steps(),
-    };
-    // A run that diverged still writes its weights: the last good ones.
-    let weights = args.out.join("weights.safetensors");
-    write(&weights, &block_on(model.save(gpu, &header))?)?;
+    let weights = guard::write_weights(gpu, &model, &dataset, &args.out)?;
     trained.map_err(|stopped| stopped.explain(&weights))?;
     let evaluation = block_on(model.evaluate(gpu, &data, args.eval_images))?;
     let baselines = baselines(&dataset, args.eval_images)?;

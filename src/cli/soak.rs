@@ -110,57 +110,30 @@ fn soak(gpu: &Gpu, model: &str, args: &SoakArgs) -> Result<Report> {
             let data = DeviceDataset::upload(gpu, &ds)?;
             let config = VaeConfig { hidden: 64, latent: 4, batch: 32, ..VaeConfig::default() };
             let mut vae = Vae::new(gpu, config, ds.image_len())?;
-            guard::train(
-                gpu,
-                &mut vae,
-                args.steps,
-                &guarded,
-                &progress,
-                |v| &mut v.monitor,
-                |vae| {
-                    vae.train_step(gpu, &data)?;
-                    sample(vae.steps());
-                    Ok(())
-                },
-            )
+            guard::train(gpu, &mut vae, &data, args.steps, &guarded, &progress, |vae| {
+                sample(vae.steps());
+                Ok(())
+            })
         }
         "gan" => {
             let ds = sprites(1000, 8, 1)?;
             let data = DeviceDataset::upload(gpu, &ds)?;
             let config = GanConfig { z_dim: 8, hidden: 64, batch: 32, d_conv_channels: 0, ..GanConfig::default() };
             let mut gan = Gan::new(gpu, config, SampleShape::image(ds.height, ds.width, ds.channels))?;
-            guard::train(
-                gpu,
-                &mut gan,
-                args.steps,
-                &guarded,
-                &progress,
-                |g| &mut g.monitor,
-                |gan| {
-                    gan.train_step(gpu, &data.train)?;
-                    sample(gan.steps());
-                    Ok(())
-                },
-            )
+            guard::train(gpu, &mut gan, &data, args.steps, &guarded, &progress, |gan| {
+                sample(gan.steps());
+                Ok(())
+            })
         }
         "pixelrnn" => {
             let ds = sprites(500, 8, 1)?;
             let data = DeviceDataset::upload(gpu, &ds)?;
             let config = PixelRnnConfig { hidden: 16, layers: 1, batch: 8, ..PixelRnnConfig::default() };
             let mut rnn = PixelRnn::for_dataset(gpu, config, &ds)?;
-            guard::train(
-                gpu,
-                &mut rnn,
-                args.steps,
-                &guarded,
-                &progress,
-                |m| &mut m.monitor,
-                |rnn| {
-                    rnn.train_step(gpu, &data)?;
-                    sample(rnn.steps());
-                    Ok(())
-                },
-            )
+            guard::train(gpu, &mut rnn, &data, args.steps, &guarded, &progress, |rnn| {
+                sample(rnn.steps());
+                Ok(())
+            })
         }
         other => return Err(Error::Invalid(format!("no model {other:?} to soak: choose from vae, gan, pixelrnn"))),
     };

@@ -9,7 +9,7 @@ use genlab::data::{Dataset, DatasetKind, MoonManifold};
 use genlab::gpu::{block_on, Gpu};
 use genlab::models::latent::{lerp_codes, slerp_codes, CodePath};
 use genlab::models::random_codes::{decoded_distances, random_code_figures, RandomCodeFigures, RANDOM_CODES};
-use genlab::models::vae::{latent_grid, Vae, VaeConfig, VaeHeader};
+use genlab::models::vae::{latent_grid, Vae, VaeConfig};
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result, Tensor};
 
@@ -192,36 +192,17 @@ pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
 
     let progress = Progress::new(args.steps as u64, name);
     let started = Instant::now();
-    let trained = guard::train(
-        gpu,
-        &mut vae,
-        args.steps,
-        &args.guard,
-        &progress,
-        |v| &mut v.monitor,
-        |vae| {
-            vae.train_step(gpu, &data)?;
-            if let Some(loss) = vae.monitor.latest_value("loss") {
-                progress.set_message(format!("loss {loss:.2} nats/image"));
-            }
-            Ok(())
-        },
-    );
+    let trained = guard::train(gpu, &mut vae, &data, args.steps, &args.guard, &progress, |vae| {
+        if let Some(loss) = vae.monitor.latest_value("loss") {
+            progress.set_message(format!("loss {loss:.2} nats/image"));
+        }
+        Ok(())
+    });
     gpu.wait_idle();
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
 
-    let header = VaeHeader {
-        config: vae.config.clone(),
-        height: dataset.height,
-        width: dataset.width,
-        channels: dataset.channels,
-        dataset: dataset.kind.to_string(),
-        steps: vae.steps(),
-    };
-    // A run that diverged still writes its weights: the last good ones.
-    let weights = args.out.join("weights.safetensors");
-    write(&weights, &block_on(vae.save(gpu, &header))?)?;
+    let weights = guard::write_weights(gpu, &vae, &dataset, &args.out)?;
     trained.map_err(|stopped| stopped.explain(&weights))?;
 
     let heldout = dataset.heldout();

@@ -16,6 +16,7 @@ mod moon_judge;
 pub mod pixel_rnn;
 mod runner;
 pub mod survival;
+mod trained;
 pub mod vae;
 
 use std::cell::{Cell, RefCell};
@@ -28,12 +29,15 @@ use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::link::{DataLink, Lab, Link};
+use crate::models::model::Header;
+use crate::models::Model;
 use crate::nn::snapshot::Resumable;
 use controls::{
     build_form, copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss,
     show_running, show_steps, status, wire_buttons, wire_form, wire_sheet_input,
 };
 pub use runner::Runner;
+use trained::Trained;
 
 /// What every lab gets: the device, the shared display pipeline, which tab is showing, and
 /// each lab's current link (the address bar shows the active one).
@@ -132,6 +136,8 @@ struct Core {
     /// A frame failed while training ran: if the device turns out lost (its loss may be
     /// reported a moment after the failed readback), training resumes on the new one.
     interrupted: bool,
+    /// When the plots were last drawn (ms).
+    plotted_at: f64,
 }
 
 impl Core {
@@ -153,7 +159,19 @@ impl Core {
             lost: None,
             recoveries: 0,
             interrupted: false,
+            plotted_at: 0.0,
         })
+    }
+
+    /// Whether the plots are due to be drawn again: ten times a second at most. Says yes
+    /// once per due time.
+    fn plots_due(&mut self) -> bool {
+        let now = dom::now();
+        let due = now - self.plotted_at > 100.0;
+        if due {
+            self.plotted_at = now;
+        }
+        due
     }
 
     /// The dataset the link describes.
@@ -166,6 +184,8 @@ impl Core {
 /// `redraw` and `apply_own` are async because some of their work reads back from the GPU
 /// (the VAE's codes, an export's weights).
 trait LiveLab {
+    /// What the lab trains.
+    type Model: Model + 'static;
     const LAB: Lab;
     /// The bundled trained models (in www/pretrained/, made with the command line), loaded in
     /// this order by "No time?".
@@ -176,21 +196,45 @@ trait LiveLab {
     const UNCHANGED: &'static str;
 
     fn core(&self) -> &Core;
-    fn core_mut(&mut self) -> &mut Core;
+    /// The models, while there are any (there are none without a dataset).
+    fn models(&self) -> Option<&Trained<Self::Model>>;
+    fn parts_mut(&mut self) -> (&mut Core, Option<&mut Trained<Self::Model>>);
+
+    fn core_mut(&mut self) -> &mut Core {
+        self.parts_mut().0
+    }
 
     /// Steps the model has taken (an imported one counts those it came with); None while
     /// there is no model (no dataset).
-    fn steps(&self) -> Option<u32>;
+    fn steps(&self) -> Option<u32> {
+        self.models().map(Trained::steps)
+    }
 
     /// The latest step whose figures have come back from the GPU (0 with no model).
-    fn arrived(&self) -> u32;
+    fn arrived(&self) -> u32 {
+        self.models().map_or(0, Trained::arrived)
+    }
 
     /// Drops the models and what was drawn from them, then makes the dataset and fresh
     /// models from the link (on failure there are none).
     fn remake(&mut self) -> Result<()>;
 
     /// Records this frame's training steps through `core.runner`; returns how many.
-    fn train(&mut self) -> Result<u32>;
+    fn train(&mut self) -> Result<u32> {
+        let (core, models) = self.parts_mut();
+        let Some(models) = models else { return Ok(0) };
+        let steps = models.train(&mut core.runner, &core.ctx.gpu)?;
+        if steps > 0 {
+            self.stepped();
+        }
+        Ok(steps)
+    }
+
+    /// Training steps were just recorded.
+    fn stepped(&mut self) {}
+
+    /// Everything drawn is out of date.
+    fn stale(&mut self);
 
     /// Moves the figures that have come back from the GPU into the plots.
     fn collect_figures(&mut self) -> Result<()>;
@@ -225,15 +269,28 @@ trait LiveLab {
 
     /// The models that train, in a fixed order (the VAE lab: the VAE, then the autoencoder);
     /// their snapshots survive a lost device and a diverging run.
-    fn nets(&self) -> Vec<&dyn Resumable>;
-    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable>;
+    fn nets(&self) -> Vec<&dyn Resumable> {
+        self.models().map_or_else(Vec::new, |m| m.nets.iter().map(|n| n as &dyn Resumable).collect())
+    }
+
+    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable> {
+        match self.parts_mut().1 {
+            Some(m) => m.nets.iter_mut().map(|n| n as &mut dyn Resumable).collect(),
+            None => Vec::new(),
+        }
+    }
 
     /// Makes the views again on the current display (the device was replaced).
     fn remake_views(&mut self) -> Result<()>;
 
     /// The models were just restored from snapshots; the first model had taken `offset`
     /// steps before this page trained it (an imported model's). Everything drawn is stale.
-    fn restored(&mut self, offset: u32);
+    fn restored(&mut self, offset: u32) {
+        if let Some(models) = self.parts_mut().1 {
+            models.restored(offset);
+        }
+        self.stale();
+    }
 
     fn can_train(&self) -> bool {
         self.steps().is_some()
@@ -432,6 +489,16 @@ async fn apply<L: LiveLab>(lab: &mut L, cmd: Cmd) -> Result<()> {
         own => lab.apply_own(own).await?,
     }
     Ok(())
+}
+
+/// Shows what a model file just brought (its settings in the form and the link, its steps)
+/// and says what it was: `what` ("a GAN") and the file's header.
+fn show_imported<L: LiveLab>(lab: &L, what: &str, header: &impl Header) -> String {
+    let core = lab.core();
+    fill_form(&core.link);
+    core.ctx.publish(&lab.current_link());
+    show_steps(L::LAB, header.steps(), None, core.runner.running);
+    format!("loaded {what} trained {} steps on {}.", header.steps(), header.dataset())
 }
 
 /// A setting changed in the form: a value the link refuses is reported and shown as it was;

@@ -13,16 +13,14 @@ use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, PointerEvent};
 
-use super::{download_model, fill_form, scale_for, show_loss, show_steps, status, Cmd, Core, Ctx, LiveLab};
+use super::{download_model, scale_for, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Trained};
 use crate::data::device::DeviceDataset;
-use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::kernels::rng::Stream;
 use crate::link::{Lab, Link};
-use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, PixelRnnHeader, Sampler, UNPAINTED};
+use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, Sampler, UNPAINTED};
 use crate::models::{stream, Purpose};
-use crate::nn::snapshot::Resumable;
 use crate::settings::copy_settings;
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
@@ -130,45 +128,19 @@ fn set_cover_buttons(cover: Cover) {
     }
 }
 
-struct Models {
-    heldout: Dataset,
-    palette: Vec<[u8; 3]>,
-    device: DeviceDataset,
-    rnn: PixelRnn,
-    /// Bits per pixel of a model that knows only the training set's colour frequencies.
-    unigram: f64,
-    plotted: usize,
-    offset: u32,
-}
-
-impl Models {
-    fn geometry(&self) -> (usize, usize, usize) {
-        (self.device.height, self.device.width, self.device.channels)
-    }
-
-    fn steps(&self) -> u32 {
-        self.offset + self.rnn.steps()
-    }
-
-    /// The latest step whose figures have come back from the GPU.
-    fn arrived(&self) -> u32 {
-        self.offset + self.rnn.monitor.arrived()
-    }
-
-    /// RGB pixels `[B, T, 3]` for tokens `[B, T]`; pixels not painted yet as a checker.
-    fn pixels(&self, tokens: &[u32]) -> Vec<f32> {
-        let w = self.device.width;
-        let plane = self.device.height * w;
-        let mut out = Vec::with_capacity(tokens.len() * 3);
-        for (i, &t) in tokens.iter().enumerate() {
-            let p = i % plane;
-            match self.palette.get(t as usize) {
-                Some(c) if t != UNPAINTED => out.extend(c.iter().map(|&v| v as f32 / 255.0)),
-                _ => out.extend_from_slice(&COVERED[((p % w) + (p / w)) % 2]),
-            }
+/// RGB pixels `[B, T, 3]` for tokens `[B, T]` of `height × width` sprites in `palette`;
+/// pixels not painted yet as a checker.
+fn pixels(palette: &[[u8; 3]], (height, width, _): (usize, usize, usize), tokens: &[u32]) -> Vec<f32> {
+    let plane = height * width;
+    let mut out = Vec::with_capacity(tokens.len() * 3);
+    for (i, &t) in tokens.iter().enumerate() {
+        let p = i % plane;
+        match palette.get(t as usize) {
+            Some(c) if t != UNPAINTED => out.extend(c.iter().map(|&v| v as f32 / 255.0)),
+            _ => out.extend_from_slice(&COVERED[((p % width) + (p / width)) % 2]),
         }
-        out
     }
+    out
 }
 
 /// A sampler painting into the output grid.
@@ -195,13 +167,16 @@ pub struct RnnLab {
     views: Views,
     plot: Plot,
     cover: Rc<RefCell<CoverState>>,
-    models: Option<Models>,
+    models: Option<Trained<PixelRnn>>,
+    /// The dataset's palette, which the model paints with.
+    palette: Vec<[u8; 3]>,
+    /// Bits per pixel of a model that knows only the training set's colour frequencies.
+    unigram: f64,
     pick: usize,
     painting: Option<Painting>,
     /// Where the samplers' random numbers come from: a fresh stretch for every painting.
     paint_stream: Stream,
     stale: bool,
-    last_plot: f64,
 }
 
 pub fn start(ctx: Ctx, link: Link) {
@@ -297,10 +272,11 @@ fn make(ctx: Ctx, link: Link) -> Result<RnnLab> {
         plot,
         cover,
         models: None,
+        palette: Vec::new(),
+        unigram: 0.0,
         pick: 0,
         painting: None,
         stale: true,
-        last_plot: 0.0,
     };
     Ok(lab)
 }
@@ -315,6 +291,7 @@ fn make_views(ctx: &Ctx) -> Result<Views> {
 }
 
 impl LiveLab for RnnLab {
+    type Model = PixelRnn;
     const LAB: Lab = LAB;
     /// Made with `genlab train pixelrnn` (see www/pretrained/README.md).
     const PRETRAINED: &'static [&'static str] = &["pixelrnn-sprites.safetensors"];
@@ -325,12 +302,16 @@ impl LiveLab for RnnLab {
         &self.core
     }
 
-    fn nets(&self) -> Vec<&dyn Resumable> {
-        self.models.iter().map(|m| &m.rnn as &dyn Resumable).collect()
+    fn models(&self) -> Option<&Trained<PixelRnn>> {
+        self.models.as_ref()
     }
 
-    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable> {
-        self.models.iter_mut().map(|m| &mut m.rnn as &mut dyn Resumable).collect()
+    fn parts_mut(&mut self) -> (&mut Core, Option<&mut Trained<PixelRnn>>) {
+        (&mut self.core, self.models.as_mut())
+    }
+
+    fn stale(&mut self) {
+        self.stale = true;
     }
 
     fn remake_views(&mut self) -> Result<()> {
@@ -338,26 +319,6 @@ impl LiveLab for RnnLab {
         self.painting = None;
         self.stale = true;
         Ok(())
-    }
-
-    fn restored(&mut self, offset: u32) {
-        if let Some(m) = &mut self.models {
-            m.offset = offset;
-            m.plotted = m.rnn.monitor.history.len();
-        }
-        self.stale = true;
-    }
-
-    fn core_mut(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn steps(&self) -> Option<u32> {
-        self.models.as_ref().map(Models::steps)
-    }
-
-    fn arrived(&self) -> u32 {
-        self.models.as_ref().map_or(0, Models::arrived)
     }
 
     fn remake(&mut self) -> Result<()> {
@@ -393,38 +354,25 @@ impl LiveLab for RnnLab {
                 unigram
             ),
         );
-        self.models = Some(Models { heldout, palette, device, rnn, unigram, plotted: 0, offset: 0 });
+        self.palette = palette;
+        self.unigram = unigram;
+        self.models = Some(Trained::new(device, heldout, vec![rnn]));
         Ok(())
     }
 
-    fn train(&mut self) -> Result<u32> {
-        let Some(m) = self.models.as_mut() else { return Ok(0) };
-        let runner = &mut self.core.runner;
-        let done = m.steps();
-        m.rnn.monitor.set_every(runner.monitor_every(done));
-        let arrived = m.arrived();
-        let gpu = &self.core.ctx.gpu;
-        let (rnn, device) = (&mut m.rnn, &m.device);
-        // Training leaves the views alone: they show held-out sprites and paintings.
-        runner.slice(gpu, done, arrived, || rnn.train_step(gpu, device))
-    }
+    // Training leaves the views alone (no `stepped`): they show held-out sprites and paintings.
 
     fn collect_figures(&mut self) -> Result<()> {
         let Some(models) = self.models.as_mut() else { return Ok(()) };
-        models.rnn.monitor.poll()?;
-        let history = &models.rnn.monitor.history;
-        for record in &history[models.plotted..] {
-            let step = models.offset + record.step;
-            self.plot.push(0, step, record.values[1]);
-            self.plot.push(1, step, models.unigram as f32);
-        }
-        models.plotted = history.len();
-        let now = dom::now();
-        if now - self.last_plot > 100.0 {
+        let (plot, unigram) = (&mut self.plot, self.unigram as f32);
+        models.collect(|_, _, record, step| {
+            plot.push(0, step, record.figure("bits_per_pixel"));
+            plot.push(1, step, unigram);
+        })?;
+        if self.core.plots_due() {
             self.plot.draw_if_changed();
-            self.last_plot = now;
-            if let Some(r) = models.rnn.monitor.latest() {
-                show_loss(LAB, r.values[1], models.offset + r.step);
+            if let Some((record, step)) = models.latest() {
+                show_loss(LAB, record.figure("bits_per_pixel"), step);
             }
         }
         Ok(())
@@ -456,7 +404,7 @@ impl LiveLab for RnnLab {
         if key == "lr" {
             let lr = self.core.link.rnn.learning_rate;
             if let Some(m) = &mut self.models {
-                if m.rnn.set_learning_rate(lr).is_ok() {
+                if m.nets[0].set_learning_rate(lr).is_ok() {
                     status(LAB, &format!("Learning rate {lr} from the next step on."), false);
                     self.core.ctx.publish(&self.current_link());
                     return false;
@@ -469,43 +417,23 @@ impl LiveLab for RnnLab {
     fn sheet_summary(&self) -> Option<String> {
         let m = self.models.as_ref()?;
         let tiles = m.device.train.count + m.device.heldout.count;
-        Some(format!("{tiles} tiles of {}×{} in {} colours.", m.device.height, m.device.width, m.palette.len()))
+        Some(format!("{tiles} tiles of {}×{} in {} colours.", m.device.height, m.device.width, self.palette.len()))
     }
 
     fn import(&mut self, bytes: &[u8]) -> Result<String> {
         let Some(m) = self.models.as_mut() else {
             return Err(Error::Invalid("make a dataset first: the model must fit its sprites".into()));
         };
-        let (rnn, header) = PixelRnn::load(&self.core.ctx.gpu, bytes)?;
-        let (h, w, _) = m.geometry();
         let link = &mut self.core.link;
-        if (header.height, header.width) != (h, w) {
-            return Err(Error::Invalid(format!(
-                "it paints {}×{} {} sprites, this lab has {h}×{w} {} images: switch the dataset first",
-                header.height, header.width, header.dataset, link.data.kind
-            )));
-        }
-        if header.palette != m.palette {
-            return Err(Error::Invalid(format!(
-                "it paints with another palette ({} colours, from {}) than this dataset's ({} colours)",
-                header.palette.len(),
-                header.dataset,
-                m.palette.len()
-            )));
-        }
+        let (rnn, header) = m.load(&self.core.ctx.gpu, bytes, &link.data.kind.to_string())?;
         let cfg = &header.config;
         copy_settings(cfg, &mut link.rnn);
         link.rnn.batch = cfg.batch.min(m.device.train.count);
         link.seed = cfg.seed;
-        m.rnn = rnn;
-        m.offset = header.steps;
-        m.plotted = 0;
+        m.adopt(0, rnn, header.steps);
         self.painting = None;
         self.plot.clear();
-        fill_form(link);
-        self.core.ctx.publish(&self.current_link());
-        show_steps(LAB, header.steps, None, self.core.runner.running);
-        Ok(format!("loaded a PixelRNN trained {} steps on {}.", header.steps, header.dataset))
+        Ok(show_imported(self, "a PixelRNN", &header))
     }
 
     fn pretrained_loaded(&mut self, steps: u32) {
@@ -564,10 +492,10 @@ impl RnnLab {
             let sprite = m.heldout.image_indices(self.pick).ok_or_else(|| {
                 Error::Invalid(format!("held-out sprite {} has no palette indices to complete", self.pick))
             })?;
-            let sampler = m.rnn.completer(gpu, sprite, &mask, COPIES, temperature, stream)?;
+            let sampler = m.nets[0].completer(gpu, sprite, &mask, COPIES, temperature, stream)?;
             (sampler, "completions", Some((sprite.to_vec(), mask)))
         } else {
-            (m.rnn.sampler(gpu, COPIES, temperature, stream)?, "new monsters", None)
+            (m.nets[0].sampler(gpu, COPIES, temperature, stream)?, "new monsters", None)
         };
         status(LAB, &format!("Painting {COPIES} {what}, pixel by pixel…"), false);
         self.painting = Some(Painting { sampler, what, shown: 0, per_frame: 2, started: dom::now(), completing });
@@ -585,7 +513,7 @@ impl RnnLab {
         if let Some((position, tokens)) = p.sampler.latest()? {
             if position > p.shown {
                 p.shown = position;
-                let pixels = m.pixels(tokens);
+                let pixels = pixels(&self.palette, m.geometry(), tokens);
                 // What the page tests read once the last pixel is in: the colours of the first
                 // copy, and for a completion the sprite and its cover, to check that the
                 // uncovered pixels came through untouched.
@@ -635,19 +563,8 @@ impl RnnLab {
 
     async fn export(&mut self) -> Result<()> {
         let Some(m) = &self.models else { return Ok(()) };
-        // Without a device, the newest checkpoint is what there is to export.
-        let (source, checkpoint) = self.core.checkpoints.source(&self.core.ctx.gpu, 0)?;
-        let steps = m.offset + checkpoint.unwrap_or(m.rnn.steps());
-        let link = &self.core.link;
-        let header = PixelRnnHeader {
-            config: m.rnn.config.clone(),
-            height: m.device.height,
-            width: m.device.width,
-            palette: m.palette.clone(),
-            dataset: link.data.kind.to_string(),
-            steps,
-        };
-        download_model(link, "pixelrnn", "the PixelRNN", steps, m.rnn.save(source, &header).await?)
+        let (steps, bytes) = m.export(0, &self.core).await?;
+        download_model(&self.core.link, "pixelrnn", "the PixelRNN", steps, bytes)
     }
 
     /// Redraws the picker and the picked sprite under its cover.
