@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::device::DeviceDataset;
 use crate::data::Dataset;
@@ -17,8 +17,6 @@ use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 
 pub trait Model: Resumable + Sized {
-    /// The settings it is made from.
-    type Config: Clone;
     /// What its weights file holds besides the tensors.
     type Header: Header;
     /// The `model` metadata of its weights files.
@@ -28,7 +26,6 @@ pub trait Model: Resumable + Sized {
     /// The figures its monitor reports, in their order.
     const FIGURES: &'static [&'static str];
 
-    fn config(&self) -> &Self::Config;
     fn monitor(&self) -> &Monitor;
     fn monitor_mut(&mut self) -> &mut Monitor;
 
@@ -57,17 +54,53 @@ pub trait Header: Serialize + DeserializeOwned {
     fn fits(&self, data: &Dataset, kind: &str) -> Result<()>;
 }
 
-/// Refuses images of another geometry than a header's `(height, width, channels)`.
-pub fn check_geometry(trained: (usize, usize, usize), dataset: &str, data: &Dataset, kind: &str) -> Result<()> {
-    let (h, w, c) = (data.height, data.width, data.channels);
-    if trained != (h, w, c) {
-        let (th, tw, tc) = trained;
-        return Err(Error::Invalid(format!(
-            "it was trained on {th}×{tw}×{tc} {dataset} images, this lab has {h}×{w}×{c} {kind} images: \
-             switch the dataset first"
-        )));
+/// The header of a model of images (the VAE, the GAN): its config, the images' geometry,
+/// and what it was trained on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageHeader<C> {
+    pub config: C,
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    /// The dataset it was trained on (sprites, moons, sheet, or a toy's name).
+    pub dataset: String,
+    pub steps: u32,
+}
+
+impl<C: Clone> ImageHeader<C> {
+    /// The header of a model with `config` trained `steps` steps on `data`.
+    pub fn new(config: &C, data: &Dataset, steps: u32) -> ImageHeader<C> {
+        ImageHeader {
+            config: config.clone(),
+            height: data.height,
+            width: data.width,
+            channels: data.channels,
+            dataset: data.kind.to_string(),
+            steps,
+        }
     }
-    Ok(())
+}
+
+impl<C: Serialize + DeserializeOwned> Header for ImageHeader<C> {
+    fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    fn fits(&self, data: &Dataset, kind: &str) -> Result<()> {
+        let (h, w, c) = (data.height, data.width, data.channels);
+        if (self.height, self.width, self.channels) != (h, w, c) {
+            return Err(Error::Invalid(format!(
+                "it was trained on {}×{}×{} {} images, this lab has {h}×{w}×{c} {kind} images: switch the \
+                 dataset first",
+                self.height, self.width, self.channels, self.dataset
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The metadata and the header of a file of model `M`; any other file is refused.

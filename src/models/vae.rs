@@ -27,7 +27,7 @@ use crate::kernels::elementwise::{self, Activation};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::reparam;
 use crate::kernels::rng::{self, Stream};
-use crate::models::model::{check_geometry, header_json, read_header, Header, Model};
+use crate::models::model::{header_json, read_header, ImageHeader, Model};
 use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monitor, Purpose};
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
@@ -498,17 +498,39 @@ impl Resumable for Vae {
     }
 }
 
-/// What a saved VAE needs besides its tensors: the config and the image geometry.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct VaeHeader {
-    pub config: VaeConfig,
-    pub height: usize,
-    pub width: usize,
-    pub channels: usize,
-    /// The dataset it was trained on (sprites, moons, sheet).
-    pub dataset: String,
-    pub steps: u32,
+impl Model for Vae {
+    type Header = VaeHeader;
+    const TAG: &'static str = "vae";
+    const NAME: &'static str = "VAE";
+    const FIGURES: &'static [&'static str] = FIGURES;
+
+    fn monitor(&self) -> &Monitor {
+        &self.monitor
+    }
+
+    fn monitor_mut(&mut self) -> &mut Monitor {
+        &mut self.monitor
+    }
+
+    fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {
+        Vae::train_step(self, gpu, data)
+    }
+
+    fn header(&self, data: &Dataset, steps: u32) -> VaeHeader {
+        ImageHeader::new(&self.config, data, steps)
+    }
+
+    fn save<'a>(&'a self, source: Source<'a>, header: &'a VaeHeader) -> impl Future<Output = Result<Vec<u8>>> + 'a {
+        Vae::save(self, source, header)
+    }
+
+    fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Vae, VaeHeader)> {
+        Vae::load(gpu, bytes)
+    }
 }
+
+/// What a saved VAE needs besides its tensors: the config and the image geometry.
+pub type VaeHeader = ImageHeader<VaeConfig>;
 
 impl Vae {
     /// A safetensors file: `encoder.{0,1}.{weight,bias}`, `decoder.{0,1}.{weight,bias}`, and
@@ -524,62 +546,5 @@ impl Vae {
         let vae = Vae::new(gpu, header.config.clone(), header.height * header.width * header.channels)?;
         crate::nn::checkpoint::load(gpu, &vae.params(), bytes)?;
         Ok((vae, header))
-    }
-}
-
-impl Header for VaeHeader {
-    fn steps(&self) -> u32 {
-        self.steps
-    }
-
-    fn dataset(&self) -> &str {
-        &self.dataset
-    }
-
-    fn fits(&self, data: &Dataset, kind: &str) -> Result<()> {
-        check_geometry((self.height, self.width, self.channels), &self.dataset, data, kind)
-    }
-}
-
-impl Model for Vae {
-    type Config = VaeConfig;
-    type Header = VaeHeader;
-    const TAG: &'static str = "vae";
-    const NAME: &'static str = "VAE";
-    const FIGURES: &'static [&'static str] = FIGURES;
-
-    fn config(&self) -> &VaeConfig {
-        &self.config
-    }
-
-    fn monitor(&self) -> &Monitor {
-        &self.monitor
-    }
-
-    fn monitor_mut(&mut self) -> &mut Monitor {
-        &mut self.monitor
-    }
-
-    fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {
-        Vae::train_step(self, gpu, data)
-    }
-
-    fn header(&self, data: &Dataset, steps: u32) -> VaeHeader {
-        VaeHeader {
-            config: self.config.clone(),
-            height: data.height,
-            width: data.width,
-            channels: data.channels,
-            dataset: data.kind.to_string(),
-            steps,
-        }
-    }
-
-    fn save<'a>(&'a self, source: Source<'a>, header: &'a VaeHeader) -> impl Future<Output = Result<Vec<u8>>> + 'a {
-        Vae::save(self, source, header)
-    }
-
-    fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Vae, VaeHeader)> {
-        Vae::load(gpu, bytes)
     }
 }

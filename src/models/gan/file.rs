@@ -1,15 +1,10 @@
 //! The GAN's weights file: the full state, or the sampling generator alone, with the header
 //! that says what it was trained on.
 
-use std::future::Future;
-
 use super::{Gan, GanConfig, SampleShape};
-use crate::data::device::DeviceDataset;
-use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
-use crate::models::model::{check_geometry, header_json, read_header, Header, Model};
-use crate::models::Monitor;
+use crate::models::model::{header_json, read_header, ImageHeader, Model};
 use crate::nn::checkpoint::Source;
 
 /// The `parts` metadata of a file that holds only the sampling generator.
@@ -17,16 +12,7 @@ const GENERATOR_ONLY: &str = "generator";
 
 /// What a saved GAN needs besides its tensors: the config and the sample geometry
 /// (`height · width · channels` values per sample; 1 × D × 1 for toy points).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GanHeader {
-    pub config: GanConfig,
-    pub height: usize,
-    pub width: usize,
-    pub channels: usize,
-    /// The dataset it was trained on (sprites, moons, sheet, or a toy's name).
-    pub dataset: String,
-    pub steps: u32,
-}
+pub type GanHeader = ImageHeader<GanConfig>;
 
 impl Gan {
     /// A safetensors file: `generator.{0,1,2}.{weight,bias}` (an upsampling generator has
@@ -94,63 +80,5 @@ impl Gan {
             crate::nn::checkpoint::load_named(gpu, &tensors, bytes)?;
         }
         Ok((gan, header))
-    }
-}
-
-impl Header for GanHeader {
-    fn steps(&self) -> u32 {
-        self.steps
-    }
-
-    fn dataset(&self) -> &str {
-        &self.dataset
-    }
-
-    fn fits(&self, data: &Dataset, kind: &str) -> Result<()> {
-        check_geometry((self.height, self.width, self.channels), &self.dataset, data, kind)
-    }
-}
-
-impl Model for Gan {
-    type Config = GanConfig;
-    type Header = GanHeader;
-    const TAG: &'static str = "gan";
-    const NAME: &'static str = "GAN";
-    const FIGURES: &'static [&'static str] = super::FIGURES;
-
-    fn config(&self) -> &GanConfig {
-        &self.config
-    }
-
-    fn monitor(&self) -> &Monitor {
-        &self.monitor
-    }
-
-    fn monitor_mut(&mut self) -> &mut Monitor {
-        &mut self.monitor
-    }
-
-    /// One step on the training split.
-    fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {
-        Gan::train_step(self, gpu, &data.train)
-    }
-
-    fn header(&self, data: &Dataset, steps: u32) -> GanHeader {
-        GanHeader {
-            config: self.config.clone(),
-            height: data.height,
-            width: data.width,
-            channels: data.channels,
-            dataset: data.kind.to_string(),
-            steps,
-        }
-    }
-
-    fn save<'a>(&'a self, source: Source<'a>, header: &'a GanHeader) -> impl Future<Output = Result<Vec<u8>>> + 'a {
-        Gan::save(self, source, header)
-    }
-
-    fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Gan, GanHeader)> {
-        Gan::load(gpu, bytes)
     }
 }

@@ -1,15 +1,11 @@
 //! The PixelRNN's weights file, with the header that says what it paints: the image size
 //! and the palette its tokens index.
 
-use std::future::Future;
-
 use super::{PixelRnn, PixelRnnConfig};
-use crate::data::device::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::models::model::{header_json, read_header, Header, Model};
-use crate::models::Monitor;
 use crate::nn::checkpoint::Source;
 
 /// What a saved PixelRNN needs besides its tensors.
@@ -77,53 +73,5 @@ impl Header for PixelRnnHeader {
             )));
         }
         Ok(())
-    }
-}
-
-impl Model for PixelRnn {
-    type Config = PixelRnnConfig;
-    type Header = PixelRnnHeader;
-    const TAG: &'static str = "pixelrnn";
-    const NAME: &'static str = "PixelRNN";
-    const FIGURES: &'static [&'static str] = super::FIGURES;
-
-    fn config(&self) -> &PixelRnnConfig {
-        &self.config
-    }
-
-    fn monitor(&self) -> &Monitor {
-        &self.monitor
-    }
-
-    fn monitor_mut(&mut self) -> &mut Monitor {
-        &mut self.monitor
-    }
-
-    fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {
-        PixelRnn::train_step(self, gpu, data)
-    }
-
-    /// The header of a model made for `data`'s palette.
-    fn header(&self, data: &Dataset, steps: u32) -> PixelRnnHeader {
-        PixelRnnHeader {
-            config: self.config.clone(),
-            height: data.height,
-            width: data.width,
-            palette: data.palette.clone().unwrap_or_default(),
-            dataset: data.kind.to_string(),
-            steps,
-        }
-    }
-
-    fn save<'a>(
-        &'a self,
-        source: Source<'a>,
-        header: &'a PixelRnnHeader,
-    ) -> impl Future<Output = Result<Vec<u8>>> + 'a {
-        PixelRnn::save(self, source, header)
-    }
-
-    fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(PixelRnn, PixelRnnHeader)> {
-        PixelRnn::load(gpu, bytes)
     }
 }

@@ -49,6 +49,7 @@
 //! = 2LT + 8L + 9 launches (L = 1, T = 256: 529), + 2 or 3 on the steps whose loss is read
 //! back (its mean over the T·B pixels, and the same in bits).
 
+use std::future::Future;
 use std::rc::Rc;
 
 use crate::data::device::{DeviceDataset, DeviceRows};
@@ -63,7 +64,9 @@ use crate::kernels::pixel_rnn::{self as kernels, InputLayout};
 use crate::kernels::reduce;
 use crate::kernels::rng::Stream;
 use crate::kernels::{elementwise, Activation};
+use crate::models::model::Model;
 use crate::models::{check_batch, stream, Monitor, Purpose};
+use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Init, Linear, Param};
 
@@ -420,5 +423,48 @@ impl Resumable for PixelRnn {
         self.batches.offset = batches;
         self.monitor.rewind(steps as u32);
         Ok(())
+    }
+}
+
+impl Model for PixelRnn {
+    type Header = PixelRnnHeader;
+    const TAG: &'static str = "pixelrnn";
+    const NAME: &'static str = "PixelRNN";
+    const FIGURES: &'static [&'static str] = FIGURES;
+
+    fn monitor(&self) -> &Monitor {
+        &self.monitor
+    }
+
+    fn monitor_mut(&mut self) -> &mut Monitor {
+        &mut self.monitor
+    }
+
+    fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {
+        PixelRnn::train_step(self, gpu, data)
+    }
+
+    /// The header of a model made for `data`'s palette.
+    fn header(&self, data: &Dataset, steps: u32) -> PixelRnnHeader {
+        PixelRnnHeader {
+            config: self.config.clone(),
+            height: data.height,
+            width: data.width,
+            palette: data.palette.clone().unwrap_or_default(),
+            dataset: data.kind.to_string(),
+            steps,
+        }
+    }
+
+    fn save<'a>(
+        &'a self,
+        source: Source<'a>,
+        header: &'a PixelRnnHeader,
+    ) -> impl Future<Output = Result<Vec<u8>>> + 'a {
+        PixelRnn::save(self, source, header)
+    }
+
+    fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(PixelRnn, PixelRnnHeader)> {
+        PixelRnn::load(gpu, bytes)
     }
 }

@@ -72,11 +72,10 @@ struct Views {
 }
 
 pub struct GanLab {
-    core: Core,
+    core: Core<Gan>,
     views: Views,
     d_plot: Plot,
     loss_plot: Plot,
-    models: Option<Trained<Gan>>,
     /// The grid's noise: None for the GAN's own fixed noise, else a fresh batch.
     noise: Option<Tensor>,
     walk: Walk,
@@ -90,10 +89,7 @@ pub struct GanLab {
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    match make(ctx, link) {
-        Ok(lab) => wasm_bindgen_futures::spawn_local(super::run(lab)),
-        Err(e) => status(LAB, &format!("This lab cannot run on this page: {e}"), true),
-    }
+    super::launch(make(ctx, link));
 }
 
 /// The lab with its views and controls wired, before its first models.
@@ -113,7 +109,6 @@ fn make(ctx: Ctx, link: Link) -> Result<GanLab> {
         views,
         d_plot,
         loss_plot,
-        models: None,
         noise: None,
         strip_images: None,
         stale: true,
@@ -142,20 +137,12 @@ impl LiveLab for GanLab {
     const STARTS_AGAIN: &'static str = "the GAN starts again from step 0.";
     const UNCHANGED: &'static str = "the GAN is unchanged";
 
-    fn core(&self) -> &Core {
+    fn core(&self) -> &Core<Gan> {
         &self.core
     }
 
-    fn models(&self) -> Option<&Trained<Gan>> {
-        self.models.as_ref()
-    }
-
-    fn parts_mut(&mut self) -> (&mut Core, Option<&mut Trained<Gan>>) {
-        (&mut self.core, self.models.as_mut())
-    }
-
-    fn stepped(&mut self) {
-        self.stale = true;
+    fn core_mut(&mut self) -> &mut Core<Gan> {
+        &mut self.core
     }
 
     fn stale(&mut self) {
@@ -172,7 +159,7 @@ impl LiveLab for GanLab {
     }
 
     fn remake(&mut self) -> Result<()> {
-        self.models = None;
+        self.core.models = None;
         self.noise = None;
         self.d_plot.clear();
         self.loss_plot.clear();
@@ -189,12 +176,12 @@ impl LiveLab for GanLab {
         let mut gan =
             Gan::new(gpu, self.config(), SampleShape::image(dataset.height, dataset.width, dataset.channels))?;
         gan.start_from_mean(gpu, &dataset.train().mean_image())?;
-        self.models = Some(Trained::new(device, dataset.heldout(), vec![gan]));
+        self.core.models = Some(Trained::new(device, dataset.heldout(), vec![gan]));
         Ok(())
     }
 
     fn collect_figures(&mut self) -> Result<()> {
-        let Some(models) = self.models.as_mut() else { return Ok(()) };
+        let Some(models) = self.core.models.as_mut() else { return Ok(()) };
         let (loss_plot, d_plot) = (&mut self.loss_plot, &mut self.d_plot);
         models.collect(|_, _, record, step| {
             loss_plot.push(0, step, record.figure("d_loss"));
@@ -202,7 +189,7 @@ impl LiveLab for GanLab {
             d_plot.push(0, step, record.figure("d_real"));
             d_plot.push(1, step, record.figure("d_fake"));
         })?;
-        if self.core.plots_due() {
+        if self.core.plots.due() {
             self.d_plot.draw_if_changed();
             self.loss_plot.draw_if_changed();
             if let Some((record, step)) = models.latest() {
@@ -241,7 +228,7 @@ impl LiveLab for GanLab {
     fn edited(&mut self, key: &str) -> bool {
         if key == "glr" || key == "dlr" {
             let (g, d) = (self.core.link.gan.g_learning_rate, self.core.link.gan.d_learning_rate);
-            if let Some(m) = &mut self.models {
+            if let Some(m) = &mut self.core.models {
                 if m.nets[0].set_learning_rates(g, d).is_ok() {
                     status(LAB, &format!("Learning rates G {g}, D {d} from the next step on."), false);
                     self.core.ctx.publish(&self.current_link());
@@ -253,13 +240,13 @@ impl LiveLab for GanLab {
     }
 
     fn sheet_summary(&self) -> Option<String> {
-        let m = self.models.as_ref()?;
+        let m = self.core.models.as_ref()?;
         let tiles = m.device.train.count + m.device.heldout.count;
         Some(format!("{tiles} tiles of {}×{}.", m.device.height, m.device.width))
     }
 
     fn import(&mut self, bytes: &[u8]) -> Result<String> {
-        let Some(m) = self.models.as_mut() else {
+        let Some(m) = self.core.models.as_mut() else {
             return Err(Error::Invalid("make a dataset first: the model must fit its images".into()));
         };
         let link = &mut self.core.link;
@@ -296,7 +283,7 @@ impl LiveLab for GanLab {
         match cmd {
             Cmd::Export(_) => self.export().await?,
             Cmd::NewNoise => {
-                if let Some(m) = &self.models {
+                if let Some(m) = &self.core.models {
                     let z = m.nets[0].config.z_dim;
                     let s = self.noise_stream.take(FIXED_SAMPLES * z);
                     self.noise = Some(rng::normal(&self.core.ctx.gpu, s, [FIXED_SAMPLES, z], 0.0, 1.0)?);
@@ -316,13 +303,13 @@ impl GanLab {
     }
 
     async fn export(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let (steps, bytes) = m.export(0, &self.core).await?;
         download_model(&self.core.link, "gan", "the GAN", steps, bytes)
     }
 
     fn refresh(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let gpu = &self.core.ctx.gpu;
         let geometry = m.geometry();
         let scale = scale_for(geometry.0, 32);
@@ -342,7 +329,7 @@ impl GanLab {
     }
 
     fn draw_walk(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let gpu = &self.core.ctx.gpu;
         let geometry = m.geometry();
         let gan = &m.nets[0];

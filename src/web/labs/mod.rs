@@ -13,6 +13,7 @@
 mod controls;
 pub mod gan;
 mod moon_judge;
+mod pace;
 pub mod pixel_rnn;
 mod runner;
 pub mod survival;
@@ -36,6 +37,7 @@ use controls::{
     build_form, copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss,
     show_running, show_steps, status, wire_buttons, wire_form, wire_sheet_input,
 };
+use pace::{Pace, PlotPace};
 pub use runner::Runner;
 use trained::Trained;
 
@@ -115,14 +117,16 @@ impl Queue {
     }
 }
 
-/// What every lab holds besides its models and views.
-struct Core {
+/// What every lab holds besides its views: its setup, its models and what keeps them.
+struct Core<M> {
     ctx: Ctx,
     /// The lab's setup; its `steps` are those of the link the page was opened with (replayed
     /// at the start), not the steps taken since.
     link: Link,
     queue: Queue,
     runner: Runner,
+    /// The models and their dataset; None while there is no dataset.
+    models: Option<Trained<M>>,
     /// The sprite sheet last chosen (a sheet dataset is cut from it).
     sheet: Option<Vec<u8>>,
     /// Whether the tab was showing last frame: showing it again publishes the lab's link.
@@ -136,13 +140,12 @@ struct Core {
     /// A frame failed while training ran: if the device turns out lost (its loss may be
     /// reported a moment after the failed readback), training resumes on the new one.
     interrupted: bool,
-    /// When the plots were last drawn (ms).
-    plotted_at: f64,
+    plots: PlotPace,
 }
 
-impl Core {
+impl<M> Core<M> {
     /// Wires the lab's buttons, settings form and sprite-sheet input to a fresh queue.
-    fn new(ctx: Ctx, link: Link) -> Result<Core> {
+    fn new(ctx: Ctx, link: Link) -> Result<Core<M>> {
         let queue = Queue::default();
         wire_buttons(link.lab, &queue);
         build_form(link.lab)?;
@@ -153,25 +156,15 @@ impl Core {
             link,
             queue,
             runner: Runner::new(),
+            models: None,
             sheet: None,
             was_active: false,
             checkpoints: survival::Checkpoints::default(),
             lost: None,
             recoveries: 0,
             interrupted: false,
-            plotted_at: 0.0,
+            plots: PlotPace::default(),
         })
-    }
-
-    /// Whether the plots are due to be drawn again: ten times a second at most. Says yes
-    /// once per due time.
-    fn plots_due(&mut self) -> bool {
-        let now = dom::now();
-        let due = now - self.plotted_at > 100.0;
-        if due {
-            self.plotted_at = now;
-        }
-        due
     }
 
     /// The dataset the link describes.
@@ -194,14 +187,14 @@ trait LiveLab {
     const STARTS_AGAIN: &'static str;
     /// The status line's words for a refused model file: "the GAN is unchanged".
     const UNCHANGED: &'static str;
+    /// Whether the views show what the models make, and so are out of date after training.
+    const VIEWS_FOLLOW_TRAINING: bool = true;
 
-    fn core(&self) -> &Core;
-    /// The models, while there are any (there are none without a dataset).
-    fn models(&self) -> Option<&Trained<Self::Model>>;
-    fn parts_mut(&mut self) -> (&mut Core, Option<&mut Trained<Self::Model>>);
+    fn core(&self) -> &Core<Self::Model>;
+    fn core_mut(&mut self) -> &mut Core<Self::Model>;
 
-    fn core_mut(&mut self) -> &mut Core {
-        self.parts_mut().0
+    fn models(&self) -> Option<&Trained<Self::Model>> {
+        self.core().models.as_ref()
     }
 
     /// Steps the model has taken (an imported one counts those it came with); None while
@@ -221,17 +214,14 @@ trait LiveLab {
 
     /// Records this frame's training steps through `core.runner`; returns how many.
     fn train(&mut self) -> Result<u32> {
-        let (core, models) = self.parts_mut();
-        let Some(models) = models else { return Ok(0) };
+        let core = self.core_mut();
+        let Some(models) = core.models.as_mut() else { return Ok(0) };
         let steps = models.train(&mut core.runner, &core.ctx.gpu)?;
-        if steps > 0 {
-            self.stepped();
+        if steps > 0 && Self::VIEWS_FOLLOW_TRAINING {
+            self.stale();
         }
         Ok(steps)
     }
-
-    /// Training steps were just recorded.
-    fn stepped(&mut self) {}
 
     /// Everything drawn is out of date.
     fn stale(&mut self);
@@ -274,7 +264,7 @@ trait LiveLab {
     }
 
     fn nets_mut(&mut self) -> Vec<&mut dyn Resumable> {
-        match self.parts_mut().1 {
+        match self.core_mut().models.as_mut() {
             Some(m) => m.nets.iter_mut().map(|n| n as &mut dyn Resumable).collect(),
             None => Vec::new(),
         }
@@ -286,7 +276,7 @@ trait LiveLab {
     /// The models were just restored from snapshots; the first model had taken `offset`
     /// steps before this page trained it (an imported model's). Everything drawn is stale.
     fn restored(&mut self, offset: u32) {
-        if let Some(models) = self.parts_mut().1 {
+        if let Some(models) = self.core_mut().models.as_mut() {
             models.restored(offset);
         }
         self.stale();
@@ -301,6 +291,14 @@ trait LiveLab {
         let mut link = self.core().link.clone();
         link.steps = self.steps().unwrap_or(0);
         link
+    }
+}
+
+/// Starts a lab's life ([`run`]) once it is made; a lab that could not be made says why.
+fn launch<L: LiveLab + 'static>(lab: Result<L>) {
+    match lab {
+        Ok(lab) => wasm_bindgen_futures::spawn_local(run(lab)),
+        Err(e) => status(L::LAB, &format!("This lab cannot run on this page: {e}"), true),
     }
 }
 
@@ -556,32 +554,6 @@ fn show_holdings(gpu: &Gpu) {
         ("data-gpu-bind-groups", h.bind_groups),
     ] {
         let _ = body.set_attribute(name, &value.to_string());
-    }
-}
-
-/// Paces the redraws of views that cost GPU time training could use: while training at most
-/// every 250 ms, and always four times the last redraw's cost between two.
-#[derive(Default)]
-struct Pace {
-    last: f64,
-    cost: f64,
-}
-
-impl Pace {
-    /// Whether a redraw may start at `now`.
-    fn due(&self, now: f64, running: bool) -> bool {
-        now - self.last >= (4.0 * self.cost).max(if running { 250.0 } else { 0.0 })
-    }
-
-    /// A redraw that started at `started` has just ended.
-    fn done(&mut self, started: f64) {
-        self.last = dom::now();
-        self.cost = self.last - started;
-    }
-
-    /// How long the last redraw took (ms).
-    fn cost(&self) -> f64 {
-        self.cost
     }
 }
 

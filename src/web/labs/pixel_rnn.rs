@@ -10,8 +10,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, PointerEvent};
+use web_sys::{HtmlCanvasElement, HtmlInputElement, PointerEvent};
 
 use super::{download_model, scale_for, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Trained};
 use crate::data::device::DeviceDataset;
@@ -22,7 +21,7 @@ use crate::link::{Lab, Link};
 use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, Sampler, UNPAINTED};
 use crate::models::{stream, Purpose};
 use crate::settings::copy_settings;
-use crate::web::canvas::{GridView, Layout};
+use crate::web::canvas::{clear_overlay, GridView, Layout};
 use crate::web::dom;
 use crate::web::plot::Plot;
 
@@ -88,21 +87,7 @@ impl CoverState {
     /// Shades the covered pixels over the sprite.
     fn draw(&self) {
         let (w, h) = (self.width as f64 * self.cell, self.height as f64 * self.cell);
-        let ratio = crate::web::canvas::pixel_ratio() as f64;
-        if self.overlay.width() != (w * ratio) as u32 || self.overlay.height() != (h * ratio) as u32 {
-            self.overlay.set_width((w * ratio) as u32);
-            self.overlay.set_height((h * ratio) as u32);
-            let style = self.overlay.style();
-            let _ = style.set_property("width", &format!("{w}px"));
-            let _ = style.set_property("height", &format!("{h}px"));
-        }
-        let Some(c) =
-            self.overlay.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-        else {
-            return;
-        };
-        let _ = c.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
-        c.clear_rect(0.0, 0.0, w, h);
+        let Some(c) = clear_overlay(&self.overlay, w, h) else { return };
         let mask = self.mask();
         for (i, &covered) in mask.iter().enumerate() {
             if !covered {
@@ -163,11 +148,10 @@ struct Views {
 }
 
 pub struct RnnLab {
-    core: Core,
+    core: Core<PixelRnn>,
     views: Views,
     plot: Plot,
     cover: Rc<RefCell<CoverState>>,
-    models: Option<Trained<PixelRnn>>,
     /// The dataset's palette, which the model paints with.
     palette: Vec<[u8; 3]>,
     /// Bits per pixel of a model that knows only the training set's colour frequencies.
@@ -180,10 +164,7 @@ pub struct RnnLab {
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    match make(ctx, link) {
-        Ok(lab) => wasm_bindgen_futures::spawn_local(super::run(lab)),
-        Err(e) => status(LAB, &format!("This lab cannot run on this page: {e}"), true),
-    }
+    super::launch(make(ctx, link));
 }
 
 /// The lab with its views and controls wired, before its first models.
@@ -247,18 +228,8 @@ fn make(ctx: Ctx, link: Link) -> Result<RnnLab> {
                 )
             }
         };
-        let down = paint.clone();
-        let target = overlay.clone();
-        dom::on::<PointerEvent>(overlay.as_ref(), "pointerdown", move |e| {
-            e.prevent_default();
-            let _ = target.set_pointer_capture(e.pointer_id());
-            down(&e);
-        });
-        dom::on::<PointerEvent>(overlay.as_ref(), "pointermove", move |e| {
-            if e.buttons() != 0 {
-                paint(&e);
-            }
-        });
+        // Any button paints (the secondary one erases).
+        dom::on_drag(&overlay, u16::MAX, paint);
         dom::on::<web_sys::MouseEvent>(overlay.as_ref(), "contextmenu", |e| e.prevent_default());
     }
     let views = make_views(&core.ctx)?;
@@ -271,7 +242,6 @@ fn make(ctx: Ctx, link: Link) -> Result<RnnLab> {
         views,
         plot,
         cover,
-        models: None,
         palette: Vec::new(),
         unigram: 0.0,
         pick: 0,
@@ -297,17 +267,15 @@ impl LiveLab for RnnLab {
     const PRETRAINED: &'static [&'static str] = &["pixelrnn-sprites.safetensors"];
     const STARTS_AGAIN: &'static str = "the PixelRNN starts again from step 0.";
     const UNCHANGED: &'static str = "the PixelRNN is unchanged";
+    /// They show held-out sprites and paintings.
+    const VIEWS_FOLLOW_TRAINING: bool = false;
 
-    fn core(&self) -> &Core {
+    fn core(&self) -> &Core<PixelRnn> {
         &self.core
     }
 
-    fn models(&self) -> Option<&Trained<PixelRnn>> {
-        self.models.as_ref()
-    }
-
-    fn parts_mut(&mut self) -> (&mut Core, Option<&mut Trained<PixelRnn>>) {
-        (&mut self.core, self.models.as_mut())
+    fn core_mut(&mut self) -> &mut Core<PixelRnn> {
+        &mut self.core
     }
 
     fn stale(&mut self) {
@@ -322,7 +290,7 @@ impl LiveLab for RnnLab {
     }
 
     fn remake(&mut self) -> Result<()> {
-        self.models = None;
+        self.core.models = None;
         self.painting = None;
         self.plot.clear();
         self.paint_stream = stream(self.core.link.seed, Purpose::Sampling);
@@ -356,20 +324,18 @@ impl LiveLab for RnnLab {
         );
         self.palette = palette;
         self.unigram = unigram;
-        self.models = Some(Trained::new(device, heldout, vec![rnn]));
+        self.core.models = Some(Trained::new(device, heldout, vec![rnn]));
         Ok(())
     }
 
-    // Training leaves the views alone (no `stepped`): they show held-out sprites and paintings.
-
     fn collect_figures(&mut self) -> Result<()> {
-        let Some(models) = self.models.as_mut() else { return Ok(()) };
+        let Some(models) = self.core.models.as_mut() else { return Ok(()) };
         let (plot, unigram) = (&mut self.plot, self.unigram as f32);
         models.collect(|_, _, record, step| {
             plot.push(0, step, record.figure("bits_per_pixel"));
             plot.push(1, step, unigram);
         })?;
-        if self.core.plots_due() {
+        if self.core.plots.due() {
             self.plot.draw_if_changed();
             if let Some((record, step)) = models.latest() {
                 show_loss(LAB, record.figure("bits_per_pixel"), step);
@@ -403,7 +369,7 @@ impl LiveLab for RnnLab {
         // A new learning rate applies from the next step: the model trains on.
         if key == "lr" {
             let lr = self.core.link.rnn.learning_rate;
-            if let Some(m) = &mut self.models {
+            if let Some(m) = &mut self.core.models {
                 if m.nets[0].set_learning_rate(lr).is_ok() {
                     status(LAB, &format!("Learning rate {lr} from the next step on."), false);
                     self.core.ctx.publish(&self.current_link());
@@ -415,13 +381,13 @@ impl LiveLab for RnnLab {
     }
 
     fn sheet_summary(&self) -> Option<String> {
-        let m = self.models.as_ref()?;
+        let m = self.core.models.as_ref()?;
         let tiles = m.device.train.count + m.device.heldout.count;
         Some(format!("{tiles} tiles of {}×{} in {} colours.", m.device.height, m.device.width, self.palette.len()))
     }
 
     fn import(&mut self, bytes: &[u8]) -> Result<String> {
-        let Some(m) = self.models.as_mut() else {
+        let Some(m) = self.core.models.as_mut() else {
             return Err(Error::Invalid("make a dataset first: the model must fit its sprites".into()));
         };
         let link = &mut self.core.link;
@@ -478,7 +444,7 @@ impl RnnLab {
 
     /// Starts painting: completions of the picked sprite under the cover, or new sprites.
     fn start_painting(&mut self, complete: bool) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let gpu = &self.core.ctx.gpu;
         let seq = m.device.height * m.device.width;
         let temperature = self.core.link.temperature;
@@ -507,7 +473,7 @@ impl RnnLab {
 
     /// Records the next few pixels and shows whatever has arrived.
     fn paint_frame(&mut self) -> Result<()> {
-        let (Some(p), Some(m)) = (self.painting.as_mut(), self.models.as_ref()) else { return Ok(()) };
+        let (Some(p), Some(m)) = (self.painting.as_mut(), self.core.models.as_ref()) else { return Ok(()) };
         let gpu = &self.core.ctx.gpu;
         let seq = m.device.height * m.device.width;
         if let Some((position, tokens)) = p.sampler.latest()? {
@@ -562,14 +528,14 @@ impl RnnLab {
     }
 
     async fn export(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let (steps, bytes) = m.export(0, &self.core).await?;
         download_model(&self.core.link, "pixelrnn", "the PixelRNN", steps, bytes)
     }
 
     /// Redraws the picker and the picked sprite under its cover.
     fn refresh(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let geometry = m.geometry();
         let (h, w, _) = geometry;
         let count = m.heldout.count.min(PICKABLE);

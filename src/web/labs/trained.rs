@@ -109,7 +109,7 @@ impl<M: Model> Trained<M> {
 
     /// Model `i`'s weights file and the steps it counts; without a device, from its newest
     /// checkpoint.
-    pub async fn export(&self, i: usize, core: &Core) -> Result<(u32, Vec<u8>)> {
+    pub async fn export(&self, i: usize, core: &Core<M>) -> Result<(u32, Vec<u8>)> {
         let net = &self.nets[i];
         let (source, checkpoint) = core.checkpoints.source(&core.ctx.gpu, i)?;
         let offset = if i == 0 { self.offset } else { 0 };

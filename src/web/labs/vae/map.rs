@@ -4,11 +4,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, PointerEvent};
+use web_sys::{HtmlCanvasElement, PointerEvent};
 
 use super::{MAP, PRIOR_EXTENT};
 use crate::error::Result;
+use crate::web::canvas::clear_overlay;
 use crate::web::dom;
 use crate::web::labs::{Cmd, Queue};
 
@@ -46,22 +46,7 @@ impl MapState {
 
     pub(super) fn draw(&self) {
         let size = self.size();
-        let ratio = crate::web::canvas::pixel_ratio() as f64;
-        let backing = (size * ratio) as u32;
-        if self.overlay.width() != backing {
-            self.overlay.set_width(backing);
-            self.overlay.set_height(backing);
-            let style = self.overlay.style();
-            let _ = style.set_property("width", &format!("{size}px"));
-            let _ = style.set_property("height", &format!("{size}px"));
-        }
-        let Some(c) =
-            self.overlay.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-        else {
-            return;
-        };
-        let _ = c.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
-        c.clear_rect(0.0, 0.0, size, size);
+        let Some(c) = clear_overlay(&self.overlay, size, size) else { return };
         // Cells that decode to a moon, tinted: the untinted ones are the map's holes.
         c.set_fill_style_str("rgba(46, 180, 110, 0.28)");
         for (i, _) in self.moons.iter().enumerate().filter(|(_, &moon)| moon) {
@@ -134,18 +119,8 @@ pub(super) fn wire(queue: &Queue) -> Result<[Rc<RefCell<MapState>>; 2]> {
                 q.push(Cmd::Point(i, code.0, code.1));
             }
         };
-        let down = move_to.clone();
-        let target = overlay.clone();
-        dom::on::<PointerEvent>(overlay.as_ref(), "pointerdown", move |e| {
-            e.prevent_default();
-            let _ = target.set_pointer_capture(e.pointer_id());
-            down(&e);
-        });
-        dom::on::<PointerEvent>(overlay.as_ref(), "pointermove", move |e| {
-            if e.buttons() & 1 == 1 {
-                move_to(&e);
-            }
-        });
+        // The primary button drags the point.
+        dom::on_drag(&overlay, 1, move_to);
     }
     Ok(map_state)
 }

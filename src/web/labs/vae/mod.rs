@@ -66,12 +66,10 @@ struct SampleCodes {
 }
 
 pub struct VaeLab {
-    core: Core,
+    core: Core<Vae>,
     views: Views,
     plot: Plot,
     map_state: [Rc<RefCell<MapState>>; 2],
-    /// The VAE, then (with the comparison on) the plain autoencoder.
-    models: Option<Trained<Vae>>,
     /// Made with the models.
     codes: Option<SampleCodes>,
     /// Held-out images being interpolated between.
@@ -107,10 +105,7 @@ fn default_pair(heldout: &Dataset) -> (usize, usize) {
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    match make(ctx, link) {
-        Ok(lab) => wasm_bindgen_futures::spawn_local(super::run(lab)),
-        Err(e) => status(LAB, &format!("This lab cannot run on this page: {e}"), true),
-    }
+    super::launch(make(ctx, link));
 }
 
 /// The lab with its views and controls wired, before its first models.
@@ -136,7 +131,6 @@ fn make(ctx: Ctx, link: Link) -> Result<VaeLab> {
         views,
         plot,
         map_state,
-        models: None,
         codes: None,
         pair: (0, 0),
         pick_b: false,
@@ -158,20 +152,12 @@ impl LiveLab for VaeLab {
     const STARTS_AGAIN: &'static str = "the models start again from step 0.";
     const UNCHANGED: &'static str = "the models are unchanged";
 
-    fn core(&self) -> &Core {
+    fn core(&self) -> &Core<Vae> {
         &self.core
     }
 
-    fn models(&self) -> Option<&Trained<Vae>> {
-        self.models.as_ref()
-    }
-
-    fn parts_mut(&mut self) -> (&mut Core, Option<&mut Trained<Vae>>) {
-        (&mut self.core, self.models.as_mut())
-    }
-
-    fn stepped(&mut self) {
-        self.stale = true;
+    fn core_mut(&mut self) -> &mut Core<Vae> {
+        &mut self.core
     }
 
     fn stale(&mut self) {
@@ -179,7 +165,7 @@ impl LiveLab for VaeLab {
     }
 
     fn remake(&mut self) -> Result<()> {
-        self.models = None;
+        self.core.models = None;
         self.codes = None;
         self.plot.clear();
         self.plot.set_empty_text("Press Train: the losses appear here.");
@@ -212,7 +198,7 @@ impl LiveLab for VaeLab {
             nets.push(Vae::new(gpu, self.config(true), dataset.image_len())?);
         }
         let noise = prior_noise(gpu, self.core.link.seed, self.core.link.vae.latent)?;
-        self.models = Some(Trained::new(device, heldout, nets));
+        self.core.models = Some(Trained::new(device, heldout, nets));
         self.codes = Some(SampleCodes { noise, fitted: None });
         self.judge.forget();
         for (i, state) in self.map_state.iter().enumerate() {
@@ -228,7 +214,7 @@ impl LiveLab for VaeLab {
         if let Some(verdicts) = self.judge.work(JUDGE_BUDGET_MS)? {
             self.show_verdicts(verdicts);
         }
-        let Some(models) = self.models.as_mut() else { return Ok(()) };
+        let Some(models) = self.core.models.as_mut() else { return Ok(()) };
         let plot = &mut self.plot;
         models.collect(|_, net, record, step| {
             if net.config.autoencoder {
@@ -238,7 +224,7 @@ impl LiveLab for VaeLab {
                 plot.push(1, step, record.figure("reconstruction"));
             }
         })?;
-        if self.core.plots_due() {
+        if self.core.plots.due() {
             self.plot.draw_if_changed();
             if let Some((r, step)) = models.latest() {
                 let weight = models.nets[0].config.kl_weight(r.step);
@@ -280,7 +266,7 @@ impl LiveLab for VaeLab {
         // A new learning rate applies from the next step: the models train on (a run the
         // guard stopped goes on from its last good checkpoint, more gently).
         if key == "lr" {
-            if let Some(m) = &mut self.models {
+            if let Some(m) = &mut self.core.models {
                 let lr = self.core.link.vae.learning_rate;
                 if m.nets.iter_mut().all(|n| n.set_learning_rate(lr).is_ok()) {
                     status(LAB, &format!("Learning rate {lr} from the next step on."), false);
@@ -293,7 +279,7 @@ impl LiveLab for VaeLab {
     }
 
     fn sheet_summary(&self) -> Option<String> {
-        let m = self.models.as_ref()?;
+        let m = self.core.models.as_ref()?;
         Some(format!(
             "{} tiles of {}×{} in {} colours.",
             m.heldout.count + m.device.train.count,
@@ -305,7 +291,7 @@ impl LiveLab for VaeLab {
 
     /// Loads a VAE or autoencoder file into its slot. Nothing changes unless it fits.
     fn import(&mut self, bytes: &[u8]) -> Result<String> {
-        let (Some(m), Some(codes)) = (self.models.as_mut(), self.codes.as_mut()) else {
+        let (Some(m), Some(codes)) = (self.core.models.as_mut(), self.codes.as_mut()) else {
             return Err(Error::Invalid("make a dataset first: the model must fit its images".into()));
         };
         let (net, header) = m.load(&self.core.ctx.gpu, bytes, &self.core.link.data.kind.to_string())?;
@@ -406,7 +392,7 @@ impl VaeLab {
     }
 
     async fn export(&mut self, which: usize) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let Some(net) = m.nets.get(which) else { return Ok(()) };
         let model = if net.config.autoencoder { "autoencoder" } else { "vae" };
         let (steps, bytes) = m.export(which, &self.core).await?;

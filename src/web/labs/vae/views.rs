@@ -39,7 +39,7 @@ pub(super) fn make_views(ctx: &Ctx) -> Result<Views> {
 impl VaeLab {
     /// Redraws every view from the models as they are now.
     pub(super) async fn refresh(&mut self) -> Result<()> {
-        let (Some(m), Some(c)) = (&self.models, &mut self.codes) else { return Ok(()) };
+        let (Some(m), Some(c)) = (&self.core.models, &mut self.codes) else { return Ok(()) };
         let gpu = self.core.ctx.gpu.clone();
         let geometry = m.geometry();
         let (h, w, _) = geometry;
@@ -134,7 +134,7 @@ impl VaeLab {
     /// reads back each model's reconstructions of held-out moons, its sample grid and its
     /// latent map, for [`MoonJudge`] to score between frames.
     async fn judge_again(&mut self) -> Result<()> {
-        let (Some(m), Some(c)) = (&self.models, &self.codes) else { return Ok(()) };
+        let (Some(m), Some(c)) = (&self.core.models, &self.codes) else { return Ok(()) };
         if m.heldout.phase.is_none() || !self.judge.due(dom::now(), JUDGE_EVERY_MS) {
             return Ok(());
         }
@@ -191,7 +191,7 @@ impl VaeLab {
 
     /// Decodes the point on latent map `i` into its big view.
     pub(super) fn draw_point(&mut self, i: usize) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let Some(net) = m.nets.get(i) else { return Ok(()) };
         if net.config.latent != 2 {
             return Ok(());
