@@ -29,6 +29,15 @@ pub struct GuardArgs {
     pub allow_divergence: bool,
 }
 
+// What every `genlab train` takes besides its model's settings and its length.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
 /// How a guarded run ended early: why, and the step of the weights it kept.
 pub struct Stopped {
     pub error: Error,
@@ -50,17 +59,80 @@ impl Stopped {
     }
 }
 
-/// Trains `model` for `steps` steps on `data`, showing progress, calling `after_step` after
-/// each, and checks each figure as it arrives. On divergence the last good snapshot is
-/// restored into `model` and the run stops with [`Stopped`]; any other error stops it as it is.
+/// What every `genlab train` reports first: the model, its data, its steps and their pace.
+#[derive(serde::Serialize)]
+pub struct RunFigures {
+    model: &'static str,
+    data: String,
+    steps: u32,
+    steps_per_sec: f64,
+}
+
+impl RunFigures {
+    /// `model`, called `name`, trained on `dataset`, the last `steps` of its steps in `seconds`.
+    pub fn new(name: &'static str, model: &impl Model, dataset: &Dataset, steps: u32, seconds: f64) -> RunFigures {
+        RunFigures {
+            model: name,
+            data: dataset.kind.to_string(),
+            steps: model.steps_taken(),
+            steps_per_sec: steps as f64 / seconds,
+        }
+    }
+}
+
+/// How a guarded run went: how long it trained, and what stopped it early, if anything.
+pub struct Ran {
+    seconds: f64,
+    pub stopped: Option<Stopped>,
+}
+
+impl Ran {
+    /// The run's training time, once the weights it kept are at `weights`; a run stopped
+    /// early is an error that says which weights those are.
+    pub fn verdict(self, weights: &Path) -> Result<f64> {
+        match self.stopped {
+            Some(stopped) => Err(stopped.explain(weights)),
+            None => Ok(self.seconds),
+        }
+    }
+
+    /// Writes `model`'s weights to `out`/weights.safetensors, then gives the verdict.
+    pub fn save<M: Model>(self, gpu: &Gpu, model: &M, dataset: &Dataset, out: &Path) -> Result<f64> {
+        let weights = write_weights(gpu, model, dataset, out)?;
+        self.verdict(&weights)
+    }
+}
+
+/// Trains `model` for `steps` steps on `data` with a progress bar named `name`, calling
+/// `after_step` after each, and checks each figure as it arrives. On divergence the last
+/// good snapshot is restored into `model` and the run stops; any other error stops it as it
+/// is. Returns once the GPU has finished.
 pub fn train<M: Model>(
     gpu: &Gpu,
     model: &mut M,
     data: &DeviceDataset,
     steps: u32,
     args: &GuardArgs,
+    name: &str,
+    after_step: impl FnMut(&M, &Progress) -> Result<()>,
+) -> Ran {
+    let progress = Progress::new(steps as u64, name);
+    let started = Instant::now();
+    let stopped = guarded(gpu, model, data, steps, args, &progress, after_step).err();
+    gpu.submit();
+    gpu.wait_idle();
+    progress.finish();
+    Ran { seconds: started.elapsed().as_secs_f64(), stopped }
+}
+
+fn guarded<M: Model>(
+    gpu: &Gpu,
+    model: &mut M,
+    data: &DeviceDataset,
+    steps: u32,
+    args: &GuardArgs,
     progress: &Progress,
-    mut after_step: impl FnMut(&M) -> Result<()>,
+    mut after_step: impl FnMut(&M, &Progress) -> Result<()>,
 ) -> std::result::Result<(), Stopped> {
     model.monitor_mut().guard = !args.allow_divergence;
     let mut keeper = Keeper::new();
@@ -71,7 +143,7 @@ pub fn train<M: Model>(
     let mut run = |model: &mut M, keeper: &mut Keeper| -> Result<()> {
         for _ in 0..steps {
             model.train_step(gpu, data)?;
-            after_step(model)?;
+            after_step(model, progress)?;
             keeper.poll(model.checked_through())?;
             if last.elapsed() >= SNAPSHOT_EVERY && !keeper.is_taking() {
                 keeper.take(gpu, model);

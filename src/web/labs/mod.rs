@@ -1,8 +1,9 @@
 //! What every lab shares: the frame loop that drives it, and the command queue that event
 //! handlers fill and that loop drains. The page controls that feed the queue (buttons,
 //! settings form, dataset picker, status lines) are in [`controls`]; the training runner
-//! that fits steps into the frame budget in [`runner`]; what survives a lost GPU or a
-//! diverging run in [`survival`].
+//! that fits steps into the frame budget in [`runner`]; the models a lab trains, kept alike
+//! by every lab, in [`trained`]; how often views and plots redraw in [`pace`]; what survives
+//! a lost GPU or a diverging run in [`survival`].
 //!
 //! Each lab is one async loop that owns its model: it wakes every animation frame, applies
 //! the queued commands, records as many training steps as fit in ~12 ms, and redraws.
