@@ -1,6 +1,6 @@
-//! What the command line and the page ask of every model alike: its settings, a training
-//! step on a dataset already on the GPU, its figures by name, and its weights file (the
-//! header that says what it was trained on, written and read back).
+//! What the command line and the page ask of every model alike: a training step on a
+//! dataset already on the GPU, its monitor (whose records name their figures), and its
+//! weights file (the header that says what it was trained on, written and read back).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -16,6 +16,8 @@ use crate::models::Monitor;
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 
+/// A model as `genlab train` and the page's labs drive it (its snapshots come with
+/// [`Resumable`]).
 pub trait Model: Resumable + Sized {
     /// What its weights file holds besides the tensors.
     type Header: Header;
@@ -23,8 +25,6 @@ pub trait Model: Resumable + Sized {
     const TAG: &'static str;
     /// What the page and the command line call it: "VAE".
     const NAME: &'static str;
-    /// The figures its monitor reports, in their order.
-    const FIGURES: &'static [&'static str];
 
     fn monitor(&self) -> &Monitor;
     fn monitor_mut(&mut self) -> &mut Monitor;

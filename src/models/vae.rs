@@ -502,7 +502,6 @@ impl Model for Vae {
     type Header = VaeHeader;
     const TAG: &'static str = "vae";
     const NAME: &'static str = "VAE";
-    const FIGURES: &'static [&'static str] = FIGURES;
 
     fn monitor(&self) -> &Monitor {
         &self.monitor

@@ -494,7 +494,6 @@ impl Model for Gan {
     type Header = GanHeader;
     const TAG: &'static str = "gan";
     const NAME: &'static str = "GAN";
-    const FIGURES: &'static [&'static str] = FIGURES;
 
     fn monitor(&self) -> &Monitor {
         &self.monitor

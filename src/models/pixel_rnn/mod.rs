@@ -430,7 +430,6 @@ impl Model for PixelRnn {
     type Header = PixelRnnHeader;
     const TAG: &'static str = "pixelrnn";
     const NAME: &'static str = "PixelRNN";
-    const FIGURES: &'static [&'static str] = FIGURES;
 
     fn monitor(&self) -> &Monitor {
         &self.monitor

@@ -3,7 +3,7 @@
 //! changes), D's verdict on real and fake minibatches, and a walk along a great circle in
 //! noise space that shows how smoothly the generator maps noise to images.
 
-use super::{download_model, scale_for, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Pace, Trained};
+use super::{scale_for, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Pace, Trained};
 use crate::data::device::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
@@ -225,18 +225,13 @@ impl LiveLab for GanLab {
 
     /// A new learning rate applies from the next step: the GAN trains on (a run the guard
     /// stopped goes on from its last good checkpoint, more gently).
-    fn edited(&mut self, key: &str) -> bool {
-        if key == "glr" || key == "dlr" {
-            let (g, d) = (self.core.link.gan.g_learning_rate, self.core.link.gan.d_learning_rate);
-            if let Some(m) = &mut self.core.models {
-                if m.nets[0].set_learning_rates(g, d).is_ok() {
-                    status(LAB, &format!("Learning rates G {g}, D {d} from the next step on."), false);
-                    self.core.ctx.publish(&self.current_link());
-                    return false;
-                }
-            }
+    fn retune(&mut self, key: &str) -> Option<String> {
+        if key != "glr" && key != "dlr" {
+            return None;
         }
-        true
+        let (g, d) = (self.core.link.gan.g_learning_rate, self.core.link.gan.d_learning_rate);
+        self.core.models.as_mut()?.nets[0].set_learning_rates(g, d).ok()?;
+        Some(format!("Learning rates G {g}, D {d} from the next step on."))
     }
 
     fn sheet_summary(&self) -> Option<String> {
@@ -281,7 +276,7 @@ impl LiveLab for GanLab {
 
     async fn apply_own(&mut self, cmd: Cmd) -> Result<()> {
         match cmd {
-            Cmd::Export(_) => self.export().await?,
+            Cmd::Export(_) => self.core.export(0, "gan", "the GAN").await?,
             Cmd::NewNoise => {
                 if let Some(m) = &self.core.models {
                     let z = m.nets[0].config.z_dim;
@@ -300,12 +295,6 @@ impl LiveLab for GanLab {
 impl GanLab {
     fn config(&self) -> GanConfig {
         self.core.link.gan_config()
-    }
-
-    async fn export(&mut self) -> Result<()> {
-        let Some(m) = &self.core.models else { return Ok(()) };
-        let (steps, bytes) = m.export(0, &self.core).await?;
-        download_model(&self.core.link, "gan", "the GAN", steps, bytes)
     }
 
     fn refresh(&mut self) -> Result<()> {

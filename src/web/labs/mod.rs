@@ -242,6 +242,12 @@ trait LiveLab {
         true
     }
 
+    /// Setting `key` has just changed and is one the models can take as they are (a learning
+    /// rate): they take it, and the words say so; None when they cannot.
+    fn retune(&mut self, _key: &str) -> Option<String> {
+        None
+    }
+
     /// The dataset as a sheet just cut it ("12 tiles of 16×16"); None when it failed.
     fn sheet_summary(&self) -> Option<String>;
 
@@ -507,6 +513,11 @@ fn edit<L: LiveLab>(lab: &mut L, key: &str, value: &str) {
     if let Err(e) = link.set_value(key, value) {
         status(L::LAB, &format!("{e}; kept {}", link.value(key).unwrap_or_default()), true);
         fill_form(link);
+        return;
+    }
+    if let Some(words) = lab.retune(key) {
+        status(L::LAB, &words, false);
+        lab.core().ctx.publish(&lab.current_link());
         return;
     }
     if !lab.edited(key) {

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use web_sys::{HtmlCanvasElement, HtmlInputElement, PointerEvent};
 
-use super::{download_model, scale_for, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Trained};
+use super::{scale_for, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Trained};
 use crate::data::device::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
@@ -366,18 +366,17 @@ impl LiveLab for RnnLab {
             self.core.ctx.publish(&self.current_link());
             return false;
         }
-        // A new learning rate applies from the next step: the model trains on.
-        if key == "lr" {
-            let lr = self.core.link.rnn.learning_rate;
-            if let Some(m) = &mut self.core.models {
-                if m.nets[0].set_learning_rate(lr).is_ok() {
-                    status(LAB, &format!("Learning rate {lr} from the next step on."), false);
-                    self.core.ctx.publish(&self.current_link());
-                    return false;
-                }
-            }
-        }
         true
+    }
+
+    /// A new learning rate applies from the next step: the model trains on.
+    fn retune(&mut self, key: &str) -> Option<String> {
+        if key != "lr" {
+            return None;
+        }
+        let lr = self.core.link.rnn.learning_rate;
+        self.core.models.as_mut()?.nets[0].set_learning_rate(lr).ok()?;
+        Some(format!("Learning rate {lr} from the next step on."))
     }
 
     fn sheet_summary(&self) -> Option<String> {
@@ -417,7 +416,7 @@ impl LiveLab for RnnLab {
 
     async fn apply_own(&mut self, cmd: Cmd) -> Result<()> {
         match cmd {
-            Cmd::Export(_) => self.export().await?,
+            Cmd::Export(_) => self.core.export(0, "pixelrnn", "the PixelRNN").await?,
             Cmd::Pick(x, y) => {
                 if let Some(cell) = self.views.picker.layout_of().and_then(|l| l.cell_at(x, y)) {
                     self.pick = cell;
@@ -525,12 +524,6 @@ impl RnnLab {
             };
         }
         Ok(())
-    }
-
-    async fn export(&mut self) -> Result<()> {
-        let Some(m) = &self.core.models else { return Ok(()) };
-        let (steps, bytes) = m.export(0, &self.core).await?;
-        download_model(&self.core.link, "pixelrnn", "the PixelRNN", steps, bytes)
     }
 
     /// Redraws the picker and the picked sprite under its cover.

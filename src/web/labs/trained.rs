@@ -2,7 +2,7 @@
 //! count the page shows (an imported model's own steps included), a frame's training, the
 //! figures that came back, and the model files that come and go.
 
-use super::Core;
+use super::{download_model, Core};
 use crate::data::device::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::Result;
@@ -106,15 +106,18 @@ impl<M: Model> Trained<M> {
             *collected = net.monitor().history.len();
         }
     }
+}
 
-    /// Model `i`'s weights file and the steps it counts; without a device, from its newest
-    /// checkpoint.
-    pub async fn export(&self, i: usize, core: &Core<M>) -> Result<(u32, Vec<u8>)> {
-        let net = &self.nets[i];
-        let (source, checkpoint) = core.checkpoints.source(&core.ctx.gpu, i)?;
-        let offset = if i == 0 { self.offset } else { 0 };
+impl<M: Model> Core<M> {
+    /// Downloads model `i`'s weights file as `name` ("gan"), called `title` ("the GAN") on
+    /// the status line; without a device, from the model's newest checkpoint.
+    pub async fn export(&self, i: usize, name: &str, title: &str) -> Result<()> {
+        let Some(models) = &self.models else { return Ok(()) };
+        let Some(net) = models.nets.get(i) else { return Ok(()) };
+        let (source, checkpoint) = self.checkpoints.source(&self.ctx.gpu, i)?;
+        let offset = if i == 0 { models.offset } else { 0 };
         let steps = offset + checkpoint.unwrap_or(net.steps_taken());
-        let header = net.header(&self.heldout, steps);
-        Ok((steps, net.save(source, &header).await?))
+        let header = net.header(&models.heldout, steps);
+        download_model(&self.link, name, title, steps, net.save(source, &header).await?)
     }
 }

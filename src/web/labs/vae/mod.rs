@@ -16,7 +16,7 @@ use std::rc::Rc;
 use web_sys::HtmlCanvasElement;
 
 use super::moon_judge::MoonJudge;
-use super::{download_model, fill_form, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Pace, Trained};
+use super::{fill_form, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Pace, Trained};
 use crate::data::device::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -263,19 +263,22 @@ impl LiveLab for VaeLab {
         if key == "data" || key == "count" || key == "dseed" {
             self.core.link.pair = None;
         }
-        // A new learning rate applies from the next step: the models train on (a run the
-        // guard stopped goes on from its last good checkpoint, more gently).
-        if key == "lr" {
-            if let Some(m) = &mut self.core.models {
-                let lr = self.core.link.vae.learning_rate;
-                if m.nets.iter_mut().all(|n| n.set_learning_rate(lr).is_ok()) {
-                    status(LAB, &format!("Learning rate {lr} from the next step on."), false);
-                    self.core.ctx.publish(&self.current_link());
-                    return false;
-                }
-            }
-        }
         true
+    }
+
+    /// A new learning rate applies from the next step: the models train on (a run the guard
+    /// stopped goes on from its last good checkpoint, more gently).
+    fn retune(&mut self, key: &str) -> Option<String> {
+        if key != "lr" {
+            return None;
+        }
+        let lr = self.core.link.vae.learning_rate;
+        let models = self.core.models.as_mut()?;
+        models
+            .nets
+            .iter_mut()
+            .all(|n| n.set_learning_rate(lr).is_ok())
+            .then(|| format!("Learning rate {lr} from the next step on."))
     }
 
     fn sheet_summary(&self) -> Option<String> {
@@ -391,11 +394,9 @@ impl VaeLab {
         self.core.ctx.publish(&self.current_link());
     }
 
-    async fn export(&mut self, which: usize) -> Result<()> {
-        let Some(m) = &self.core.models else { return Ok(()) };
-        let Some(net) = m.nets.get(which) else { return Ok(()) };
+    async fn export(&self, which: usize) -> Result<()> {
+        let Some(net) = self.core.models.as_ref().and_then(|m| m.nets.get(which)) else { return Ok(()) };
         let model = if net.config.autoencoder { "autoencoder" } else { "vae" };
-        let (steps, bytes) = m.export(which, &self.core).await?;
-        download_model(&self.core.link, model, &format!("the {model}"), steps, bytes)
+        self.core.export(which, model, &format!("the {model}")).await
     }
 }
