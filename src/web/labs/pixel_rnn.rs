@@ -478,13 +478,13 @@ impl RnnLab {
         if let Some((position, tokens)) = p.sampler.latest()? {
             if position > p.shown {
                 p.shown = position;
-                let pixels = pixels(&self.palette, m.geometry(), tokens);
+                let rgb = pixels(&self.palette, m.geometry(), tokens);
                 // What the page tests read once the last pixel is in: the colours of the first
                 // copy, and for a completion the sprite and its cover, to check that the
                 // uncovered pixels came through untouched.
                 let join = |v: &mut dyn Iterator<Item = u32>| v.map(|t| t.to_string()).collect::<Vec<_>>().join(",");
                 let first_copy = (position >= seq).then(|| join(&mut tokens[..seq].iter().copied()));
-                let images = Tensor::from_slice(gpu, [p.sampler.batch(), m.device.height, m.device.width, 3], &pixels)?;
+                let images = Tensor::from_slice(gpu, [p.sampler.batch(), m.device.height, m.device.width, 3], &rgb)?;
                 let (h, w, _) = m.geometry();
                 let mut layout = Layout::new(p.sampler.batch(), (h, w, 3), COPIES, scale_for(h, 64));
                 layout.gap = 4;
