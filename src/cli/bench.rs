@@ -100,7 +100,7 @@ fn step(gpu: &Gpu, cases: &str, steps: u32, profile: bool) -> Result<()> {
             genlab::bench::Outcome::Failed { case, error } => println!("{case:<12} failed: {error}"),
         }
     }
-    println!("{}", serde_json::to_string(&report).map_err(|e| genlab::Error::Invalid(e.to_string()))?);
+    super::print_json(&report)?;
     if report.cases.iter().any(|o| matches!(o, genlab::bench::Outcome::Failed { .. })) {
         return Err(genlab::Error::Invalid("a benchmark case failed (see above)".into()));
     }

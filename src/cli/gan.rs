@@ -1,19 +1,16 @@
 //! `genlab train gan` and `genlab sample gan`.
 
-use std::path::PathBuf;
-use std::time::Instant;
-
 use clap::Args;
 use genlab::data::device::DeviceDataset;
 use genlab::gpu::{block_on, Gpu, Readback};
-use genlab::models::gan::{Gan, GanConfig, GanHeader, GanOutput, SampleShape, Upsampler};
+use genlab::models::gan::{Gan, GanConfig, GanOutput, SampleShape, Upsampler};
 use genlab::models::metrics::{coarse, precision_recall, PrecisionRecall, COARSE_CELL, DEFAULT_K};
+use genlab::models::Model;
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
 
 use super::data::{create_dir, sheet_png, write, DataArgs};
-use super::guard::{self, GuardArgs};
-use super::progress::Progress;
+use super::guard::{self, RunArgs, RunFigures};
 use super::settings::ModelFlags;
 use super::SampleArgs;
 
@@ -39,18 +36,14 @@ pub struct TrainGan {
     /// Generated and real images compared for precision and recall.
     #[arg(long, default_value_t = 1000)]
     pub pr_samples: usize,
-    #[arg(long)]
-    pub out: PathBuf,
     #[command(flatten)]
-    pub guard: GuardArgs,
+    pub run: RunArgs,
 }
 
 #[derive(serde::Serialize)]
 struct Summary {
-    model: &'static str,
-    data: String,
-    steps: u32,
-    steps_per_sec: f64,
+    #[serde(flatten)]
+    run: RunFigures,
     d_loss: Option<f32>,
     g_loss: Option<f32>,
     d_real: Option<f32>,
@@ -106,7 +99,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     genlab::models::check_batch(config.batch, data.train.count)?;
     let mut gan = Gan::new(gpu, config, SampleShape::image(dataset.height, dataset.width, dataset.channels))?;
     gan.start_from_mean(gpu, &dataset.train().mean_image())?;
-    create_dir(&args.out)?;
+    create_dir(&args.run.out)?;
 
     // Precision and recall against the first training images, before and after.
     let train_split = dataset.train();
@@ -146,57 +139,31 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         Ok(())
     };
 
-    let progress = Progress::new(args.steps as u64, "gan");
-    let started = Instant::now();
     read_progress(&gan, &mut progress_rows)?;
-    let trained = guard::train(
-        gpu,
-        &mut gan,
-        args.steps,
-        &args.guard,
-        &progress,
-        |g| &mut g.monitor,
-        |gan| {
-            gan.train_step(gpu, &data.train)?;
-            read_progress(gan, &mut progress_rows)?;
-            if let Some(r) = gan.monitor.latest() {
-                let v = &r.values;
-                progress.set_message(format!(
-                    "D loss {:.2}  G loss {:.2}  D(x) {:.2}  D(G(z)) {:.2}",
-                    v[0], v[1], v[2], v[3]
-                ));
-            }
-            Ok(())
-        },
-    );
-    gpu.submit();
-    gpu.wait_idle();
-    let seconds = started.elapsed().as_secs_f64();
-    progress.finish();
+    let ran = guard::train(gpu, &mut gan, &data, args.steps, &args.run.guard, "gan", |gan, progress| {
+        read_progress(gan, &mut progress_rows)?;
+        if let Some(r) = gan.monitor.latest() {
+            let [d_loss, g_loss, d_real, d_fake] = ["d_loss", "g_loss", "d_real", "d_fake"].map(|f| r.figure(f));
+            progress
+                .set_message(format!("D loss {d_loss:.2}  G loss {g_loss:.2}  D(x) {d_real:.2}  D(G(z)) {d_fake:.2}"));
+        }
+        Ok(())
+    });
 
     let (h, w, c) = (dataset.height, dataset.width, dataset.channels);
-    let header = GanHeader {
-        config: gan.config.clone(),
-        height: h,
-        width: w,
-        channels: c,
-        dataset: dataset.kind.to_string(),
-        steps: gan.steps(),
-    };
-    // A run that diverged still writes its weights: the last good ones.
-    let weights = args.out.join("weights.safetensors");
-    write(&weights, &block_on(gan.save(gpu, &header))?)?;
-    write(&args.out.join("generator.safetensors"), &block_on(gan.save_generator(gpu, &header))?)?;
-    trained.map_err(|stopped| stopped.explain(&weights))?;
+    let weights = guard::write_weights(gpu, &gan, &dataset, &args.run.out)?;
+    let header = gan.header(&dataset, gan.steps());
+    write(&args.run.out.join("generator.safetensors"), &block_on(gan.save_generator(gpu, &header))?)?;
+    let seconds = ran.verdict(&weights)?;
     let mut rows = Vec::new();
     for readback in progress_rows {
         rows.extend(block_on(readback.wait())?);
     }
-    write(&args.out.join("progress.png"), &sheet_png(&rows, h, w, c, columns)?)?;
+    write(&args.run.out.join("progress.png"), &sheet_png(&rows, h, w, c, columns)?)?;
     let fixed = block_on(gan.fixed_samples(gpu)?.to_vec(gpu))?;
-    write(&args.out.join("samples.png"), &sheet_png(&fixed, h, w, c, 8)?)?;
+    write(&args.run.out.join("samples.png"), &sheet_png(&fixed, h, w, c, 8)?)?;
     let walks = block_on(latent_walks(gpu, &gan, 8, 10))?;
-    write(&args.out.join("walk.png"), &sheet_png(&walks, h, w, c, 10)?)?;
+    write(&args.run.out.join("walk.png"), &sheet_png(&walks, h, w, c, 10)?)?;
 
     let trained = measure(gpu, &gan, real, pr_count, geometry)?;
     if trained.coarse.looks_collapsed() {
@@ -208,10 +175,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
     }
     let mean = |name| gan.monitor.recent_mean(name, 10);
     let summary = Summary {
-        model: "gan",
-        data: dataset.kind.to_string(),
-        steps: gan.steps(),
-        steps_per_sec: args.steps as f64 / seconds,
+        run: RunFigures::new("gan", &gan, &dataset, args.steps, seconds),
         d_loss: mean("d_loss"),
         g_loss: mean("g_loss"),
         d_real: mean("d_real"),
@@ -246,8 +210,7 @@ pub fn train(gpu: &Gpu, args: TrainGan) -> Result<()> {
         g_pixel_norm: gan.config.g_pixel_norm,
         adapter: gpu.summary().to_string(),
     };
-    println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);
-    Ok(())
+    super::print_json(&summary)
 }
 
 /// Precision and recall on pixels and on coarse images.
@@ -290,21 +253,11 @@ async fn latent_walks(gpu: &Gpu, gan: &Gan, rows: usize, steps: usize) -> Result
     Ok(out)
 }
 
-#[derive(Args, Debug)]
-pub struct SampleGan {
-    #[command(flatten)]
-    pub sample: SampleArgs,
-}
-
-pub fn sample(gpu: &Gpu, args: SampleGan) -> Result<()> {
-    let args = args.sample;
+pub fn sample(gpu: &Gpu, args: SampleArgs) -> Result<()> {
     let (gan, header) = Gan::load(gpu, &args.read_weights()?)?;
     if gan.config.output != GanOutput::Sigmoid {
         return Err(Error::Invalid("these weights generate points, not images: nothing to write as rgb".into()));
     }
     let images = gan.sample(gpu, stream(args.seed, Purpose::Sampling), args.count)?;
-    let pixels = block_on(images.to_vec(gpu))?;
-    super::write_rgb(&args.out, &pixels, args.count, header.height, header.width, header.channels)?;
-    eprintln!("{} GAN samples → {}", args.count, args.out.display());
-    Ok(())
+    args.write_images(gpu, &images, &header, "GAN")
 }

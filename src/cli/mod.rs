@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use genlab::gpu::{block_on, Gpu};
+use genlab::models::model::ImageHeader;
 
 #[derive(Parser)]
 #[command(name = "genlab", version, about = "Generative models on hand-written WGSL kernels")]
@@ -79,9 +80,9 @@ enum Eval {
 #[derive(Subcommand)]
 enum Sample {
     /// Images decoded from codes drawn from the prior N(0, I).
-    Vae(vae::SampleVae),
+    Vae(SampleArgs),
     /// Images the generator makes from fresh noise.
-    Gan(gan::SampleGan),
+    Gan(SampleArgs),
     /// New sprites, or completions of a dataset's held-out sprites (--complete).
     #[command(name = "pixelrnn")]
     PixelRnn(pixel_rnn::SamplePixelRnn),
@@ -145,6 +146,12 @@ fn selftest(gpu: &Gpu, small: bool) -> genlab::Result<()> {
     Ok(())
 }
 
+/// Prints `figures` as one JSON line on stdout: what a command that measures ends with.
+pub fn print_json(figures: &impl serde::Serialize) -> genlab::Result<()> {
+    println!("{}", serde_json::to_string(figures).map_err(|e| genlab::Error::Invalid(e.to_string()))?);
+    Ok(())
+}
+
 // What every `genlab sample` command takes (a plain comment: clap would make a doc comment
 // the about text of every command that flattens this).
 #[derive(clap::Args, Debug)]
@@ -176,19 +183,24 @@ impl SampleArgs {
     }
 }
 
-/// Writes generated images as a safetensors file with one tensor `rgb`: u8 [N, H, W, C].
-pub fn write_rgb(
-    path: &std::path::Path,
-    pixels: &[f32],
-    count: usize,
-    height: usize,
-    width: usize,
-    channels: usize,
-) -> genlab::Result<()> {
-    let bytes: Vec<u8> = pixels.iter().map(|&v| genlab::io::png::to_u8(v)).collect();
-    let view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![count, height, width, channels], &bytes)
+impl SampleArgs {
+    /// Writes `images` (of `header`'s geometry) to the output as one tensor `rgb`, u8
+    /// [N, H, W, C], and says so; `what` names them ("VAE").
+    pub fn write_images<C>(
+        &self,
+        gpu: &Gpu,
+        images: &genlab::Tensor,
+        header: &ImageHeader<C>,
+        what: &str,
+    ) -> genlab::Result<()> {
+        let pixels = block_on(images.to_vec(gpu))?;
+        let bytes: Vec<u8> = pixels.iter().map(|&v| genlab::io::png::to_u8(v)).collect();
+        let shape = vec![self.count, header.height, header.width, header.channels];
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::U8, shape, &bytes)
             .map_err(|e| genlab::Error::Tensors(e.to_string()))?;
-    let file = safetensors::serialize([("rgb", view)], None).map_err(|e| genlab::Error::Tensors(e.to_string()))?;
-    data::write(path, &file)
+        let file = safetensors::serialize([("rgb", view)], None).map_err(|e| genlab::Error::Tensors(e.to_string()))?;
+        data::write(&self.out, &file)?;
+        eprintln!("{} {what} samples → {}", self.count, self.out.display());
+        Ok(())
+    }
 }

@@ -1,7 +1,6 @@
 //! `genlab train pixelrnn` and `genlab sample pixelrnn`.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use clap::Args;
 use genlab::data::device::DeviceDataset;
@@ -12,8 +11,7 @@ use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
 
 use super::data::{create_dir, sheet_png, write, DataArgs};
-use super::guard::{self, GuardArgs};
-use super::progress::Progress;
+use super::guard::{self, RunArgs, RunFigures};
 use super::settings::ModelFlags;
 use super::SampleArgs;
 
@@ -39,18 +37,14 @@ pub struct TrainPixelRnn {
     /// Held-out sprites scored for bits per pixel.
     #[arg(long, default_value_t = 1000)]
     pub eval_images: usize,
-    #[arg(long)]
-    pub out: PathBuf,
     #[command(flatten)]
-    pub guard: GuardArgs,
+    pub run: RunArgs,
 }
 
 #[derive(serde::Serialize)]
 struct Summary {
-    model: &'static str,
-    data: String,
-    steps: u32,
-    steps_per_sec: f64,
+    #[serde(flatten)]
+    run: RunFigures,
     /// Minibatch loss, nats per pixel (mean of the last 10 readings).
     train_loss: Option<f32>,
     train_bits_per_pixel: Option<f32>,
@@ -77,43 +71,17 @@ pub fn train(gpu: &Gpu, args: TrainPixelRnn) -> Result<()> {
     let data = DeviceDataset::upload(gpu, &dataset)?;
     genlab::models::check_batch(model.config.batch, data.train.count)?;
     let palette = dataset.palette.clone().expect("PixelRnn::for_dataset refuses datasets without a palette");
-    create_dir(&args.out)?;
+    create_dir(&args.run.out)?;
 
-    let progress = Progress::new(args.steps as u64, "pixelrnn");
-    let started = Instant::now();
-    let trained = guard::train(
-        gpu,
-        &mut model,
-        args.steps,
-        &args.guard,
-        &progress,
-        |m| &mut m.monitor,
-        |model| {
-            model.train_step(gpu, &data)?;
-            if let (Some(nats), Some(bits)) =
-                (model.monitor.latest_value("loss"), model.monitor.latest_value("bits_per_pixel"))
-            {
-                progress.set_message(format!("loss {nats:.3} nats = {bits:.3} bits/pixel"));
-            }
-            Ok(())
-        },
-    );
-    gpu.wait_idle();
-    let seconds = started.elapsed().as_secs_f64();
-    progress.finish();
-
-    let header = PixelRnnHeader {
-        config: model.config.clone(),
-        height: dataset.height,
-        width: dataset.width,
-        palette: palette.clone(),
-        dataset: dataset.kind.to_string(),
-        steps: model.steps(),
-    };
-    // A run that diverged still writes its weights: the last good ones.
-    let weights = args.out.join("weights.safetensors");
-    write(&weights, &block_on(model.save(gpu, &header))?)?;
-    trained.map_err(|stopped| stopped.explain(&weights))?;
+    let ran = guard::train(gpu, &mut model, &data, args.steps, &args.run.guard, "pixelrnn", |model, progress| {
+        if let (Some(nats), Some(bits)) =
+            (model.monitor.latest_value("loss"), model.monitor.latest_value("bits_per_pixel"))
+        {
+            progress.set_message(format!("loss {nats:.3} nats = {bits:.3} bits/pixel"));
+        }
+        Ok(())
+    });
+    let seconds = ran.save(gpu, &model, &dataset, &args.run.out)?;
     let evaluation = block_on(model.evaluate(gpu, &data, args.eval_images))?;
     let baselines = baselines(&dataset, args.eval_images)?;
 
@@ -122,17 +90,14 @@ pub fn train(gpu: &Gpu, args: TrainPixelRnn) -> Result<()> {
     let sampler = model.sampler(gpu, 64, args.temperature, sampling.take(64 * seq))?;
     let tokens = block_on(sampler.finish(gpu))?;
     write(
-        &args.out.join("samples.png"),
+        &args.run.out.join("samples.png"),
         &sheet_png(&colours(&tokens, &palette), dataset.height, dataset.width, 3, 8)?,
     )?;
     let sheet = completion_sheet(gpu, &model, &dataset, &palette, args.temperature, sampling.take(36 * seq))?;
-    write(&args.out.join("completions.png"), &sheet_png(&sheet, dataset.height, dataset.width, 3, 8)?)?;
+    write(&args.run.out.join("completions.png"), &sheet_png(&sheet, dataset.height, dataset.width, 3, 8)?)?;
 
     let summary = Summary {
-        model: "pixelrnn",
-        data: dataset.kind.to_string(),
-        steps: model.steps(),
-        steps_per_sec: args.steps as f64 / seconds,
+        run: RunFigures::new("pixelrnn", &model, &dataset, args.steps, seconds),
         train_loss: model.monitor.recent_mean("loss", 10),
         train_bits_per_pixel: model.monitor.recent_mean("bits_per_pixel", 10),
         evaluation,
@@ -148,8 +113,7 @@ pub fn train(gpu: &Gpu, args: TrainPixelRnn) -> Result<()> {
         dispatches_per_step: model.gradient_dispatches() + 2 + 3 * model.config.layers + 2,
         adapter: gpu.summary().to_string(),
     };
-    println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);
-    Ok(())
+    super::print_json(&summary)
 }
 
 /// Pixels in [0, 1] (`[n, 3]`) of palette tokens.

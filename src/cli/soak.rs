@@ -18,7 +18,6 @@ use genlab::models::vae::{Vae, VaeConfig};
 use genlab::{Error, Result};
 
 use super::guard::{self, GuardArgs};
-use super::progress::Progress;
 
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {
@@ -88,12 +87,10 @@ pub fn run(gpu: &Gpu, args: SoakArgs) -> Result<()> {
         );
         reports.push(report);
     }
-    println!("{}", serde_json::to_string(&reports).map_err(|e| Error::Invalid(e.to_string()))?);
-    Ok(())
+    super::print_json(&reports)
 }
 
 fn soak(gpu: &Gpu, model: &str, args: &SoakArgs) -> Result<Report> {
-    let progress = Progress::new(args.steps as u64, model);
     let mut samples = Vec::new();
     let started = Instant::now();
     let every = args.every;
@@ -104,68 +101,42 @@ fn soak(gpu: &Gpu, model: &str, args: &SoakArgs) -> Result<Report> {
         }
     };
     let guarded = GuardArgs::default();
-    let trained = match model {
+    let ran = match model {
         "vae" => {
             let ds = moons(1000, 1, &MoonJitter::default())?;
             let data = DeviceDataset::upload(gpu, &ds)?;
             let config = VaeConfig { hidden: 64, latent: 4, batch: 32, ..VaeConfig::default() };
             let mut vae = Vae::new(gpu, config, ds.image_len())?;
-            guard::train(
-                gpu,
-                &mut vae,
-                args.steps,
-                &guarded,
-                &progress,
-                |v| &mut v.monitor,
-                |vae| {
-                    vae.train_step(gpu, &data)?;
-                    sample(vae.steps());
-                    Ok(())
-                },
-            )
+            guard::train(gpu, &mut vae, &data, args.steps, &guarded, model, |vae, _| {
+                sample(vae.steps());
+                Ok(())
+            })
         }
         "gan" => {
             let ds = sprites(1000, 8, 1)?;
             let data = DeviceDataset::upload(gpu, &ds)?;
             let config = GanConfig { z_dim: 8, hidden: 64, batch: 32, d_conv_channels: 0, ..GanConfig::default() };
             let mut gan = Gan::new(gpu, config, SampleShape::image(ds.height, ds.width, ds.channels))?;
-            guard::train(
-                gpu,
-                &mut gan,
-                args.steps,
-                &guarded,
-                &progress,
-                |g| &mut g.monitor,
-                |gan| {
-                    gan.train_step(gpu, &data.train)?;
-                    sample(gan.steps());
-                    Ok(())
-                },
-            )
+            guard::train(gpu, &mut gan, &data, args.steps, &guarded, model, |gan, _| {
+                sample(gan.steps());
+                Ok(())
+            })
         }
         "pixelrnn" => {
             let ds = sprites(500, 8, 1)?;
             let data = DeviceDataset::upload(gpu, &ds)?;
             let config = PixelRnnConfig { hidden: 16, layers: 1, batch: 8, ..PixelRnnConfig::default() };
             let mut rnn = PixelRnn::for_dataset(gpu, config, &ds)?;
-            guard::train(
-                gpu,
-                &mut rnn,
-                args.steps,
-                &guarded,
-                &progress,
-                |m| &mut m.monitor,
-                |rnn| {
-                    rnn.train_step(gpu, &data)?;
-                    sample(rnn.steps());
-                    Ok(())
-                },
-            )
+            guard::train(gpu, &mut rnn, &data, args.steps, &guarded, model, |rnn, _| {
+                sample(rnn.steps());
+                Ok(())
+            })
         }
         other => return Err(Error::Invalid(format!("no model {other:?} to soak: choose from vae, gan, pixelrnn"))),
     };
-    progress.finish();
-    trained.map_err(|stopped| stopped.error)?;
+    if let Some(stopped) = ran.stopped {
+        return Err(stopped.error);
+    }
     let (first, last) = (&samples[0], &samples[samples.len() - 1]);
     let rss_growth_percent = first.rss_mib.zip(last.rss_mib).map(|(a, b)| 100.0 * (b - a) / a);
     Ok(Report {

@@ -1,7 +1,6 @@
 //! `genlab train vae` and `genlab sample vae`.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Args;
 use genlab::data::device::DeviceDataset;
@@ -9,13 +8,12 @@ use genlab::data::{Dataset, DatasetKind, MoonManifold};
 use genlab::gpu::{block_on, Gpu};
 use genlab::models::latent::{lerp_codes, slerp_codes, CodePath};
 use genlab::models::random_codes::{decoded_distances, random_code_figures, RandomCodeFigures, RANDOM_CODES};
-use genlab::models::vae::{latent_grid, Vae, VaeConfig, VaeHeader};
+use genlab::models::vae::{latent_grid, Vae, VaeConfig};
 use genlab::models::{stream, Purpose};
-use genlab::{Error, Result, Tensor};
+use genlab::{Error, Result};
 
 use super::data::{create_dir, sheet_png, write, DataArgs};
-use super::guard::{self, GuardArgs};
-use super::progress::Progress;
+use super::guard::{self, RunArgs, RunFigures};
 use super::settings::ModelFlags;
 use super::SampleArgs;
 
@@ -37,10 +35,8 @@ pub struct TrainVae {
     pub iw_samples: usize,
     #[command(flatten)]
     pub moons: MoonFigureArgs,
-    #[arg(long)]
-    pub out: PathBuf,
     #[command(flatten)]
-    pub guard: GuardArgs,
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -126,16 +122,13 @@ pub fn eval(gpu: &Gpu, args: EvalVae) -> Result<()> {
         hidden: vae.config.hidden,
         adapter: gpu.summary().to_string(),
     };
-    println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);
-    Ok(())
+    super::print_json(&summary)
 }
 
 #[derive(serde::Serialize)]
 struct Summary {
-    model: &'static str,
-    data: String,
-    steps: u32,
-    steps_per_sec: f64,
+    #[serde(flatten)]
+    run: RunFigures,
     train_loss: Option<f32>,
     #[serde(flatten)]
     figures: Figures,
@@ -187,63 +180,37 @@ pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
     let data = DeviceDataset::upload(gpu, &dataset)?;
     genlab::models::check_batch(config.batch, data.train.count)?;
     let mut vae = Vae::new(gpu, config, dataset.image_len())?;
-    create_dir(&args.out)?;
+    create_dir(&args.run.out)?;
     let name = if args.ae { "autoencoder" } else { "vae" };
 
-    let progress = Progress::new(args.steps as u64, name);
-    let started = Instant::now();
-    let trained = guard::train(
-        gpu,
-        &mut vae,
-        args.steps,
-        &args.guard,
-        &progress,
-        |v| &mut v.monitor,
-        |vae| {
-            vae.train_step(gpu, &data)?;
-            if let Some(loss) = vae.monitor.latest_value("loss") {
-                progress.set_message(format!("loss {loss:.2} nats/image"));
-            }
-            Ok(())
-        },
-    );
-    gpu.wait_idle();
-    let seconds = started.elapsed().as_secs_f64();
-    progress.finish();
-
-    let header = VaeHeader {
-        config: vae.config.clone(),
-        height: dataset.height,
-        width: dataset.width,
-        channels: dataset.channels,
-        dataset: dataset.kind.to_string(),
-        steps: vae.steps(),
-    };
-    // A run that diverged still writes its weights: the last good ones.
-    let weights = args.out.join("weights.safetensors");
-    write(&weights, &block_on(vae.save(gpu, &header))?)?;
-    trained.map_err(|stopped| stopped.explain(&weights))?;
+    let ran = guard::train(gpu, &mut vae, &data, args.steps, &args.run.guard, name, |vae, progress| {
+        if let Some(loss) = vae.monitor.latest_value("loss") {
+            progress.set_message(format!("loss {loss:.2} nats/image"));
+        }
+        Ok(())
+    });
+    let seconds = ran.save(gpu, &vae, &dataset, &args.run.out)?;
 
     let heldout = dataset.heldout();
     let strips = block_on(interpolation_strips(gpu, &vae, &data, &heldout, 8, 10))?;
-    write(&args.out.join("interp.png"), &sheet_png(&strips, dataset.height, dataset.width, dataset.channels, 10)?)?;
+    write(&args.run.out.join("interp.png"), &sheet_png(&strips, dataset.height, dataset.width, dataset.channels, 10)?)?;
     let samples = vae.sample(gpu, stream(args.seed, Purpose::Sampling), 64)?;
     let samples = block_on(samples.to_vec(gpu))?;
-    write(&args.out.join("samples.png"), &sheet_png(&samples, dataset.height, dataset.width, dataset.channels, 8)?)?;
+    write(
+        &args.run.out.join("samples.png"),
+        &sheet_png(&samples, dataset.height, dataset.width, dataset.channels, 8)?,
+    )?;
     if vae.config.latent == 2 {
         let map = block_on(latent_map(gpu, &vae, &data, 16))?;
         write(
-            &args.out.join("latent_map.png"),
+            &args.run.out.join("latent_map.png"),
             &sheet_png(&map, dataset.height, dataset.width, dataset.channels, 16)?,
         )?;
     }
 
     let figures = figures(gpu, &vae, &dataset, &data, args.seed, args.iw_samples, args.moons)?;
     let summary = Summary {
-        model: name,
-        data: dataset.kind.to_string(),
-        steps: vae.steps(),
-        steps_per_sec: args.steps as f64 / seconds,
+        run: RunFigures::new(name, &vae, &dataset, args.steps, seconds),
         train_loss: vae.monitor.recent_mean("loss", 10),
         figures,
         latent: vae.config.latent,
@@ -251,8 +218,7 @@ pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
         batch: vae.config.batch,
         adapter: gpu.summary().to_string(),
     };
-    println!("{}", serde_json::to_string(&summary).map_err(|e| Error::Invalid(e.to_string()))?);
-    Ok(())
+    super::print_json(&summary)
 }
 
 /// `rows` interpolation strips of `steps` images between held-out pairs. On moons the first
@@ -401,18 +367,8 @@ struct ManifoldDistances {
     blend: f64,
 }
 
-#[derive(Args, Debug)]
-pub struct SampleVae {
-    #[command(flatten)]
-    pub sample: SampleArgs,
-}
-
-pub fn sample(gpu: &Gpu, args: SampleVae) -> Result<()> {
-    let args = args.sample;
+pub fn sample(gpu: &Gpu, args: SampleArgs) -> Result<()> {
     let (vae, header) = Vae::load(gpu, &args.read_weights()?)?;
-    let images: Tensor = vae.sample(gpu, stream(args.seed, Purpose::Sampling), args.count)?;
-    let pixels = block_on(images.to_vec(gpu))?;
-    super::write_rgb(&args.out, &pixels, args.count, header.height, header.width, header.channels)?;
-    eprintln!("{} VAE samples → {}", args.count, args.out.display());
-    Ok(())
+    let images = vae.sample(gpu, stream(args.seed, Purpose::Sampling), args.count)?;
+    args.write_images(gpu, &images, &header, "VAE")
 }

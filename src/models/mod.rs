@@ -5,11 +5,13 @@
 pub mod gan;
 pub mod latent;
 pub mod metrics;
+pub mod model;
 pub mod monitor;
 pub mod pixel_rnn;
 pub mod random_codes;
 pub mod vae;
 
+pub use model::Model;
 pub use monitor::{Monitor, Record};
 
 use crate::error::{Error, Result};

@@ -12,6 +12,16 @@ use crate::gpu::{Gpu, Readback, Tensor};
 pub struct Record {
     pub step: u32,
     pub values: Vec<f32>,
+    /// The figures' names, in the order of `values`.
+    pub names: &'static [&'static str],
+}
+
+impl Record {
+    /// The figure called `name`; NaN for a name the model does not report (a plot leaves
+    /// it out, a message shows it as such).
+    pub fn figure(&self, name: &str) -> f32 {
+        self.names.iter().position(|n| *n == name).and_then(|i| self.values.get(i)).copied().unwrap_or(f32::NAN)
+    }
 }
 
 /// The divergence guard: a figure that grows past this many times its recent median (or
@@ -102,7 +112,7 @@ impl Monitor {
                 }
             }
         }
-        self.history.push(Record { step, values });
+        self.history.push(Record { step, values, names: self.names });
         Ok(())
     }
 
@@ -143,8 +153,7 @@ impl Monitor {
 
     /// The latest value of the figure called `name`.
     pub fn latest_value(&self, name: &str) -> Option<f32> {
-        let i = self.names.iter().position(|n| *n == name)?;
-        self.latest().map(|r| r.values[i])
+        self.latest().map(|r| r.figure(name)).filter(|v| !v.is_nan())
     }
 
     /// Mean of figure `name` over the last `n` records (smooths a noisy minibatch loss).

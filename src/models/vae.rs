@@ -14,10 +14,12 @@
 //!
 //! With `autoencoder: true` the same network runs with no noise and no KL: the baseline.
 
+use std::future::Future;
 use std::rc::Rc;
 
 use crate::autodiff::{Tape, Var};
 use crate::data::device::{DeviceDataset, DeviceRows};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::kernels::adam::AdamConfig;
@@ -25,6 +27,7 @@ use crate::kernels::elementwise::{self, Activation};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::reparam;
 use crate::kernels::rng::{self, Stream};
+use crate::models::model::{header_json, read_header, ImageHeader, Model};
 use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monitor, Purpose};
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
@@ -488,39 +491,50 @@ impl Resumable for Vae {
     }
 }
 
-/// What a saved VAE needs besides its tensors: the config and the image geometry.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct VaeHeader {
-    pub config: VaeConfig,
-    pub height: usize,
-    pub width: usize,
-    pub channels: usize,
-    /// The dataset it was trained on (sprites, moons, sheet).
-    pub dataset: String,
-    pub steps: u32,
+impl Model for Vae {
+    type Header = VaeHeader;
+    const TAG: &'static str = "vae";
+    const NAME: &'static str = "VAE";
+
+    fn monitor(&self) -> &Monitor {
+        &self.monitor
+    }
+
+    fn monitor_mut(&mut self) -> &mut Monitor {
+        &mut self.monitor
+    }
+
+    fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {
+        Vae::train_step(self, gpu, data)
+    }
+
+    fn header(&self, data: &Dataset, steps: u32) -> VaeHeader {
+        ImageHeader::new(&self.config, data, steps)
+    }
+
+    fn save<'a>(&'a self, source: Source<'a>, header: &'a VaeHeader) -> impl Future<Output = Result<Vec<u8>>> + 'a {
+        Vae::save(self, source, header)
+    }
+
+    fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Vae, VaeHeader)> {
+        Vae::load(gpu, bytes)
+    }
 }
+
+/// What a saved VAE needs besides its tensors: the config and the image geometry.
+pub type VaeHeader = ImageHeader<VaeConfig>;
 
 impl Vae {
     /// A safetensors file: `encoder.{0,1}.{weight,bias}`, `decoder.{0,1}.{weight,bias}`, and
     /// metadata `model` = `vae` and `header` = the [`VaeHeader`] as JSON.
     pub async fn save(&self, source: impl Into<Source<'_>>, header: &VaeHeader) -> Result<Vec<u8>> {
-        let json = serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))?;
-        crate::nn::checkpoint::save(source.into(), &self.params(), &[("model", "vae"), ("header", &json)]).await
+        let json = header_json(header)?;
+        crate::nn::checkpoint::save(source.into(), &self.params(), &[("model", Self::TAG), ("header", &json)]).await
     }
 
     /// A VAE rebuilt from a file written by [`Vae::save`], with fresh optimiser state.
     pub fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Vae, VaeHeader)> {
-        let meta = crate::nn::checkpoint::metadata(bytes)?;
-        if meta.get("model").map(String::as_str) != Some("vae") {
-            return Err(Error::Tensors(format!(
-                "this file holds {} weights, not a VAE's",
-                meta.get("model").map(|m| format!("{m:?}")).unwrap_or_else(|| "unlabelled".into())
-            )));
-        }
-        let header: VaeHeader = meta
-            .get("header")
-            .and_then(|h| serde_json::from_str(h).ok())
-            .ok_or_else(|| Error::Tensors("the VAE file's header is missing or unreadable".into()))?;
+        let (_, header) = read_header::<Vae>(bytes)?;
         let vae = Vae::new(gpu, header.config.clone(), header.height * header.width * header.channels)?;
         crate::nn::checkpoint::load(gpu, &vae.params(), bytes)?;
         Ok((vae, header))

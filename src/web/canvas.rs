@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
-use web_sys::HtmlCanvasElement;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
@@ -187,6 +187,24 @@ pub struct GridView {
 /// Whole device pixels per CSS pixel (at least 1), so that image pixels stay square blocks.
 pub fn pixel_ratio() -> usize {
     web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).round().max(1.0) as usize
+}
+
+/// `overlay` sized to `width × height` CSS pixels at the screen's pixel ratio and cleared,
+/// with its 2-D context drawing in CSS pixels; None where the browser gives no context.
+pub fn clear_overlay(overlay: &HtmlCanvasElement, width: f64, height: f64) -> Option<CanvasRenderingContext2d> {
+    let ratio = pixel_ratio() as f64;
+    let (backing_width, backing_height) = ((width * ratio) as u32, (height * ratio) as u32);
+    if overlay.width() != backing_width || overlay.height() != backing_height {
+        overlay.set_width(backing_width);
+        overlay.set_height(backing_height);
+        let style = overlay.style();
+        let _ = style.set_property("width", &format!("{width}px"));
+        let _ = style.set_property("height", &format!("{height}px"));
+    }
+    let context = overlay.get_context("2d").ok().flatten()?.dyn_into::<CanvasRenderingContext2d>().ok()?;
+    let _ = context.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
+    context.clear_rect(0.0, 0.0, width, height);
+    Some(context)
 }
 
 impl GridView {

@@ -67,6 +67,24 @@ pub fn on<E: JsCast + 'static>(target: &web_sys::EventTarget, event: &str, f: im
     closure.forget();
 }
 
+/// Calls `drag` on a press on `target` and on every move while one of `buttons` (the
+/// `PointerEvent.buttons` bits) is held. The target keeps the pointer until it is let go, so
+/// a drag that leaves it goes on.
+pub fn on_drag(target: &Element, buttons: u16, drag: impl Fn(&web_sys::PointerEvent) + Clone + 'static) {
+    let press = drag.clone();
+    let captor = target.clone();
+    on::<web_sys::PointerEvent>(target, "pointerdown", move |e| {
+        e.prevent_default();
+        let _ = captor.set_pointer_capture(e.pointer_id());
+        press(&e);
+    });
+    on::<web_sys::PointerEvent>(target, "pointermove", move |e| {
+        if e.buttons() & buttons != 0 {
+            drag(&e);
+        }
+    });
+}
+
 /// [`on`] for the element `id`. A page without it (a bug the page tests catch) says so in
 /// the console, and the rest of the page works on.
 pub fn on_id<E: JsCast + 'static>(id: &str, event: &str, f: impl FnMut(E) + 'static) {

@@ -57,26 +57,32 @@
 //! matmuls); D's update sees the fakes as constants, so it writes none of G's. Each
 //! optimiser steps only its own network.
 
+use std::future::Future;
 use std::rc::Rc;
 
-use crate::autodiff::{Tape, Var};
-use crate::data::device::DeviceRows;
+use crate::autodiff::Tape;
+use crate::data::device::{DeviceDataset, DeviceRows};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::elementwise::{self, Activation};
-use crate::kernels::patches::PatchGeometry;
 use crate::kernels::rng::{self, Stream};
 use crate::kernels::spectral_norm::PowerIteration;
 use crate::models::latent::slerp_codes;
+use crate::models::model::{ImageHeader, Model};
 use crate::models::{check_batch, stream, Monitor, Purpose};
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Conv2d, Linear, Mlp, Param};
 
 mod config;
+mod discriminator;
+mod file;
 mod generator;
 pub use config::{GanConfig, GanOutput};
+use discriminator::{discriminator_layers, discriminator_window};
+pub use file::GanHeader;
 pub use generator::{Generator, Painter, Upsampler, G_OUTPUT_INIT_SCALE};
 
 /// Figures the GAN reports each monitored step, in this order: D's loss and G's loss, and
@@ -85,9 +91,6 @@ pub const FIGURES: &[&str] = &["d_loss", "g_loss", "d_real", "d_fake"];
 
 /// Number of fixed noise vectors whose images show training progress.
 pub const FIXED_SAMPLES: usize = 64;
-
-/// The `parts` metadata of a file that holds only the sampling generator.
-const GENERATOR_ONLY: &str = "generator";
 
 /// Generation runs in batches of at most this many noise vectors.
 const GENERATE_CHUNK: usize = 256;
@@ -126,22 +129,6 @@ impl SampleShape {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// D's (weight, bias) pairs in layer order: the convolution first, if any, then the dense
-/// layers. Spectral normalisation keeps one power iteration per pair, in this order.
-fn discriminator_layers<'a>(
-    conv: Option<&'a Conv2d>,
-    dense: &'a Mlp,
-) -> impl Iterator<Item = (&'a Rc<Param>, &'a Rc<Param>)> {
-    let conv = conv.map(|conv| (&conv.weight, &conv.bias));
-    conv.into_iter().chain(dense.layers.iter().map(|layer| (&layer.weight, &layer.bias)))
-}
-
-/// The window of the discriminator's convolution: 4×4, stride 2, one pixel of padding
-/// (DCGAN's), so a 16×16 sprite gives an 8×8 map.
-fn discriminator_window(shape: SampleShape) -> PatchGeometry {
-    PatchGeometry { height: shape.height, width: shape.width, channels: shape.channels, kernel: 4, stride: 2, pad: 1 }
 }
 
 pub struct Gan {
@@ -276,45 +263,6 @@ impl Gan {
 
     pub fn generator_params(&self) -> Vec<Rc<Param>> {
         self.generator.params()
-    }
-
-    pub fn discriminator_params(&self) -> Vec<Rc<Param>> {
-        let mut params = self.discriminator_conv.as_ref().map(Conv2d::params).unwrap_or_default();
-        params.extend(self.discriminator.params());
-        params
-    }
-
-    /// D's (weight, bias) pairs on `tape`, in layer order (the convolution first, if any);
-    /// with `d_spectral_norm`, each weight divided by its largest singular value. `frozen`
-    /// records them as tape constants (G's update: gradients flow through D to the fakes,
-    /// none is written to D). Record them once per tape and judge every batch with them:
-    /// each normalisation moves its power iteration a step.
-    fn discriminator_weights(&self, tape: &Tape, frozen: bool) -> Result<Vec<(Var, Var)>> {
-        let record = |param: &Rc<Param>| if frozen { tape.constant(&param.value) } else { tape.param(param) };
-        discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator)
-            .enumerate()
-            .map(|(i, (weight, bias))| {
-                let weight = match self.discriminator_norms.get(i) {
-                    Some(state) => tape.spectral_norm(record(weight), state)?,
-                    None => record(weight),
-                };
-                Ok((weight, record(bias)))
-            })
-            .collect()
-    }
-
-    /// D's logits for the samples in `x`, with `weights` from [`Gan::discriminator_weights`].
-    fn discriminator_logits(&self, tape: &Tape, x: Var, weights: &[(Var, Var)]) -> Result<Var> {
-        let (conv_weights, dense_weights) = weights.split_at(usize::from(self.discriminator_conv.is_some()));
-        let features = match (&self.discriminator_conv, conv_weights) {
-            (Some(conv), &[(w, b)]) => tape.conv2d(x, w, Some(b), conv.activation, &conv.geometry)?,
-            _ => x,
-        };
-        let layers = self.discriminator.layers.iter().zip(dense_weights);
-        layers.enumerate().try_fold(features, |h, (i, (layer, &(w, b)))| {
-            let h = if i == 1 && self.config.d_minibatch_stddev { tape.minibatch_stddev(h)? } else { h };
-            tape.linear(h, w, Some(b), layer.activation)
-        })
     }
 
     /// Every parameter: the generator's, the discriminator's, then the averaged
@@ -507,25 +455,6 @@ impl Gan {
         }
         self.generate_codes(gpu, &slerp_codes(a, b, steps))
     }
-
-    /// D's probability that each row of `x [n, data_len]` is real: `[n, 1]` on the GPU. With
-    /// `d_minibatch_stddev`, D judges the rows as one batch (n ≥ 2), its spread included.
-    /// With `d_spectral_norm`, each call moves the power iterations a step, as training does
-    /// (their estimates of σ only get closer).
-    pub fn discriminate(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
-        if x.shape().as_matrix().1 != self.data_len {
-            return Err(Error::BadShape {
-                op: "discriminate",
-                why: format!("samples must have {} values", self.data_len),
-                shape: x.shape().clone(),
-            });
-        }
-        let tape = Tape::new(gpu);
-        let input = tape.constant(x);
-        let weights = self.discriminator_weights(&tape, true)?;
-        let logits = tape.value(self.discriminator_logits(&tape, input, &weights)?);
-        elementwise::bias_act(gpu, &logits, None, Activation::Sigmoid)
-    }
 }
 
 impl Resumable for Gan {
@@ -561,101 +490,33 @@ impl Resumable for Gan {
     }
 }
 
-/// What a saved GAN needs besides its tensors: the config and the sample geometry
-/// (`height · width · channels` values per sample; 1 × D × 1 for toy points).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GanHeader {
-    pub config: GanConfig,
-    pub height: usize,
-    pub width: usize,
-    pub channels: usize,
-    /// The dataset it was trained on (sprites, moons, sheet, or a toy's name).
-    pub dataset: String,
-    pub steps: u32,
-}
+impl Model for Gan {
+    type Header = GanHeader;
+    const TAG: &'static str = "gan";
+    const NAME: &'static str = "GAN";
 
-impl Gan {
-    /// A safetensors file: `generator.{0,1,2}.{weight,bias}` (an upsampling generator has
-    /// `generator.{0,1}.*`, `generator.up.{0,1}.{weight,bias}` and `generator.image_bias`),
-    /// `discriminator.conv.{weight,bias}` (with `d_conv_channels` > 0),
-    /// `discriminator.{0,1,2}.{weight,bias}`, `generator_ema.{0,1,2}.{weight,bias}` (with
-    /// `g_ema` > 0), `discriminator.*.weight_u` (with `d_spectral_norm`: each power
-    /// iteration's vector, so the loaded D judges as the saved one did), and metadata
-    /// `model` = `gan` and `header` = the [`GanHeader`] as JSON.
-    pub async fn save(&self, source: impl Into<Source<'_>>, header: &GanHeader) -> Result<Vec<u8>> {
-        let json = self.header_json(header)?;
-        let named = self.named_tensors();
-        let tensors: Vec<(&str, &Tensor)> = named.iter().map(|(name, t)| (name.as_str(), t)).collect();
-        crate::nn::checkpoint::save_named(source.into(), &tensors, &[("model", "gan"), ("header", &json)]).await
+    fn monitor(&self) -> &Monitor {
+        &self.monitor
     }
 
-    /// Every tensor a full file holds, by name: the parameters, then each power iteration's
-    /// `u`, named after its weight (`….weight_u`).
-    fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut named: Vec<(String, Tensor)> =
-            self.params().iter().map(|p| (p.name.clone(), p.value.clone())).collect();
-        named.extend(self.power_iteration_vectors());
-        named
+    fn monitor_mut(&mut self) -> &mut Monitor {
+        &mut self.monitor
     }
 
-    /// Each power iteration's `u`, named after its weight (`….weight_u`): state that is not a
-    /// parameter, kept in weights files and snapshots alike.
-    fn power_iteration_vectors(&self) -> impl Iterator<Item = (String, Tensor)> + '_ {
-        let layers = discriminator_layers(self.discriminator_conv.as_ref(), &self.discriminator);
-        layers.zip(&self.discriminator_norms).map(|((w, _), norm)| (format!("{}_u", w.name), norm.u.clone()))
+    /// One step on the training split.
+    fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {
+        Gan::train_step(self, gpu, &data.train)
     }
 
-    /// The sampling generator alone (the moving average, if any), saved as `generator.*`
-    /// with metadata `parts` = `generator`: about a third of the full file, enough to draw
-    /// samples (the page bundles one). Loaded, it gives a GAN whose discriminator is fresh.
-    pub async fn save_generator(&self, source: impl Into<Source<'_>>, header: &GanHeader) -> Result<Vec<u8>> {
-        let json = self.header_json(header)?;
-        let names: Vec<String> = self.generator.params().iter().map(|p| p.name.clone()).collect();
-        let sampler = self.sampler().params();
-        let named: Vec<(&str, &Tensor)> = names.iter().zip(&sampler).map(|(n, p)| (n.as_str(), &p.value)).collect();
-        let metadata = [("model", "gan"), ("parts", GENERATOR_ONLY), ("header", json.as_str())];
-        crate::nn::checkpoint::save_named(source.into(), &named, &metadata).await
+    fn header(&self, data: &Dataset, steps: u32) -> GanHeader {
+        ImageHeader::new(&self.config, data, steps)
     }
 
-    fn header_json(&self, header: &GanHeader) -> Result<String> {
-        if SampleShape::image(header.height, header.width, header.channels) != self.shape {
-            return Err(Error::Invalid(format!(
-                "header geometry {}×{}×{} does not match this GAN's samples, {:?}",
-                header.height, header.width, header.channels, self.shape
-            )));
-        }
-        serde_json::to_string(header).map_err(|e| Error::Invalid(e.to_string()))
+    fn save<'a>(&'a self, source: Source<'a>, header: &'a GanHeader) -> impl Future<Output = Result<Vec<u8>>> + 'a {
+        Gan::save(self, source, header)
     }
 
-    /// A GAN rebuilt from a file written by [`Gan::save`] (or [`Gan::save_generator`], which
-    /// leaves the discriminator as the seed makes it), with fresh optimiser state.
-    pub fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Gan, GanHeader)> {
-        let meta = crate::nn::checkpoint::metadata(bytes)?;
-        if meta.get("model").map(String::as_str) != Some("gan") {
-            return Err(Error::Tensors(format!(
-                "this file holds {} weights, not a GAN's",
-                meta.get("model").map(|m| format!("{m:?}")).unwrap_or_else(|| "unlabelled".into())
-            )));
-        }
-        let header: GanHeader = meta
-            .get("header")
-            .and_then(|h| serde_json::from_str(h).ok())
-            .ok_or_else(|| Error::Tensors("the GAN file's header is missing or unreadable".into()))?;
-        let shape = SampleShape::image(header.height, header.width, header.channels);
-        let gan = Gan::new(gpu, header.config.clone(), shape)?;
-        if meta.get("parts").map(String::as_str) == Some(GENERATOR_ONLY) {
-            crate::nn::checkpoint::load(gpu, &gan.generator.params(), bytes)?;
-            if let Some(ema) = &gan.generator_ema {
-                for (average, live) in ema.params().iter().zip(gan.generator.params()) {
-                    gpu.copy(&live.value, &average.value)?;
-                }
-                gpu.submit();
-            }
-        } else {
-            let named = gan.named_tensors();
-            let tensors: Vec<(&str, &Tensor)> = named.iter().map(|(name, t)| (name.as_str(), t)).collect();
-            crate::nn::checkpoint::load_named(gpu, &tensors, bytes)?;
-        }
-        Ok((gan, header))
+    fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Gan, GanHeader)> {
+        Gan::load(gpu, bytes)
     }
 }

@@ -3,16 +3,15 @@
 //! changes), D's verdict on real and fake minibatches, and a walk along a great circle in
 //! noise space that shows how smoothly the generator maps noise to images.
 
-use super::{download_model, fill_form, scale_for, show_loss, show_steps, status, Cmd, Core, Ctx, LiveLab, Pace};
+use super::{scale_for, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Pace, Trained};
 use crate::data::device::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::kernels::rng::{self, Stream};
 use crate::link::{Lab, Link};
-use crate::models::gan::{Gan, GanConfig, GanHeader, SampleShape, FIXED_SAMPLES};
+use crate::models::gan::{Gan, GanConfig, SampleShape, FIXED_SAMPLES};
 use crate::models::latent::slerp_point;
 use crate::models::{stream, Purpose};
-use crate::nn::snapshot::Resumable;
 use crate::settings::copy_settings;
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
@@ -27,31 +26,6 @@ const WALK_STRIP: usize = 8;
 const WALK_SECONDS: f64 = 4.0;
 /// Least time between two frames of the walk animation.
 const WALK_FRAME_MS: f64 = 80.0;
-
-struct Models {
-    device: DeviceDataset,
-    gan: Gan,
-    /// The grid's noise: None for the GAN's own fixed noise, else a fresh batch.
-    noise: Option<Tensor>,
-    plotted: usize,
-    /// Steps the imported GAN had taken before it arrived here.
-    offset: u32,
-}
-
-impl Models {
-    fn geometry(&self) -> (usize, usize, usize) {
-        (self.device.height, self.device.width, self.device.channels)
-    }
-
-    fn steps(&self) -> u32 {
-        self.offset + self.gan.steps()
-    }
-
-    /// The latest step whose figures have come back from the GPU.
-    fn arrived(&self) -> u32 {
-        self.offset + self.gan.monitor.arrived()
-    }
-}
 
 /// The latent walk: from `from` to `to` on a great circle, then on to a new point.
 struct Walk {
@@ -98,11 +72,12 @@ struct Views {
 }
 
 pub struct GanLab {
-    core: Core,
+    core: Core<Gan>,
     views: Views,
     d_plot: Plot,
     loss_plot: Plot,
-    models: Option<Models>,
+    /// The grid's noise: None for the GAN's own fixed noise, else a fresh batch.
+    noise: Option<Tensor>,
     walk: Walk,
     /// The walk strip's images, kept to move the ring without decoding again.
     strip_images: Option<Tensor>,
@@ -111,14 +86,10 @@ pub struct GanLab {
     stale: bool,
     real_stale: bool,
     pace: Pace,
-    last_plot: f64,
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    match make(ctx, link) {
-        Ok(lab) => wasm_bindgen_futures::spawn_local(super::run(lab)),
-        Err(e) => status(LAB, &format!("This lab cannot run on this page: {e}"), true),
-    }
+    super::launch(make(ctx, link));
 }
 
 /// The lab with its views and controls wired, before its first models.
@@ -138,12 +109,11 @@ fn make(ctx: Ctx, link: Link) -> Result<GanLab> {
         views,
         d_plot,
         loss_plot,
-        models: None,
+        noise: None,
         strip_images: None,
         stale: true,
         real_stale: true,
         pace: Pace::default(),
-        last_plot: 0.0,
     };
     Ok(lab)
 }
@@ -159,6 +129,7 @@ fn make_views(ctx: &Ctx) -> Result<Views> {
 }
 
 impl LiveLab for GanLab {
+    type Model = Gan;
     const LAB: Lab = LAB;
     /// Made with `genlab train gan` (see www/pretrained/README.md). The file holds the
     /// averaged generator only: the discriminator starts fresh.
@@ -166,16 +137,16 @@ impl LiveLab for GanLab {
     const STARTS_AGAIN: &'static str = "the GAN starts again from step 0.";
     const UNCHANGED: &'static str = "the GAN is unchanged";
 
-    fn core(&self) -> &Core {
+    fn core(&self) -> &Core<Gan> {
         &self.core
     }
 
-    fn nets(&self) -> Vec<&dyn Resumable> {
-        self.models.iter().map(|m| &m.gan as &dyn Resumable).collect()
+    fn core_mut(&mut self) -> &mut Core<Gan> {
+        &mut self.core
     }
 
-    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable> {
-        self.models.iter_mut().map(|m| &mut m.gan as &mut dyn Resumable).collect()
+    fn stale(&mut self) {
+        self.stale = true;
     }
 
     fn remake_views(&mut self) -> Result<()> {
@@ -187,28 +158,9 @@ impl LiveLab for GanLab {
         Ok(())
     }
 
-    fn restored(&mut self, offset: u32) {
-        if let Some(m) = &mut self.models {
-            m.offset = offset;
-            m.plotted = m.gan.monitor.history.len();
-        }
-        self.stale = true;
-    }
-
-    fn core_mut(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn steps(&self) -> Option<u32> {
-        self.models.as_ref().map(Models::steps)
-    }
-
-    fn arrived(&self) -> u32 {
-        self.models.as_ref().map_or(0, Models::arrived)
-    }
-
     fn remake(&mut self) -> Result<()> {
-        self.models = None;
+        self.core.models = None;
+        self.noise = None;
         self.d_plot.clear();
         self.loss_plot.clear();
         self.walk = Walk::new(self.core.link.seed, self.core.link.gan.z_dim);
@@ -224,45 +176,24 @@ impl LiveLab for GanLab {
         let mut gan =
             Gan::new(gpu, self.config(), SampleShape::image(dataset.height, dataset.width, dataset.channels))?;
         gan.start_from_mean(gpu, &dataset.train().mean_image())?;
-        self.models = Some(Models { device, gan, noise: None, plotted: 0, offset: 0 });
+        self.core.models = Some(Trained::new(device, dataset.heldout(), vec![gan]));
         Ok(())
     }
 
-    fn train(&mut self) -> Result<u32> {
-        let Some(m) = self.models.as_mut() else { return Ok(0) };
-        let runner = &mut self.core.runner;
-        let done = m.steps();
-        m.gan.monitor.set_every(runner.monitor_every(done));
-        let arrived = m.arrived();
-        let gpu = &self.core.ctx.gpu;
-        let (gan, rows) = (&mut m.gan, &m.device.train);
-        let n = runner.slice(gpu, done, arrived, || gan.train_step(gpu, rows))?;
-        if n > 0 {
-            self.stale = true;
-        }
-        Ok(n)
-    }
-
     fn collect_figures(&mut self) -> Result<()> {
-        let Some(models) = self.models.as_mut() else { return Ok(()) };
-        models.gan.monitor.poll()?;
-        let history = &models.gan.monitor.history;
-        for record in &history[models.plotted..] {
-            let step = models.offset + record.step;
-            let v = &record.values;
-            self.loss_plot.push(0, step, v[0]);
-            self.loss_plot.push(1, step, v[1]);
-            self.d_plot.push(0, step, v[2]);
-            self.d_plot.push(1, step, v[3]);
-        }
-        models.plotted = history.len();
-        let now = dom::now();
-        if now - self.last_plot > 100.0 {
+        let Some(models) = self.core.models.as_mut() else { return Ok(()) };
+        let (loss_plot, d_plot) = (&mut self.loss_plot, &mut self.d_plot);
+        models.collect(|_, _, record, step| {
+            loss_plot.push(0, step, record.figure("d_loss"));
+            loss_plot.push(1, step, record.figure("g_loss"));
+            d_plot.push(0, step, record.figure("d_real"));
+            d_plot.push(1, step, record.figure("d_fake"));
+        })?;
+        if self.core.plots.due() {
             self.d_plot.draw_if_changed();
             self.loss_plot.draw_if_changed();
-            self.last_plot = now;
-            if let Some(r) = models.gan.monitor.latest() {
-                show_loss(LAB, r.values[0], models.offset + r.step);
+            if let Some((record, step)) = models.latest() {
+                show_loss(LAB, record.figure("d_loss"), step);
             }
         }
         Ok(())
@@ -294,55 +225,38 @@ impl LiveLab for GanLab {
 
     /// A new learning rate applies from the next step: the GAN trains on (a run the guard
     /// stopped goes on from its last good checkpoint, more gently).
-    fn edited(&mut self, key: &str) -> bool {
-        if key == "glr" || key == "dlr" {
-            let (g, d) = (self.core.link.gan.g_learning_rate, self.core.link.gan.d_learning_rate);
-            if let Some(m) = &mut self.models {
-                if m.gan.set_learning_rates(g, d).is_ok() {
-                    status(LAB, &format!("Learning rates G {g}, D {d} from the next step on."), false);
-                    self.core.ctx.publish(&self.current_link());
-                    return false;
-                }
-            }
+    fn retune(&mut self, key: &str) -> Option<String> {
+        if key != "glr" && key != "dlr" {
+            return None;
         }
-        true
+        let (g, d) = (self.core.link.gan.g_learning_rate, self.core.link.gan.d_learning_rate);
+        self.core.models.as_mut()?.nets[0].set_learning_rates(g, d).ok()?;
+        Some(format!("Learning rates G {g}, D {d} from the next step on."))
     }
 
     fn sheet_summary(&self) -> Option<String> {
-        let m = self.models.as_ref()?;
+        let m = self.core.models.as_ref()?;
         let tiles = m.device.train.count + m.device.heldout.count;
         Some(format!("{tiles} tiles of {}×{}.", m.device.height, m.device.width))
     }
 
     fn import(&mut self, bytes: &[u8]) -> Result<String> {
-        let Some(m) = self.models.as_mut() else {
+        let Some(m) = self.core.models.as_mut() else {
             return Err(Error::Invalid("make a dataset first: the model must fit its images".into()));
         };
-        let (gan, header) = Gan::load(&self.core.ctx.gpu, bytes)?;
-        let (h, w, c) = m.geometry();
         let link = &mut self.core.link;
-        if (header.height, header.width, header.channels) != (h, w, c) {
-            return Err(Error::Invalid(format!(
-                "it was trained on {}×{}×{} {} images, this lab has {h}×{w}×{c} {} images: switch the dataset first",
-                header.height, header.width, header.channels, header.dataset, link.data.kind
-            )));
-        }
+        let (gan, header) = m.load(&self.core.ctx.gpu, bytes, &link.data.kind.to_string())?;
         let cfg = &header.config;
         copy_settings(cfg, &mut link.gan);
         link.gan.batch = cfg.batch.min(m.device.train.count);
         link.seed = cfg.seed;
-        m.gan = gan;
-        m.offset = header.steps;
-        m.plotted = 0;
-        m.noise = None;
+        m.adopt(0, gan, header.steps);
+        self.noise = None;
         self.walk = Walk::new(link.seed, cfg.z_dim);
         self.d_plot.clear();
         self.loss_plot.clear();
-        fill_form(link);
         self.stale = true;
-        self.core.ctx.publish(&self.current_link());
-        show_steps(LAB, header.steps, None, self.core.runner.running);
-        Ok(format!("loaded a GAN trained {} steps on {}.", header.steps, header.dataset))
+        Ok(show_imported(self, "a GAN", &header))
     }
 
     fn pretrained_loaded(&mut self, steps: u32) {
@@ -362,12 +276,12 @@ impl LiveLab for GanLab {
 
     async fn apply_own(&mut self, cmd: Cmd) -> Result<()> {
         match cmd {
-            Cmd::Export(_) => self.export().await?,
+            Cmd::Export(_) => self.core.export(0, "gan", "the GAN").await?,
             Cmd::NewNoise => {
-                if let Some(m) = self.models.as_mut() {
-                    let z = m.gan.config.z_dim;
+                if let Some(m) = &self.core.models {
+                    let z = m.nets[0].config.z_dim;
                     let s = self.noise_stream.take(FIXED_SAMPLES * z);
-                    m.noise = Some(rng::normal(&self.core.ctx.gpu, s, [FIXED_SAMPLES, z], 0.0, 1.0)?);
+                    self.noise = Some(rng::normal(&self.core.ctx.gpu, s, [FIXED_SAMPLES, z], 0.0, 1.0)?);
                     self.stale = true;
                 }
             }
@@ -383,26 +297,8 @@ impl GanLab {
         self.core.link.gan_config()
     }
 
-    async fn export(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
-        let (height, width, channels) = m.geometry();
-        // Without a device, the newest checkpoint is what there is to export.
-        let (source, checkpoint) = self.core.checkpoints.source(&self.core.ctx.gpu, 0)?;
-        let steps = m.offset + checkpoint.unwrap_or(m.gan.steps());
-        let link = &self.core.link;
-        let header = GanHeader {
-            config: m.gan.config.clone(),
-            height,
-            width,
-            channels,
-            dataset: link.data.kind.to_string(),
-            steps,
-        };
-        download_model(link, "gan", "the GAN", steps, m.gan.save(source, &header).await?)
-    }
-
     fn refresh(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let gpu = &self.core.ctx.gpu;
         let geometry = m.geometry();
         let scale = scale_for(geometry.0, 32);
@@ -411,9 +307,10 @@ impl GanLab {
             let count = REAL.min(m.device.train.count);
             self.views.real.draw(&m.device.train.rows, Layout::new(count, geometry, 2, scale), 0)?;
         }
-        let images = match &m.noise {
-            Some(z) => m.gan.generate(gpu, z)?,
-            None => m.gan.fixed_samples(gpu)?,
+        let gan = &m.nets[0];
+        let images = match &self.noise {
+            Some(z) => gan.generate(gpu, z)?,
+            None => gan.fixed_samples(gpu)?,
         };
         self.views.grid.draw(&images, Layout::new(FIXED_SAMPLES, geometry, 8, scale), 0)?;
         self.walk.strip_stale = true;
@@ -421,13 +318,14 @@ impl GanLab {
     }
 
     fn draw_walk(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let gpu = &self.core.ctx.gpu;
         let geometry = m.geometry();
-        if m.gan.config.z_dim != self.walk.from.len() {
+        let gan = &m.nets[0];
+        if gan.config.z_dim != self.walk.from.len() {
             return Ok(());
         }
-        let image = m.gan.generate_codes(gpu, &[self.walk.here()])?;
+        let image = gan.generate_codes(gpu, &[self.walk.here()])?;
         let big = Layout { gap: 0, ..Layout::new(1, geometry, 1, scale_for(geometry.0, 128)) };
         self.views.walk.draw(&image, big, 0)?;
         let position = (self.walk.t * (WALK_STRIP - 1) as f64).round() as usize;
@@ -436,7 +334,7 @@ impl GanLab {
         layout.ring_a = Some(position);
         if self.walk.strip_stale {
             self.walk.strip_stale = false;
-            let strip = m.gan.latent_walk(gpu, &self.walk.from, &self.walk.to, WALK_STRIP)?;
+            let strip = gan.latent_walk(gpu, &self.walk.from, &self.walk.to, WALK_STRIP)?;
             self.views.strip.draw(&strip, layout, 0)?;
             self.strip_images = Some(strip);
         } else if self.views.strip.layout_of().is_some_and(|l| l.ring_a != Some(position)) {

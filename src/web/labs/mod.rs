@@ -1,8 +1,9 @@
 //! What every lab shares: the frame loop that drives it, and the command queue that event
 //! handlers fill and that loop drains. The page controls that feed the queue (buttons,
 //! settings form, dataset picker, status lines) are in [`controls`]; the training runner
-//! that fits steps into the frame budget in [`runner`]; what survives a lost GPU or a
-//! diverging run in [`survival`].
+//! that fits steps into the frame budget in [`runner`]; the models a lab trains, kept alike
+//! by every lab, in [`trained`]; how often views and plots redraw in [`pace`]; what survives
+//! a lost GPU or a diverging run in [`survival`].
 //!
 //! Each lab is one async loop that owns its model: it wakes every animation frame, applies
 //! the queued commands, records as many training steps as fit in ~12 ms, and redraws.
@@ -13,9 +14,11 @@
 mod controls;
 pub mod gan;
 mod moon_judge;
+mod pace;
 pub mod pixel_rnn;
 mod runner;
 pub mod survival;
+mod trained;
 pub mod vae;
 
 use std::cell::{Cell, RefCell};
@@ -28,12 +31,16 @@ use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::link::{DataLink, Lab, Link};
+use crate::models::model::Header;
+use crate::models::Model;
 use crate::nn::snapshot::Resumable;
 use controls::{
     build_form, copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss,
     show_running, show_steps, status, wire_buttons, wire_form, wire_sheet_input,
 };
+use pace::{Pace, PlotPace};
 pub use runner::Runner;
+use trained::Trained;
 
 /// What every lab gets: the device, the shared display pipeline, which tab is showing, and
 /// each lab's current link (the address bar shows the active one).
@@ -111,14 +118,16 @@ impl Queue {
     }
 }
 
-/// What every lab holds besides its models and views.
-struct Core {
+/// What every lab holds besides its views: its setup, its models and what keeps them.
+struct Core<M> {
     ctx: Ctx,
     /// The lab's setup; its `steps` are those of the link the page was opened with (replayed
     /// at the start), not the steps taken since.
     link: Link,
     queue: Queue,
     runner: Runner,
+    /// The models and their dataset; None while there is no dataset.
+    models: Option<Trained<M>>,
     /// The sprite sheet last chosen (a sheet dataset is cut from it).
     sheet: Option<Vec<u8>>,
     /// Whether the tab was showing last frame: showing it again publishes the lab's link.
@@ -132,11 +141,12 @@ struct Core {
     /// A frame failed while training ran: if the device turns out lost (its loss may be
     /// reported a moment after the failed readback), training resumes on the new one.
     interrupted: bool,
+    plots: PlotPace,
 }
 
-impl Core {
+impl<M> Core<M> {
     /// Wires the lab's buttons, settings form and sprite-sheet input to a fresh queue.
-    fn new(ctx: Ctx, link: Link) -> Result<Core> {
+    fn new(ctx: Ctx, link: Link) -> Result<Core<M>> {
         let queue = Queue::default();
         wire_buttons(link.lab, &queue);
         build_form(link.lab)?;
@@ -147,12 +157,14 @@ impl Core {
             link,
             queue,
             runner: Runner::new(),
+            models: None,
             sheet: None,
             was_active: false,
             checkpoints: survival::Checkpoints::default(),
             lost: None,
             recoveries: 0,
             interrupted: false,
+            plots: PlotPace::default(),
         })
     }
 
@@ -166,6 +178,8 @@ impl Core {
 /// `redraw` and `apply_own` are async because some of their work reads back from the GPU
 /// (the VAE's codes, an export's weights).
 trait LiveLab {
+    /// What the lab trains.
+    type Model: Model + 'static;
     const LAB: Lab;
     /// The bundled trained models (in www/pretrained/, made with the command line), loaded in
     /// this order by "No time?".
@@ -174,23 +188,44 @@ trait LiveLab {
     const STARTS_AGAIN: &'static str;
     /// The status line's words for a refused model file: "the GAN is unchanged".
     const UNCHANGED: &'static str;
+    /// Whether the views show what the models make, and so are out of date after training.
+    const VIEWS_FOLLOW_TRAINING: bool = true;
 
-    fn core(&self) -> &Core;
-    fn core_mut(&mut self) -> &mut Core;
+    fn core(&self) -> &Core<Self::Model>;
+    fn core_mut(&mut self) -> &mut Core<Self::Model>;
+
+    fn models(&self) -> Option<&Trained<Self::Model>> {
+        self.core().models.as_ref()
+    }
 
     /// Steps the model has taken (an imported one counts those it came with); None while
     /// there is no model (no dataset).
-    fn steps(&self) -> Option<u32>;
+    fn steps(&self) -> Option<u32> {
+        self.models().map(Trained::steps)
+    }
 
     /// The latest step whose figures have come back from the GPU (0 with no model).
-    fn arrived(&self) -> u32;
+    fn arrived(&self) -> u32 {
+        self.models().map_or(0, Trained::arrived)
+    }
 
     /// Drops the models and what was drawn from them, then makes the dataset and fresh
     /// models from the link (on failure there are none).
     fn remake(&mut self) -> Result<()>;
 
     /// Records this frame's training steps through `core.runner`; returns how many.
-    fn train(&mut self) -> Result<u32>;
+    fn train(&mut self) -> Result<u32> {
+        let core = self.core_mut();
+        let Some(models) = core.models.as_mut() else { return Ok(0) };
+        let steps = models.train(&mut core.runner, &core.ctx.gpu)?;
+        if steps > 0 && Self::VIEWS_FOLLOW_TRAINING {
+            self.stale();
+        }
+        Ok(steps)
+    }
+
+    /// Everything drawn is out of date.
+    fn stale(&mut self);
 
     /// Moves the figures that have come back from the GPU into the plots.
     fn collect_figures(&mut self) -> Result<()>;
@@ -205,6 +240,12 @@ trait LiveLab {
     /// must be made again, as they must for most settings.
     fn edited(&mut self, _key: &str) -> bool {
         true
+    }
+
+    /// Setting `key` has just changed and is one the models can take as they are (a learning
+    /// rate): they take it, and the words say so; None when they cannot.
+    fn retune(&mut self, _key: &str) -> Option<String> {
+        None
     }
 
     /// The dataset as a sheet just cut it ("12 tiles of 16×16"); None when it failed.
@@ -225,15 +266,28 @@ trait LiveLab {
 
     /// The models that train, in a fixed order (the VAE lab: the VAE, then the autoencoder);
     /// their snapshots survive a lost device and a diverging run.
-    fn nets(&self) -> Vec<&dyn Resumable>;
-    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable>;
+    fn nets(&self) -> Vec<&dyn Resumable> {
+        self.models().map_or_else(Vec::new, |m| m.nets.iter().map(|n| n as &dyn Resumable).collect())
+    }
+
+    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable> {
+        match self.core_mut().models.as_mut() {
+            Some(m) => m.nets.iter_mut().map(|n| n as &mut dyn Resumable).collect(),
+            None => Vec::new(),
+        }
+    }
 
     /// Makes the views again on the current display (the device was replaced).
     fn remake_views(&mut self) -> Result<()>;
 
     /// The models were just restored from snapshots; the first model had taken `offset`
     /// steps before this page trained it (an imported model's). Everything drawn is stale.
-    fn restored(&mut self, offset: u32);
+    fn restored(&mut self, offset: u32) {
+        if let Some(models) = self.core_mut().models.as_mut() {
+            models.restored(offset);
+        }
+        self.stale();
+    }
 
     fn can_train(&self) -> bool {
         self.steps().is_some()
@@ -244,6 +298,14 @@ trait LiveLab {
         let mut link = self.core().link.clone();
         link.steps = self.steps().unwrap_or(0);
         link
+    }
+}
+
+/// Starts a lab's life ([`run`]) once it is made; a lab that could not be made says why.
+fn launch<L: LiveLab + 'static>(lab: Result<L>) {
+    match lab {
+        Ok(lab) => wasm_bindgen_futures::spawn_local(run(lab)),
+        Err(e) => status(L::LAB, &format!("This lab cannot run on this page: {e}"), true),
     }
 }
 
@@ -434,6 +496,16 @@ async fn apply<L: LiveLab>(lab: &mut L, cmd: Cmd) -> Result<()> {
     Ok(())
 }
 
+/// Shows what a model file just brought (its settings in the form and the link, its steps)
+/// and says what it was: `what` ("a GAN") and the file's header.
+fn show_imported<L: LiveLab>(lab: &L, what: &str, header: &impl Header) -> String {
+    let core = lab.core();
+    fill_form(&core.link);
+    core.ctx.publish(&lab.current_link());
+    show_steps(L::LAB, header.steps(), None, core.runner.running);
+    format!("loaded {what} trained {} steps on {}.", header.steps(), header.dataset())
+}
+
 /// A setting changed in the form: a value the link refuses is reported and shown as it was;
 /// any other (as the link fixes it) makes new models, unless the lab takes it as it is.
 fn edit<L: LiveLab>(lab: &mut L, key: &str, value: &str) {
@@ -441,6 +513,11 @@ fn edit<L: LiveLab>(lab: &mut L, key: &str, value: &str) {
     if let Err(e) = link.set_value(key, value) {
         status(L::LAB, &format!("{e}; kept {}", link.value(key).unwrap_or_default()), true);
         fill_form(link);
+        return;
+    }
+    if let Some(words) = lab.retune(key) {
+        status(L::LAB, &words, false);
+        lab.core().ctx.publish(&lab.current_link());
         return;
     }
     if !lab.edited(key) {
@@ -489,32 +566,6 @@ fn show_holdings(gpu: &Gpu) {
         ("data-gpu-bind-groups", h.bind_groups),
     ] {
         let _ = body.set_attribute(name, &value.to_string());
-    }
-}
-
-/// Paces the redraws of views that cost GPU time training could use: while training at most
-/// every 250 ms, and always four times the last redraw's cost between two.
-#[derive(Default)]
-struct Pace {
-    last: f64,
-    cost: f64,
-}
-
-impl Pace {
-    /// Whether a redraw may start at `now`.
-    fn due(&self, now: f64, running: bool) -> bool {
-        now - self.last >= (4.0 * self.cost).max(if running { 250.0 } else { 0.0 })
-    }
-
-    /// A redraw that started at `started` has just ended.
-    fn done(&mut self, started: f64) {
-        self.last = dom::now();
-        self.cost = self.last - started;
-    }
-
-    /// How long the last redraw took (ms).
-    fn cost(&self) -> f64 {
-        self.cost
     }
 }
 

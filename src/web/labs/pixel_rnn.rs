@@ -10,21 +10,18 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, PointerEvent};
+use web_sys::{HtmlCanvasElement, HtmlInputElement, PointerEvent};
 
-use super::{download_model, fill_form, scale_for, show_loss, show_steps, status, Cmd, Core, Ctx, LiveLab};
+use super::{scale_for, show_imported, show_loss, status, Cmd, Core, Ctx, LiveLab, Trained};
 use crate::data::device::DeviceDataset;
-use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::kernels::rng::Stream;
 use crate::link::{Lab, Link};
-use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, PixelRnnHeader, Sampler, UNPAINTED};
+use crate::models::pixel_rnn::{baselines, MaskKind, PixelRnn, PixelRnnConfig, Sampler, UNPAINTED};
 use crate::models::{stream, Purpose};
-use crate::nn::snapshot::Resumable;
 use crate::settings::copy_settings;
-use crate::web::canvas::{GridView, Layout};
+use crate::web::canvas::{clear_overlay, GridView, Layout};
 use crate::web::dom;
 use crate::web::plot::Plot;
 
@@ -90,21 +87,7 @@ impl CoverState {
     /// Shades the covered pixels over the sprite.
     fn draw(&self) {
         let (w, h) = (self.width as f64 * self.cell, self.height as f64 * self.cell);
-        let ratio = crate::web::canvas::pixel_ratio() as f64;
-        if self.overlay.width() != (w * ratio) as u32 || self.overlay.height() != (h * ratio) as u32 {
-            self.overlay.set_width((w * ratio) as u32);
-            self.overlay.set_height((h * ratio) as u32);
-            let style = self.overlay.style();
-            let _ = style.set_property("width", &format!("{w}px"));
-            let _ = style.set_property("height", &format!("{h}px"));
-        }
-        let Some(c) =
-            self.overlay.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-        else {
-            return;
-        };
-        let _ = c.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
-        c.clear_rect(0.0, 0.0, w, h);
+        let Some(c) = clear_overlay(&self.overlay, w, h) else { return };
         let mask = self.mask();
         for (i, &covered) in mask.iter().enumerate() {
             if !covered {
@@ -130,45 +113,19 @@ fn set_cover_buttons(cover: Cover) {
     }
 }
 
-struct Models {
-    heldout: Dataset,
-    palette: Vec<[u8; 3]>,
-    device: DeviceDataset,
-    rnn: PixelRnn,
-    /// Bits per pixel of a model that knows only the training set's colour frequencies.
-    unigram: f64,
-    plotted: usize,
-    offset: u32,
-}
-
-impl Models {
-    fn geometry(&self) -> (usize, usize, usize) {
-        (self.device.height, self.device.width, self.device.channels)
-    }
-
-    fn steps(&self) -> u32 {
-        self.offset + self.rnn.steps()
-    }
-
-    /// The latest step whose figures have come back from the GPU.
-    fn arrived(&self) -> u32 {
-        self.offset + self.rnn.monitor.arrived()
-    }
-
-    /// RGB pixels `[B, T, 3]` for tokens `[B, T]`; pixels not painted yet as a checker.
-    fn pixels(&self, tokens: &[u32]) -> Vec<f32> {
-        let w = self.device.width;
-        let plane = self.device.height * w;
-        let mut out = Vec::with_capacity(tokens.len() * 3);
-        for (i, &t) in tokens.iter().enumerate() {
-            let p = i % plane;
-            match self.palette.get(t as usize) {
-                Some(c) if t != UNPAINTED => out.extend(c.iter().map(|&v| v as f32 / 255.0)),
-                _ => out.extend_from_slice(&COVERED[((p % w) + (p / w)) % 2]),
-            }
+/// RGB pixels `[B, T, 3]` for tokens `[B, T]` of `height × width` sprites in `palette`;
+/// pixels not painted yet as a checker.
+fn pixels(palette: &[[u8; 3]], (height, width, _): (usize, usize, usize), tokens: &[u32]) -> Vec<f32> {
+    let plane = height * width;
+    let mut out = Vec::with_capacity(tokens.len() * 3);
+    for (i, &t) in tokens.iter().enumerate() {
+        let p = i % plane;
+        match palette.get(t as usize) {
+            Some(c) if t != UNPAINTED => out.extend(c.iter().map(|&v| v as f32 / 255.0)),
+            _ => out.extend_from_slice(&COVERED[((p % width) + (p / width)) % 2]),
         }
-        out
     }
+    out
 }
 
 /// A sampler painting into the output grid.
@@ -191,24 +148,23 @@ struct Views {
 }
 
 pub struct RnnLab {
-    core: Core,
+    core: Core<PixelRnn>,
     views: Views,
     plot: Plot,
     cover: Rc<RefCell<CoverState>>,
-    models: Option<Models>,
+    /// The dataset's palette, which the model paints with.
+    palette: Vec<[u8; 3]>,
+    /// Bits per pixel of a model that knows only the training set's colour frequencies.
+    unigram: f64,
     pick: usize,
     painting: Option<Painting>,
     /// Where the samplers' random numbers come from: a fresh stretch for every painting.
     paint_stream: Stream,
     stale: bool,
-    last_plot: f64,
 }
 
 pub fn start(ctx: Ctx, link: Link) {
-    match make(ctx, link) {
-        Ok(lab) => wasm_bindgen_futures::spawn_local(super::run(lab)),
-        Err(e) => status(LAB, &format!("This lab cannot run on this page: {e}"), true),
-    }
+    super::launch(make(ctx, link));
 }
 
 /// The lab with its views and controls wired, before its first models.
@@ -272,18 +228,8 @@ fn make(ctx: Ctx, link: Link) -> Result<RnnLab> {
                 )
             }
         };
-        let down = paint.clone();
-        let target = overlay.clone();
-        dom::on::<PointerEvent>(overlay.as_ref(), "pointerdown", move |e| {
-            e.prevent_default();
-            let _ = target.set_pointer_capture(e.pointer_id());
-            down(&e);
-        });
-        dom::on::<PointerEvent>(overlay.as_ref(), "pointermove", move |e| {
-            if e.buttons() != 0 {
-                paint(&e);
-            }
-        });
+        // Any button paints (the secondary one erases).
+        dom::on_drag(&overlay, u16::MAX, paint);
         dom::on::<web_sys::MouseEvent>(overlay.as_ref(), "contextmenu", |e| e.prevent_default());
     }
     let views = make_views(&core.ctx)?;
@@ -296,11 +242,11 @@ fn make(ctx: Ctx, link: Link) -> Result<RnnLab> {
         views,
         plot,
         cover,
-        models: None,
+        palette: Vec::new(),
+        unigram: 0.0,
         pick: 0,
         painting: None,
         stale: true,
-        last_plot: 0.0,
     };
     Ok(lab)
 }
@@ -315,22 +261,25 @@ fn make_views(ctx: &Ctx) -> Result<Views> {
 }
 
 impl LiveLab for RnnLab {
+    type Model = PixelRnn;
     const LAB: Lab = LAB;
     /// Made with `genlab train pixelrnn` (see www/pretrained/README.md).
     const PRETRAINED: &'static [&'static str] = &["pixelrnn-sprites.safetensors"];
     const STARTS_AGAIN: &'static str = "the PixelRNN starts again from step 0.";
     const UNCHANGED: &'static str = "the PixelRNN is unchanged";
+    /// They show held-out sprites and paintings.
+    const VIEWS_FOLLOW_TRAINING: bool = false;
 
-    fn core(&self) -> &Core {
+    fn core(&self) -> &Core<PixelRnn> {
         &self.core
     }
 
-    fn nets(&self) -> Vec<&dyn Resumable> {
-        self.models.iter().map(|m| &m.rnn as &dyn Resumable).collect()
+    fn core_mut(&mut self) -> &mut Core<PixelRnn> {
+        &mut self.core
     }
 
-    fn nets_mut(&mut self) -> Vec<&mut dyn Resumable> {
-        self.models.iter_mut().map(|m| &mut m.rnn as &mut dyn Resumable).collect()
+    fn stale(&mut self) {
+        self.stale = true;
     }
 
     fn remake_views(&mut self) -> Result<()> {
@@ -340,28 +289,8 @@ impl LiveLab for RnnLab {
         Ok(())
     }
 
-    fn restored(&mut self, offset: u32) {
-        if let Some(m) = &mut self.models {
-            m.offset = offset;
-            m.plotted = m.rnn.monitor.history.len();
-        }
-        self.stale = true;
-    }
-
-    fn core_mut(&mut self) -> &mut Core {
-        &mut self.core
-    }
-
-    fn steps(&self) -> Option<u32> {
-        self.models.as_ref().map(Models::steps)
-    }
-
-    fn arrived(&self) -> u32 {
-        self.models.as_ref().map_or(0, Models::arrived)
-    }
-
     fn remake(&mut self) -> Result<()> {
-        self.models = None;
+        self.core.models = None;
         self.painting = None;
         self.plot.clear();
         self.paint_stream = stream(self.core.link.seed, Purpose::Sampling);
@@ -393,38 +322,23 @@ impl LiveLab for RnnLab {
                 unigram
             ),
         );
-        self.models = Some(Models { heldout, palette, device, rnn, unigram, plotted: 0, offset: 0 });
+        self.palette = palette;
+        self.unigram = unigram;
+        self.core.models = Some(Trained::new(device, heldout, vec![rnn]));
         Ok(())
     }
 
-    fn train(&mut self) -> Result<u32> {
-        let Some(m) = self.models.as_mut() else { return Ok(0) };
-        let runner = &mut self.core.runner;
-        let done = m.steps();
-        m.rnn.monitor.set_every(runner.monitor_every(done));
-        let arrived = m.arrived();
-        let gpu = &self.core.ctx.gpu;
-        let (rnn, device) = (&mut m.rnn, &m.device);
-        // Training leaves the views alone: they show held-out sprites and paintings.
-        runner.slice(gpu, done, arrived, || rnn.train_step(gpu, device))
-    }
-
     fn collect_figures(&mut self) -> Result<()> {
-        let Some(models) = self.models.as_mut() else { return Ok(()) };
-        models.rnn.monitor.poll()?;
-        let history = &models.rnn.monitor.history;
-        for record in &history[models.plotted..] {
-            let step = models.offset + record.step;
-            self.plot.push(0, step, record.values[1]);
-            self.plot.push(1, step, models.unigram as f32);
-        }
-        models.plotted = history.len();
-        let now = dom::now();
-        if now - self.last_plot > 100.0 {
+        let Some(models) = self.core.models.as_mut() else { return Ok(()) };
+        let (plot, unigram) = (&mut self.plot, self.unigram as f32);
+        models.collect(|_, _, record, step| {
+            plot.push(0, step, record.figure("bits_per_pixel"));
+            plot.push(1, step, unigram);
+        })?;
+        if self.core.plots.due() {
             self.plot.draw_if_changed();
-            self.last_plot = now;
-            if let Some(r) = models.rnn.monitor.latest() {
-                show_loss(LAB, r.values[1], models.offset + r.step);
+            if let Some((record, step)) = models.latest() {
+                show_loss(LAB, record.figure("bits_per_pixel"), step);
             }
         }
         Ok(())
@@ -452,60 +366,39 @@ impl LiveLab for RnnLab {
             self.core.ctx.publish(&self.current_link());
             return false;
         }
-        // A new learning rate applies from the next step: the model trains on.
-        if key == "lr" {
-            let lr = self.core.link.rnn.learning_rate;
-            if let Some(m) = &mut self.models {
-                if m.rnn.set_learning_rate(lr).is_ok() {
-                    status(LAB, &format!("Learning rate {lr} from the next step on."), false);
-                    self.core.ctx.publish(&self.current_link());
-                    return false;
-                }
-            }
-        }
         true
     }
 
+    /// A new learning rate applies from the next step: the model trains on.
+    fn retune(&mut self, key: &str) -> Option<String> {
+        if key != "lr" {
+            return None;
+        }
+        let lr = self.core.link.rnn.learning_rate;
+        self.core.models.as_mut()?.nets[0].set_learning_rate(lr).ok()?;
+        Some(format!("Learning rate {lr} from the next step on."))
+    }
+
     fn sheet_summary(&self) -> Option<String> {
-        let m = self.models.as_ref()?;
+        let m = self.core.models.as_ref()?;
         let tiles = m.device.train.count + m.device.heldout.count;
-        Some(format!("{tiles} tiles of {}×{} in {} colours.", m.device.height, m.device.width, m.palette.len()))
+        Some(format!("{tiles} tiles of {}×{} in {} colours.", m.device.height, m.device.width, self.palette.len()))
     }
 
     fn import(&mut self, bytes: &[u8]) -> Result<String> {
-        let Some(m) = self.models.as_mut() else {
+        let Some(m) = self.core.models.as_mut() else {
             return Err(Error::Invalid("make a dataset first: the model must fit its sprites".into()));
         };
-        let (rnn, header) = PixelRnn::load(&self.core.ctx.gpu, bytes)?;
-        let (h, w, _) = m.geometry();
         let link = &mut self.core.link;
-        if (header.height, header.width) != (h, w) {
-            return Err(Error::Invalid(format!(
-                "it paints {}×{} {} sprites, this lab has {h}×{w} {} images: switch the dataset first",
-                header.height, header.width, header.dataset, link.data.kind
-            )));
-        }
-        if header.palette != m.palette {
-            return Err(Error::Invalid(format!(
-                "it paints with another palette ({} colours, from {}) than this dataset's ({} colours)",
-                header.palette.len(),
-                header.dataset,
-                m.palette.len()
-            )));
-        }
+        let (rnn, header) = m.load(&self.core.ctx.gpu, bytes, &link.data.kind.to_string())?;
         let cfg = &header.config;
         copy_settings(cfg, &mut link.rnn);
         link.rnn.batch = cfg.batch.min(m.device.train.count);
         link.seed = cfg.seed;
-        m.rnn = rnn;
-        m.offset = header.steps;
-        m.plotted = 0;
+        m.adopt(0, rnn, header.steps);
         self.painting = None;
         self.plot.clear();
-        fill_form(link);
-        self.core.ctx.publish(&self.current_link());
-        show_steps(LAB, header.steps, None, self.core.runner.running);
-        Ok(format!("loaded a PixelRNN trained {} steps on {}.", header.steps, header.dataset))
+        Ok(show_imported(self, "a PixelRNN", &header))
     }
 
     fn pretrained_loaded(&mut self, steps: u32) {
@@ -523,7 +416,7 @@ impl LiveLab for RnnLab {
 
     async fn apply_own(&mut self, cmd: Cmd) -> Result<()> {
         match cmd {
-            Cmd::Export(_) => self.export().await?,
+            Cmd::Export(_) => self.core.export(0, "pixelrnn", "the PixelRNN").await?,
             Cmd::Pick(x, y) => {
                 if let Some(cell) = self.views.picker.layout_of().and_then(|l| l.cell_at(x, y)) {
                     self.pick = cell;
@@ -550,7 +443,7 @@ impl RnnLab {
 
     /// Starts painting: completions of the picked sprite under the cover, or new sprites.
     fn start_painting(&mut self, complete: bool) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let gpu = &self.core.ctx.gpu;
         let seq = m.device.height * m.device.width;
         let temperature = self.core.link.temperature;
@@ -564,10 +457,10 @@ impl RnnLab {
             let sprite = m.heldout.image_indices(self.pick).ok_or_else(|| {
                 Error::Invalid(format!("held-out sprite {} has no palette indices to complete", self.pick))
             })?;
-            let sampler = m.rnn.completer(gpu, sprite, &mask, COPIES, temperature, stream)?;
+            let sampler = m.nets[0].completer(gpu, sprite, &mask, COPIES, temperature, stream)?;
             (sampler, "completions", Some((sprite.to_vec(), mask)))
         } else {
-            (m.rnn.sampler(gpu, COPIES, temperature, stream)?, "new monsters", None)
+            (m.nets[0].sampler(gpu, COPIES, temperature, stream)?, "new monsters", None)
         };
         status(LAB, &format!("Painting {COPIES} {what}, pixel by pixel…"), false);
         self.painting = Some(Painting { sampler, what, shown: 0, per_frame: 2, started: dom::now(), completing });
@@ -579,19 +472,19 @@ impl RnnLab {
 
     /// Records the next few pixels and shows whatever has arrived.
     fn paint_frame(&mut self) -> Result<()> {
-        let (Some(p), Some(m)) = (self.painting.as_mut(), self.models.as_ref()) else { return Ok(()) };
+        let (Some(p), Some(m)) = (self.painting.as_mut(), self.core.models.as_ref()) else { return Ok(()) };
         let gpu = &self.core.ctx.gpu;
         let seq = m.device.height * m.device.width;
         if let Some((position, tokens)) = p.sampler.latest()? {
             if position > p.shown {
                 p.shown = position;
-                let pixels = m.pixels(tokens);
+                let rgb = pixels(&self.palette, m.geometry(), tokens);
                 // What the page tests read once the last pixel is in: the colours of the first
                 // copy, and for a completion the sprite and its cover, to check that the
                 // uncovered pixels came through untouched.
                 let join = |v: &mut dyn Iterator<Item = u32>| v.map(|t| t.to_string()).collect::<Vec<_>>().join(",");
                 let first_copy = (position >= seq).then(|| join(&mut tokens[..seq].iter().copied()));
-                let images = Tensor::from_slice(gpu, [p.sampler.batch(), m.device.height, m.device.width, 3], &pixels)?;
+                let images = Tensor::from_slice(gpu, [p.sampler.batch(), m.device.height, m.device.width, 3], &rgb)?;
                 let (h, w, _) = m.geometry();
                 let mut layout = Layout::new(p.sampler.batch(), (h, w, 3), COPIES, scale_for(h, 64));
                 layout.gap = 4;
@@ -633,26 +526,9 @@ impl RnnLab {
         Ok(())
     }
 
-    async fn export(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
-        // Without a device, the newest checkpoint is what there is to export.
-        let (source, checkpoint) = self.core.checkpoints.source(&self.core.ctx.gpu, 0)?;
-        let steps = m.offset + checkpoint.unwrap_or(m.rnn.steps());
-        let link = &self.core.link;
-        let header = PixelRnnHeader {
-            config: m.rnn.config.clone(),
-            height: m.device.height,
-            width: m.device.width,
-            palette: m.palette.clone(),
-            dataset: link.data.kind.to_string(),
-            steps,
-        };
-        download_model(link, "pixelrnn", "the PixelRNN", steps, m.rnn.save(source, &header).await?)
-    }
-
     /// Redraws the picker and the picked sprite under its cover.
     fn refresh(&mut self) -> Result<()> {
-        let Some(m) = &self.models else { return Ok(()) };
+        let Some(m) = &self.core.models else { return Ok(()) };
         let geometry = m.geometry();
         let (h, w, _) = geometry;
         let count = m.heldout.count.min(PICKABLE);
