@@ -25,7 +25,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 use crate::gpu::Gpu;
-use crate::link::{Lab, Link};
+use crate::link::Link;
 
 /// The page's entry point, run when the module loads. Does nothing on a page without the
 /// genlab markup (e.g. the wasm-bindgen-test harness).
@@ -81,10 +81,7 @@ async fn run() -> Result<(), JsValue> {
     let devices = labs::survival::Devices::new(gpu);
     let (gpu, display, generation) = devices.current();
     let ctx = labs::Ctx { gpu, display, devices: devices.clone(), generation, active: active.clone(), links };
-    let for_lab = |lab: Lab| if link.lab == lab { link.clone() } else { Link::for_lab(lab) };
-    labs::pixel_rnn::start(ctx.clone(), for_lab(Lab::PixelRnn));
-    labs::vae::start(ctx.clone(), for_lab(Lab::Vae));
-    labs::gan::start(ctx.clone(), for_lab(Lab::Gan));
+    labs::start(&ctx, &link);
     bench::wire_profile(devices.clone());
     selftest::start(devices, active);
     if let Some(body) = dom::document().body() {

@@ -301,6 +301,15 @@ trait LiveLab {
     }
 }
 
+/// Starts every model lab: the one the page opened with on `opened`, the others on their
+/// defaults.
+pub fn start(ctx: &Ctx, opened: &Link) {
+    let link_for = |lab: Lab| if opened.lab == lab { opened.clone() } else { Link::for_lab(lab) };
+    pixel_rnn::start(ctx.clone(), link_for(Lab::PixelRnn));
+    vae::start(ctx.clone(), link_for(Lab::Vae));
+    gan::start(ctx.clone(), link_for(Lab::Gan));
+}
+
 /// Starts a lab's life ([`run`]) once it is made; a lab that could not be made says why.
 fn launch<L: LiveLab + 'static>(lab: Result<L>) {
     match lab {
