@@ -7,28 +7,14 @@
 //! those of `weight · d_loss`, where `d_loss = mean BCE(real, y) + mean BCE(fake, 0)`.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, KernelSpec, Shape, Tensor};
+use crate::gpu::{Gpu, Shape, Tensor};
 use crate::kernels::source;
 
-const SOURCES: &[&str] = &[source::ACTIVATION, source::WORKGROUP_SUM, source::GAN];
-
-static DISCRIMINATOR: KernelSpec = KernelSpec {
-    shader: "gan.wgsl",
-    sources: SOURCES,
-    entry: "discriminator_loss",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static GENERATOR: KernelSpec = KernelSpec {
-    shader: "gan.wgsl",
-    sources: SOURCES,
-    entry: "generator_loss",
-    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&DISCRIMINATOR, &GENERATOR];
+kernel_specs! {
+    shader: "gan.wgsl", sources: [source::ACTIVATION, source::WORKGROUP_SUM, source::GAN], params: Params;
+    DISCRIMINATOR = "discriminator_loss" [Read, Read, ReadWrite, ReadWrite, ReadWrite];
+    GENERATOR = "generator_loss" [Read, ReadWrite, ReadWrite];
+}
 
 kernel_params! {
     struct Params {

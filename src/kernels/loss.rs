@@ -1,26 +1,14 @@
 //! Losses fused with their gradients (see loss.wgsl).
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
-static BCE: KernelSpec = KernelSpec {
-    shader: "loss.wgsl",
-    sources: &[source::ACTIVATION, source::LOSS],
-    entry: "bce_with_logits",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static SOFTMAX_XENT: KernelSpec = KernelSpec {
-    shader: "loss.wgsl",
-    sources: &[source::ACTIVATION, source::LOSS],
-    entry: "softmax_cross_entropy",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&BCE, &SOFTMAX_XENT];
+kernel_specs! {
+    shader: "loss.wgsl", sources: [source::ACTIVATION, source::LOSS], params: Params;
+    BCE = "bce_with_logits" [Read, Read, ReadWrite, ReadWrite];
+    SOFTMAX_XENT = "softmax_cross_entropy" [Read, Read, ReadWrite, ReadWrite];
+}
 
 kernel_params! {
     struct Params {

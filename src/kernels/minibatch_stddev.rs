@@ -6,27 +6,14 @@
 //! minibatch_stddev.wgsl for the formulas; forward and backward are one launch each.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
-static FORWARD: KernelSpec = KernelSpec {
-    shader: "minibatch_stddev.wgsl",
-    sources: &[source::MINIBATCH_STDDEV],
-    entry: "forward",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static BACKWARD: KernelSpec = KernelSpec {
-    shader: "minibatch_stddev.wgsl",
-    sources: &[source::MINIBATCH_STDDEV],
-    entry: "backward",
-    bindings: &[Access::Read, Access::ReadWrite, Access::Read],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
+kernel_specs! {
+    shader: "minibatch_stddev.wgsl", sources: [source::MINIBATCH_STDDEV], params: Params;
+    FORWARD = "forward" [Read, ReadWrite];
+    BACKWARD = "backward" [Read, ReadWrite, Read];
+}
 
 /// Added to each variance before its square root: keeps the gradient finite for a feature
 /// that is the same in every row (a collapsed generator's, exactly the case to punish).

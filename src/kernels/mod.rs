@@ -29,6 +29,31 @@ macro_rules! kernel_params {
     };
 }
 
+/// Declares a kernel module's kernels, one line each: the static that launches it = the entry
+/// point's name in the WGSL, then how it uses each storage buffer (`@binding(1..)`, in order).
+/// Every kernel of a module is compiled from one shader file (`shader`, the module's cache
+/// key), built from `sources` (WGSL pieces concatenated, shared helpers first: WGSL has no
+/// includes), and reads its parameters from `params` (a [`kernel_params!`] struct). Also
+/// declares `SPECS`, the module's kernels, for checks that walk every kernel (see
+/// [`specs`](crate::kernels::specs)).
+macro_rules! kernel_specs {
+    (
+        shader: $shader:literal, sources: $sources:tt, params: $params:ident;
+        $($name:ident = $entry:literal [$($access:ident),+ $(,)?];)+
+    ) => {
+        $(static $name: $crate::gpu::KernelSpec = $crate::gpu::KernelSpec {
+            shader: $shader,
+            sources: &$sources,
+            entry: $entry,
+            bindings: &[$($crate::gpu::Access::$access),+],
+            params: $params::LAYOUT,
+        };)+
+
+        /// This module's kernels, for checks that walk every kernel (see [`specs`](crate::kernels::specs)).
+        pub(crate) static SPECS: &[&$crate::gpu::KernelSpec] = &[$(&$name),+];
+    };
+}
+
 pub mod adam;
 pub mod check;
 pub mod elementwise;

@@ -3,27 +3,14 @@
 //! gradients (see `Tape::conv2d`).
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{batch_of, source};
 
-static IM2COL: KernelSpec = KernelSpec {
-    shader: "patches.wgsl",
-    sources: &[source::PATCHES],
-    entry: "im2col",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static COL2IM: KernelSpec = KernelSpec {
-    shader: "patches.wgsl",
-    sources: &[source::PATCHES],
-    entry: "col2im",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&IM2COL, &COL2IM];
+kernel_specs! {
+    shader: "patches.wgsl", sources: [source::PATCHES], params: Params;
+    IM2COL = "im2col" [Read, ReadWrite];
+    COL2IM = "col2im" [Read, ReadWrite];
+}
 
 /// The shape of a convolution's input and window: NHWC images of `height × width ×
 /// channels`, a `kernel × kernel` window moved by `stride`, `pad` zero pixels round the edge.

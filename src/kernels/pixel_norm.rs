@@ -5,27 +5,14 @@
 //! one launch each, a workgroup per row.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
-static FORWARD: KernelSpec = KernelSpec {
-    shader: "pixel_norm.wgsl",
-    sources: &[source::PIXEL_NORM],
-    entry: "forward",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static BACKWARD: KernelSpec = KernelSpec {
-    shader: "pixel_norm.wgsl",
-    sources: &[source::PIXEL_NORM],
-    entry: "backward",
-    bindings: &[Access::Read, Access::ReadWrite, Access::Read],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
+kernel_specs! {
+    shader: "pixel_norm.wgsl", sources: [source::PIXEL_NORM], params: Params;
+    FORWARD = "forward" [Read, ReadWrite];
+    BACKWARD = "backward" [Read, ReadWrite, Read];
+}
 
 /// Added to each row's mean square before its square root: an all-zero row stays zero
 /// instead of becoming NaN.

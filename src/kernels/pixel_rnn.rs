@@ -8,43 +8,17 @@
 //! sequences are time-major `[T, B, ·]` (as [`crate::kernels::lstm`] reads them).
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::rng::Stream;
 use crate::kernels::source;
 
-const SOURCES: &[&str] = &[source::PHILOX, source::PIXEL_RNN];
-
-static BUILD_INPUTS: KernelSpec = KernelSpec {
-    shader: "pixel_rnn.wgsl",
-    sources: SOURCES,
-    entry: "build_inputs",
-    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static PROJECT_TOKENS: KernelSpec = KernelSpec {
-    shader: "pixel_rnn.wgsl",
-    sources: SOURCES,
-    entry: "project_tokens",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static ONEHOT_GRAD: KernelSpec = KernelSpec {
-    shader: "pixel_rnn.wgsl",
-    sources: SOURCES,
-    entry: "onehot_grad",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static SAMPLE_STEP: KernelSpec = KernelSpec {
-    shader: "pixel_rnn.wgsl",
-    sources: SOURCES,
-    entry: "sample_step",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&BUILD_INPUTS, &PROJECT_TOKENS, &ONEHOT_GRAD, &SAMPLE_STEP];
+kernel_specs! {
+    shader: "pixel_rnn.wgsl", sources: [source::PHILOX, source::PIXEL_RNN], params: Params;
+    BUILD_INPUTS = "build_inputs" [Read, ReadWrite, ReadWrite];
+    PROJECT_TOKENS = "project_tokens" [Read, Read, Read, ReadWrite, ReadWrite];
+    ONEHOT_GRAD = "onehot_grad" [Read, Read, ReadWrite];
+    SAMPLE_STEP = "sample_step" [Read, Read, Read, ReadWrite];
+}
 
 const POSITIONS: u32 = 1;
 

@@ -15,7 +15,7 @@
 //! back instead of going silent.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Shape, Tensor};
+use crate::gpu::{grid_1d, Gpu, Shape, Tensor};
 use crate::kernels::rng::Stream;
 use crate::kernels::source;
 
@@ -24,25 +24,11 @@ use crate::kernels::source;
 pub const LOGVAR_MIN: f32 = -20.0;
 pub const LOGVAR_MAX: f32 = 20.0;
 
-const SOURCES: &[&str] = &[source::PHILOX, source::REPARAM];
-
-static FORWARD: KernelSpec = KernelSpec {
-    shader: "reparam.wgsl",
-    sources: SOURCES,
-    entry: "reparam_forward",
-    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static BACKWARD: KernelSpec = KernelSpec {
-    shader: "reparam.wgsl",
-    sources: SOURCES,
-    entry: "reparam_backward",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
+kernel_specs! {
+    shader: "reparam.wgsl", sources: [source::PHILOX, source::REPARAM], params: Params;
+    FORWARD = "reparam_forward" [Read, ReadWrite, ReadWrite, ReadWrite];
+    BACKWARD = "reparam_backward" [Read, Read, Read, ReadWrite];
+}
 
 const NOISE: u32 = 1;
 const HAS_DZ: u32 = 2;

@@ -4,27 +4,14 @@
 //! instead of a transposed convolution (see upsample.wgsl for why).
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{batch_of, source};
 
-static UPSAMPLE: KernelSpec = KernelSpec {
-    shader: "upsample.wgsl",
-    sources: &[source::UPSAMPLE],
-    entry: "upsample",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static BACKWARD: KernelSpec = KernelSpec {
-    shader: "upsample.wgsl",
-    sources: &[source::UPSAMPLE],
-    entry: "upsample_backward",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&UPSAMPLE, &BACKWARD];
+kernel_specs! {
+    shader: "upsample.wgsl", sources: [source::UPSAMPLE], params: Params;
+    UPSAMPLE = "upsample" [Read, ReadWrite];
+    BACKWARD = "upsample_backward" [Read, ReadWrite];
+}
 
 /// The input images of an upsampling: `height × width × channels`, grown by `factor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
