@@ -20,8 +20,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 
 @compute @workgroup_size(256)
-fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn adam(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     let g = grad[i];
     let m1 = p.beta1 * m[i] + (1.0 - p.beta1) * g;

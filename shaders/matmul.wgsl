@@ -133,8 +133,8 @@ fn epilogue(sum: f32, i: u32, col: u32) -> f32 {
 // M = every pixel of the batch, N = 3): a 64×64 tile would be over 90% padding, so each
 // thread computes one output as a plain dot product instead.
 @compute @workgroup_size(256)
-fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn matmul_thin(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.m * p.n) { return; }
     let row = i / p.n;
     let col = i % p.n;
@@ -147,8 +147,8 @@ fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // thread per output adds them up (in z order, so the result does not depend on timing)
 // and applies the epilogue into c.
 @compute @workgroup_size(256)
-fn sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn sum_splits(grid: Grid) {
+    let i = thread_index(grid, 256u);
     let size = p.m * p.n;
     if (i >= size) { return; }
     var sum = 0.0;

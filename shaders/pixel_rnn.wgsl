@@ -58,8 +58,8 @@ fn input_value(prev: u32, t: u32, col: u32) -> f32 {
 @group(0) @binding(3) var<storage, read_write> bi_targets: array<u32>;
 
 @compute @workgroup_size(256)
-fn build_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let e = gid.x + gid.y * groups.x * 256u;
+fn build_inputs(grid: Grid) {
+    let e = thread_index(grid, 256u);
     if (e >= p.steps * p.batch * p.features) { return; }
     let row = e / p.features;
     let col = e % p.features;
@@ -82,8 +82,8 @@ fn build_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @group(0) @binding(5) var<storage, read_write> pt_targets: array<u32>;   // [steps·B]
 
 @compute @workgroup_size(256)
-fn project_tokens(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let e = gid.x + gid.y * groups.x * 256u;
+fn project_tokens(grid: Grid) {
+    let e = thread_index(grid, 256u);
     let g4 = p.gates;
     if (e >= p.steps * p.batch * g4) { return; }
     let row = e / g4;

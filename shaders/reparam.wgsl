@@ -53,8 +53,8 @@ fn exp_m1_minus_x(x: f32) -> f32 {
 @group(0) @binding(4) var<storage, read_write> fw_kl_rows: array<f32>;
 
 @compute @workgroup_size(64)
-fn reparam_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = gid.x + gid.y * groups.x * 64u;
+fn reparam_forward(grid: Grid) {
+    let row = thread_index(grid, 64u);
     if (row >= p.rows) { return; }
     let d = p.latent;
     let base = row * 2u * d;
@@ -83,8 +83,8 @@ fn reparam_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 @group(0) @binding(4) var<storage, read_write> bw_dstats: array<f32>;
 
 @compute @workgroup_size(256)
-fn reparam_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn reparam_backward(grid: Grid) {
+    let i = thread_index(grid, 256u);
     let d = p.latent;
     if (i >= p.rows * d) { return; }
     let row = i / d;

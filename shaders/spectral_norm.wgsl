@@ -86,8 +86,8 @@ fn power_iteration(@builtin(local_invocation_index) lane: u32) {
 @group(0) @binding(3) var<storage, read_write> w_sn: array<f32>;
 
 @compute @workgroup_size(256)
-fn divide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn divide(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.rows * p.cols) { return; }
     w_sn[i] = w_in[i] / sigma_in[0];
 }

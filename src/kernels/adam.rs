@@ -5,7 +5,7 @@ use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
 kernel_specs! {
-    shader: "adam.wgsl", sources: [source::ADAM], params: Params;
+    shader: "adam.wgsl", sources: [source::GRID, source::ADAM], params: Params;
     ADAM = "adam" [Read, ReadWrite, ReadWrite, ReadWrite];
 }
 

@@ -6,7 +6,7 @@ use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
 kernel_specs! {
-    shader: "elementwise.wgsl", sources: [source::ACTIVATION, source::ELEMENTWISE], params: Params;
+    shader: "elementwise.wgsl", sources: [source::GRID, source::ACTIVATION, source::ELEMENTWISE], params: Params;
     BIAS_ACT = "bias_act" [Read, Read, ReadWrite];
     ACTIVATION_BACKWARD = "activation_backward" [Read, Read, ReadWrite];
     AXPBY = "axpby" [Read, ReadWrite];

@@ -5,7 +5,7 @@ use crate::gpu::{grid_1d, Gpu, Shape, Tensor};
 use crate::kernels::source;
 
 kernel_specs! {
-    shader: "gather.wgsl", sources: [source::GATHER], params: Params;
+    shader: "gather.wgsl", sources: [source::GRID, source::GATHER], params: Params;
     GATHER_ROWS = "gather_rows" [Read, Read, ReadWrite];
 }
 

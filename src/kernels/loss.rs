@@ -5,7 +5,7 @@ use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
 kernel_specs! {
-    shader: "loss.wgsl", sources: [source::ACTIVATION, source::LOSS], params: Params;
+    shader: "loss.wgsl", sources: [source::GRID, source::ACTIVATION, source::LOSS], params: Params;
     BCE = "bce_with_logits" [Read, Read, ReadWrite, ReadWrite];
     SOFTMAX_XENT = "softmax_cross_entropy" [Read, Read, ReadWrite, ReadWrite];
 }

@@ -6,7 +6,7 @@ use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{source, Activation};
 
 kernel_specs! {
-    shader: "matmul.wgsl", sources: [source::ACTIVATION, source::MATMUL], params: Params;
+    shader: "matmul.wgsl", sources: [source::GRID, source::ACTIVATION, source::MATMUL], params: Params;
     MATMUL = "matmul" [Read, Read, Read, ReadWrite];
     DIRECT = "matmul_direct" [Read, Read, Read, ReadWrite];
     THIN_SPEC = "matmul_thin" [Read, Read, Read, ReadWrite];

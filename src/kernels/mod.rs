@@ -74,6 +74,7 @@ pub mod upsample;
 
 /// WGSL sources, compiled into the binary so the page needs no extra fetches.
 pub(crate) mod source {
+    pub const GRID: &str = include_str!("../../shaders/grid.wgsl");
     pub const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
     pub const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
     pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");

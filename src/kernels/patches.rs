@@ -7,7 +7,7 @@ use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{batch_of, source};
 
 kernel_specs! {
-    shader: "patches.wgsl", sources: [source::PATCHES], params: Params;
+    shader: "patches.wgsl", sources: [source::GRID, source::PATCHES], params: Params;
     IM2COL = "im2col" [Read, ReadWrite];
     COL2IM = "col2im" [Read, ReadWrite];
 }

@@ -13,7 +13,7 @@ use crate::kernels::rng::Stream;
 use crate::kernels::source;
 
 kernel_specs! {
-    shader: "pixel_rnn.wgsl", sources: [source::PHILOX, source::PIXEL_RNN], params: Params;
+    shader: "pixel_rnn.wgsl", sources: [source::GRID, source::PHILOX, source::PIXEL_RNN], params: Params;
     BUILD_INPUTS = "build_inputs" [Read, ReadWrite, ReadWrite];
     PROJECT_TOKENS = "project_tokens" [Read, Read, Read, ReadWrite, ReadWrite];
     ONEHOT_GRAD = "onehot_grad" [Read, Read, ReadWrite];

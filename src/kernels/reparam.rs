@@ -25,7 +25,7 @@ pub const LOGVAR_MIN: f32 = -20.0;
 pub const LOGVAR_MAX: f32 = 20.0;
 
 kernel_specs! {
-    shader: "reparam.wgsl", sources: [source::PHILOX, source::REPARAM], params: Params;
+    shader: "reparam.wgsl", sources: [source::GRID, source::PHILOX, source::REPARAM], params: Params;
     FORWARD = "reparam_forward" [Read, ReadWrite, ReadWrite, ReadWrite];
     BACKWARD = "reparam_backward" [Read, Read, Read, ReadWrite];
 }

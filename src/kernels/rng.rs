@@ -7,7 +7,7 @@ use crate::gpu::{grid_1d, Gpu, Shape, Tensor};
 use crate::kernels::source;
 
 kernel_specs! {
-    shader: "rng.wgsl", sources: [source::PHILOX, source::RNG], params: Params;
+    shader: "rng.wgsl", sources: [source::GRID, source::PHILOX, source::RNG], params: Params;
     UNIFORM = "uniform_fill" [ReadWrite];
     NORMAL = "normal_fill" [ReadWrite];
     WORDS = "random_words" [ReadWrite];

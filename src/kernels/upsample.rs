@@ -8,7 +8,7 @@ use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{batch_of, source};
 
 kernel_specs! {
-    shader: "upsample.wgsl", sources: [source::UPSAMPLE], params: Params;
+    shader: "upsample.wgsl", sources: [source::GRID, source::UPSAMPLE], params: Params;
     UPSAMPLE = "upsample" [Read, ReadWrite];
     BACKWARD = "upsample_backward" [Read, ReadWrite];
 }
