@@ -135,16 +135,9 @@ pub mod cases {
                     let tt = Tensor::from_slice(gpu, [rows, cols], &targets)?;
                     let scale = 1.0 / rows as f32;
                     let out = loss::bce_with_logits(gpu, &lt, &tt, scale)?;
-                    let mut got = gpu.read(&out.loss_rows).await?;
-                    got.extend(gpu.read(&out.grad).await?);
-                    let (mut want, grad) = loss::cpu::bce_with_logits(&logits, &targets, cols, scale);
-                    want.extend(grad);
-                    Ok(check(
-                        "bce with logits (+grad)".into(),
-                        format!("{rows}×{cols}, |x|≤{logit_scale}"),
-                        max_error(&got, &want),
-                        TOLERANCE,
-                    ))
+                    let want = loss::cpu::bce_with_logits(&logits, &targets, cols, scale);
+                    let shape = format!("{rows}×{cols}, |x|≤{logit_scale}");
+                    check_loss(gpu, "bce with logits (+grad)", shape, &out, want).await
                 }
                 LossCase::SoftmaxCrossEntropy { rows, classes, logit_scale } => {
                     let logits = test_data(14, rows * classes, logit_scale);
@@ -153,19 +146,26 @@ pub mod cases {
                     let tt = Tensor::from_slice(gpu, [rows], &targets)?;
                     let scale = 1.0 / rows as f32;
                     let out = loss::softmax_cross_entropy(gpu, &lt, &tt, scale)?;
-                    let mut got = gpu.read(&out.loss_rows).await?;
-                    got.extend(gpu.read(&out.grad).await?);
-                    let (mut want, grad) = loss::cpu::softmax_cross_entropy(&logits, &targets, classes, scale);
-                    want.extend(grad);
-                    Ok(check(
-                        "softmax xent (+grad)".into(),
-                        format!("{rows}×{classes}, |x|≤{logit_scale}"),
-                        max_error(&got, &want),
-                        TOLERANCE,
-                    ))
+                    let want = loss::cpu::softmax_cross_entropy(&logits, &targets, classes, scale);
+                    let shape = format!("{rows}×{classes}, |x|≤{logit_scale}");
+                    check_loss(gpu, "softmax xent (+grad)", shape, &out, want).await
                 }
             }
         }
+    }
+
+    /// A fused loss's rows, then its gradient, against the twin's (rows, gradient).
+    async fn check_loss(
+        gpu: &Gpu,
+        name: &str,
+        shape: String,
+        out: &loss::LossAndGrad,
+        (mut want, grad): (Vec<f32>, Vec<f32>),
+    ) -> Result<Check> {
+        let mut got = gpu.read(&out.loss_rows).await?;
+        got.extend(gpu.read(&out.grad).await?);
+        want.extend(grad);
+        Ok(check(name.into(), shape, max_error(&got, &want), TOLERANCE))
     }
 
     /// Moderate and extreme logits.

@@ -138,3 +138,21 @@ pub(crate) fn batch_of(op: &'static str, tensor: &Tensor, row_len: usize, what: 
     }
     Ok(tensor.len() / row_len)
 }
+
+/// (B, F) of a batch of feature rows `[B, F]` with at least `min_rows` rows and a feature,
+/// or a shape error naming `op` that says what was expected (`why`).
+pub(crate) fn feature_rows(op: &'static str, x: &Tensor, min_rows: usize, why: &str) -> Result<(usize, usize)> {
+    match *x.shape().dims() {
+        [rows, features] if rows >= min_rows && features >= 1 => Ok((rows, features)),
+        _ => Err(Error::BadShape { op, why: why.into(), shape: x.shape().clone() }),
+    }
+}
+
+/// Nothing, or a shape error naming `op` (`why` says which must match) when `got`'s shape is
+/// not `want`'s.
+pub(crate) fn same_shape(op: &'static str, why: &'static str, want: &Tensor, got: &Tensor) -> Result<()> {
+    if got.shape() != want.shape() {
+        return Err(Error::shape(op, why, want.shape(), got.shape()));
+    }
+    Ok(())
+}

@@ -4,9 +4,9 @@
 //! layer turns into speckle. See pixel_norm.wgsl for the formulas; forward and backward are
 //! one launch each, a workgroup per row.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{grid_1d, Gpu, Tensor};
-use crate::kernels::source;
+use crate::kernels::{feature_rows, same_shape, source};
 
 kernel_specs! {
     shader: "pixel_norm.wgsl", sources: [source::PIXEL_NORM], params: Params;
@@ -29,14 +29,7 @@ kernel_params! {
 
 /// (B, F) of a batch of feature rows.
 fn rows_and_features(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
-    match *x.shape().dims() {
-        [rows, features] if rows >= 1 && features >= 1 => Ok((rows, features)),
-        _ => Err(Error::BadShape {
-            op,
-            why: "expected a batch of feature rows [B, F] with B, F ≥ 1".into(),
-            shape: x.shape().clone(),
-        }),
-    }
+    feature_rows(op, x, 1, "expected a batch of feature rows [B, F] with B, F ≥ 1")
 }
 
 /// `x` `[B, F]` → `y` `[B, F]`, each row divided by its root mean square.
@@ -53,12 +46,8 @@ pub fn forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 pub fn backward_into(gpu: &Gpu, x: &Tensor, dy: &Tensor, dx: &Tensor, accumulate: bool) -> Result<()> {
     let op = "pixel_norm_backward";
     let (rows, features) = rows_and_features(op, x)?;
-    if dy.shape() != x.shape() {
-        return Err(Error::shape(op, "dy must have x's shape", x.shape(), dy.shape()));
-    }
-    if dx.shape() != x.shape() {
-        return Err(Error::shape(op, "dx must have x's shape", x.shape(), dx.shape()));
-    }
+    same_shape(op, "dy must have x's shape", x, dy)?;
+    same_shape(op, "dx must have x's shape", x, dx)?;
     let params =
         Params { rows: rows as u32, features: features as u32, accumulate: accumulate as u32, epsilon: EPSILON };
     gpu.dispatch(&BACKWARD, &params, &[x, dx, dy], grid_1d(rows, 1));

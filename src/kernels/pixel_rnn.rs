@@ -117,8 +117,9 @@ impl InputLayout {
         }
     }
 
-    /// B of a `[B, T]` token tensor, which must hold whole sequences.
+    /// B of a `[B, T]` token tensor, which must hold whole sequences (of a valid layout).
     fn batch_of(&self, op: &'static str, tokens: &Tensor) -> Result<usize> {
+        self.validate()?;
         let (batch, seq) = tokens.shape().as_matrix();
         if seq != self.seq_len() {
             return Err(Error::BadShape {
@@ -147,9 +148,7 @@ pub fn build_inputs(
     steps: usize,
 ) -> Result<(Tensor, Tensor)> {
     let op = "pixel_rnn build_inputs";
-    layout.validate()?;
-    let batch = layout.batch_of(op, tokens)?;
-    check_steps(op, tokens, layout, start, steps)?;
+    let batch = batch_and_steps(op, tokens, layout, start, steps)?;
     let x = Tensor::uninit(gpu, [steps, batch, layout.features()])?;
     let targets = Tensor::uninit(gpu, [steps * batch])?;
     gpu.dispatch(&BUILD_INPUTS, &layout.params(batch, start, steps), &[tokens, &x, &targets], grid_1d(x.len(), 256));
@@ -171,9 +170,7 @@ pub fn project_tokens(
     steps: usize,
 ) -> Result<(Tensor, Tensor)> {
     let op = "pixel_rnn project_tokens";
-    layout.validate()?;
-    let batch = layout.batch_of(op, tokens)?;
-    check_steps(op, tokens, layout, start, steps)?;
+    let batch = batch_and_steps(op, tokens, layout, start, steps)?;
     let (rows, gates) = w_x.shape().as_matrix();
     if rows != layout.features() || bias.len() != gates {
         return Err(Error::shape(op, "W_x must be [F, 4H] and the bias [4H]", w_x.shape(), bias.shape()));
@@ -196,7 +193,6 @@ pub fn onehot_weight_grad_into(
     out: &Tensor,
 ) -> Result<()> {
     let op = "pixel_rnn onehot_weight_grad";
-    layout.validate()?;
     let batch = layout.batch_of(op, tokens)?;
     let seq = layout.seq_len();
     let (rows, gates) = dgates.shape().as_matrix();
@@ -213,7 +209,16 @@ pub fn onehot_weight_grad_into(
     crate::kernels::reduce::sum_cols_into(gpu, &partials, 1.0, out, false)
 }
 
-fn check_steps(op: &'static str, tokens: &Tensor, layout: InputLayout, start: usize, steps: usize) -> Result<()> {
+/// B of `tokens` (see [`InputLayout`]), and steps `start .. start + steps` checked to be a
+/// non-empty part of its sequences.
+fn batch_and_steps(
+    op: &'static str,
+    tokens: &Tensor,
+    layout: InputLayout,
+    start: usize,
+    steps: usize,
+) -> Result<usize> {
+    let batch = layout.batch_of(op, tokens)?;
     if steps == 0 || start + steps > layout.seq_len() {
         return Err(Error::BadShape {
             op,
@@ -221,7 +226,7 @@ fn check_steps(op: &'static str, tokens: &Tensor, layout: InputLayout, start: us
             shape: tokens.shape().clone(),
         });
     }
-    Ok(())
+    Ok(batch)
 }
 
 /// Step `t` of sampling, for every sequence b of the batch: where `mask[b, t]` is 0 the
@@ -243,7 +248,6 @@ pub fn sample_step(
     stream: Stream,
 ) -> Result<()> {
     let op = "pixel_rnn sample_step";
-    layout.validate()?;
     let batch = layout.batch_of(op, out)?;
     for (what, tensor) in [("known", known), ("mask", mask)] {
         if tensor.shape() != out.shape() {
