@@ -28,7 +28,8 @@ fn softplus(x: f32) -> f32 {
     return max(x, 0.0) + log1p_u;
 }
 
-var<workgroup> partial: array<vec4<f32>, 256>;
+alias Partial = vec4<f32>;
+var<workgroup> partial: array<Partial, 256>;
 
 // stats = [d_loss, g_loss, D(real), D(fake)]: the generator's loss on these fakes comes
 // free, so one readback after the discriminator's step shows all four.
@@ -52,10 +53,8 @@ fn discriminator_loss(@builtin(local_invocation_index) lane: u32) {
         let d = softplus(xr) - xr * p.real_label + softplus(xf);
         acc += vec4<f32>(d, softplus(-xf), pr, pf);
     }
-    partial[lane] = acc;
-    reduce_partial(lane);
+    let mean = workgroup_sum(lane, acc) / f32(p.n);
     if (lane == 0u) {
-        let mean = partial[0] / f32(p.n);
         d_stats[0] = mean.x;
         d_stats[1] = mean.y;
         d_stats[2] = mean.z;
@@ -78,10 +77,8 @@ fn generator_loss(@builtin(local_invocation_index) lane: u32) {
         g_fake_grad[i] = -stable_sigmoid(-xf) * p.grad_scale;
         acc += vec4<f32>(softplus(-xf), pf, 0.0, 0.0);
     }
-    partial[lane] = acc;
-    reduce_partial(lane);
+    let mean = workgroup_sum(lane, acc) / f32(p.n);
     if (lane == 0u) {
-        let mean = partial[0] / f32(p.n);
         g_stats[0] = mean.x;
         g_stats[1] = mean.y;
     }

@@ -38,7 +38,9 @@ fn column_stats(f: u32) -> vec2<f32> {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
+// For workgroup_sum (workgroup_sum.wgsl).
+alias Partial = f32;
+var<workgroup> partial: array<Partial, 256>;
 
 // forward: out = y [B, F + 1]. One workgroup: s is a mean over every feature, reduced in
 // workgroup memory (F is a layer's width, hundreds to a few thousand).
@@ -51,13 +53,7 @@ fn forward(@builtin(local_invocation_index) lane: u32) {
             out[b * (p.features + 1u) + f] = x[b * p.features + f];
         }
     }
-    partial[lane] = sum_sigma;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if (lane < half) { partial[lane] += partial[lane + half]; }
-        workgroupBarrier();
-    }
-    let s = partial[0] / f32(p.features);
+    let s = workgroup_sum(lane, sum_sigma) / f32(p.features);
     for (var b = lane; b < p.batch; b += 256u) {
         out[b * (p.features + 1u) + p.features] = s;
     }

@@ -16,7 +16,8 @@ const ACCUMULATE: u32 = 1u;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
+alias Partial = f32;
+var<workgroup> partial: array<Partial, 256>;
 
 // out[r] = scale · Σ_j x[r, j]
 @compute @workgroup_size(256)

@@ -25,20 +25,9 @@ struct Params {
 // No vector is ever divided by less than this: a zero matrix keeps σ = TINY and W_sn = 0.
 const TINY: f32 = 1e-12;
 
-var<workgroup> partial: array<f32, 256>;
-
-// The sum of every lane's `value` (one workgroup of 256), returned to every lane.
-fn workgroup_sum(lane: u32, value: f32) -> f32 {
-    partial[lane] = value;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if (lane < half) { partial[lane] += partial[lane + half]; }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
+// For workgroup_sum (workgroup_sum.wgsl).
+alias Partial = f32;
+var<workgroup> partial: array<Partial, 256>;
 
 // ---- power_iteration: w (read), u (read_write), v (read_write), sigma (read_write, [1]) ----
 // One workgroup: the vectors are a layer's width (hundreds to a few thousand), and each

@@ -10,7 +10,7 @@ use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{feature_rows, same_shape, source};
 
 kernel_specs! {
-    shader: "minibatch_stddev.wgsl", sources: [source::MINIBATCH_STDDEV], params: Params;
+    shader: "minibatch_stddev.wgsl", sources: [source::WORKGROUP_SUM, source::MINIBATCH_STDDEV], params: Params;
     FORWARD = "forward" [Read, ReadWrite];
     BACKWARD = "backward" [Read, ReadWrite, Read];
 }

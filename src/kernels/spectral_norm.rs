@@ -14,7 +14,7 @@ use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
 kernel_specs! {
-    shader: "spectral_norm.wgsl", sources: [source::GRID, source::SPECTRAL_NORM], params: Params;
+    shader: "spectral_norm.wgsl", sources: [source::GRID, source::WORKGROUP_SUM, source::SPECTRAL_NORM], params: Params;
     POWER_ITERATION = "power_iteration" [Read, ReadWrite, ReadWrite, ReadWrite];
     DIVIDE = "divide" [Read, Read, ReadWrite];
     BACKWARD = "backward" [Read, Read, Read, Read, Read, ReadWrite];
