@@ -76,6 +76,13 @@ fn trained_toy(gpu: &Gpu, seed: u64) -> (Gan, DeviceRows, GanHeader) {
     (gan, data, header)
 }
 
+/// 40 samples of `shape`, uniform in [lo, hi) from stream `seed`, and their upload.
+fn random_images(gpu: &Gpu, shape: &SampleShape, seed: u64, lo: f32, hi: f32) -> (Vec<f32>, DeviceRows) {
+    let images = cpu::uniform(Stream::new(seed), 40 * shape.len(), lo, hi);
+    let data = DeviceRows::upload(gpu, &images, &[shape.len()]).unwrap();
+    (images, data)
+}
+
 fn weights(gpu: &Gpu, gan: &Gan) -> Vec<Vec<f32>> {
     common::values(gpu, &gan.params())
 }
@@ -382,8 +389,7 @@ fn coarse_images_average_squares_per_channel_and_edges_hold_what_fits() {
 fn a_convolutional_discriminator_belongs_to_d_and_round_trips() {
     let gpu = common::gpu();
     let shape = SampleShape::image(6, 5, 3);
-    let images = cpu::uniform(Stream::new(3), 40 * shape.len(), 0.25, 0.75);
-    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let (images, data) = random_images(&gpu, &shape, 3, 0.25, 0.75);
     let config = GanConfig { z_dim: 4, hidden: 16, batch: 8, d_conv_channels: 4, seed: 5, ..GanConfig::default() };
     let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
     let conv = gan.discriminator_conv.as_ref().expect("d_conv_channels > 0 gives D a convolution");
@@ -423,8 +429,7 @@ fn a_convolutional_discriminator_belongs_to_d_and_round_trips() {
 fn the_minibatch_spread_lets_d_judge_a_batch_and_round_trips() {
     let gpu = common::gpu();
     let shape = SampleShape::image(6, 5, 3);
-    let images = cpu::uniform(Stream::new(7), 40 * shape.len(), 0.1, 0.9);
-    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let (images, data) = random_images(&gpu, &shape, 7, 0.1, 0.9);
     let config =
         GanConfig { z_dim: 4, hidden: 16, batch: 8, d_minibatch_stddev: true, seed: 8, ..GanConfig::default() };
     let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
@@ -471,8 +476,7 @@ fn the_minibatch_spread_lets_d_judge_a_batch_and_round_trips() {
 fn a_spectrally_normalised_d_tracks_sigma_trains_and_round_trips() {
     let gpu = common::gpu();
     let shape = SampleShape::image(8, 8, 3);
-    let images = cpu::uniform(Stream::new(10), 40 * shape.len(), 0.1, 0.9);
-    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let (images, data) = random_images(&gpu, &shape, 10, 0.1, 0.9);
     let config = GanConfig {
         z_dim: 4,
         hidden: 16,
@@ -590,8 +594,7 @@ fn an_upsampling_generator_trains_round_trips_and_starts_at_the_mean() {
 fn upsampling_generator(g_upsampler: Upsampler, first_painter: [usize; 2]) {
     let gpu = common::gpu();
     let shape = SampleShape::image(8, 12, 3);
-    let images = cpu::uniform(Stream::new(4), 40 * shape.len(), 0.1, 0.9);
-    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let (_, data) = random_images(&gpu, &shape, 4, 0.1, 0.9);
     let config =
         GanConfig { z_dim: 4, hidden: 16, batch: 8, g_conv_channels: 3, g_upsampler, seed: 6, ..GanConfig::default() };
     let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
