@@ -3,16 +3,7 @@
 //   θ ← θ − lr · (m / (1−β1ᵗ)) / (sqrt(v / (1−β2ᵗ)) + ε)
 // The host folds the step count into the two corrections, so the kernel needs no state.
 
-struct Params {
-    n: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    correction1: f32,  // 1 − β1ᵗ
-    correction2: f32,  // 1 − β2ᵗ
-}
-
+// p: the launch's Params, declared in src/kernels/adam.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> param: array<f32>;

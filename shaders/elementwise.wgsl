@@ -1,17 +1,8 @@
 // Elementwise kernels over flat arrays, one thread per element (see grid.wgsl).
 
-struct Params {
-    n: u32,       // elements
-    cols: u32,    // row length, for broadcasting a bias over rows
-    flags: u32,   // bit 0 BIAS (bias_act) / ACCUMULATE (activation_backward)
-    act: u32,
-    slope: f32,
-    alpha: f32,
-    beta: f32,
-}
-
 const FLAG: u32 = 1u;
 
+// p: the launch's Params, declared in src/kernels/elementwise.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // y = act(x [+ bias broadcast over rows])

@@ -11,12 +11,7 @@
 //   g_loss = mean −log σ(x_f) = mean softplus(−x_f)
 //   d g_loss / d x_f = σ(x_f) − 1                                       (times grad_scale)
 
-struct Params {
-    n: u32,            // samples (logits) per batch
-    real_label: f32,   // 1, or e.g. 0.9 with one-sided label smoothing
-    grad_scale: f32,   // usually weight / n: the gradient of weight · mean loss
-}
-
+// p: the launch's Params, declared in src/kernels/gan.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // log(1 + exp(x)), never exponentiating a positive number; log1p by its series where

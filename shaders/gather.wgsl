@@ -3,12 +3,7 @@
 // An index past the end yields a row of zeros (indices drawn on the GPU are in range by
 // construction; host-provided ones are checked before launch).
 
-struct Params {
-    rows: u32,         // rows to gather
-    cols: u32,         // words per row
-    source_rows: u32,
-}
-
+// p: the launch's Params, declared in src/kernels/gather.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> source: array<u32>;
 @group(0) @binding(2) var<storage, read> index: array<u32>;

@@ -1,12 +1,7 @@
 // Losses fused with their gradients: one launch gives both the per-row loss (in nats) and
 // d(weight · mean-over-rows loss)/d logits, so the backward pass starts with no extra launch.
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    grad_scale: f32,  // usually weight / rows
-}
-
+// p: the launch's Params, declared in src/kernels/loss.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // Sigmoid binary cross-entropy with logits x and targets t in [0, 1]:

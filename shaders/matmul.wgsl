@@ -22,17 +22,6 @@
 // instead computes a 4×4 block of C straight from A and B, with no workgroup memory and no
 // barrier at all.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,  // bit 0 TRANS_A, bit 1 TRANS_B, bit 2 ACCUMULATE (C += ...), bit 3 BIAS, bit 4 SPLIT
-    act: u32,
-    slope: f32,
-    k_chunk: u32,  // K per workgroup along z (= K without SPLIT)
-    splits: u32,   // sum_splits: how many partial products there are
-}
-
 const TRANS_A: u32 = 1u;
 const TRANS_B: u32 = 2u;
 const ACCUMULATE: u32 = 4u;
@@ -44,6 +33,7 @@ const SLICE: u32 = 16u;
 const THREADS: u32 = 16u;
 const PER_THREAD: u32 = 4u;
 
+// p: the launch's Params, declared in src/kernels/matmul.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;

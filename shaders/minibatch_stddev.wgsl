@@ -12,13 +12,7 @@
 //   dx[b, f] = dy[b, f] + g · (x[b, f] − μ_f) / (F · B · σ_f)
 // (the μ_f term of d σ_f / d x drops out: Σ_b (x[b, f] − μ_f) = 0).
 
-struct Params {
-    batch: u32,       // B
-    features: u32,    // F
-    accumulate: u32,  // backward: 1 adds into dx, 0 overwrites it
-    epsilon: f32,
-}
-
+// p: the launch's Params, declared in src/kernels/minibatch_stddev.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // (μ_f, σ_f) of column f of `x`, two passes over the batch for an exact variance.

@@ -7,18 +7,7 @@
 // with weights [K·K·C, C_out] is then patches · weights, and its output rows are already
 // the NHWC layout of the output image.
 
-struct Params {
-    batch: u32,
-    height: u32,
-    width: u32,
-    channels: u32,
-    kernel: u32,   // K: the window is K×K
-    stride: u32,   // S
-    pad: u32,      // P
-    out_h: u32,    // OH = (H + 2P − K)/S + 1
-    out_w: u32,    // OW
-}
-
+// p: the launch's Params, declared in src/kernels/patches.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;

@@ -15,27 +15,10 @@
 // and onehot_grad do exactly that, without X and without F multiply-adds per element
 // (on lavapipe the two dense matmuls with X took about half of a training step).
 
-struct Params {
-    batch: u32,        // B sequences
-    steps: u32,        // build_inputs: how many time steps to build
-    start: u32,        // build_inputs: the first step built; sample_step: the step t sampled
-    seq: u32,          // T = height · width, tokens per image
-    width: u32,
-    height: u32,
-    classes: u32,      // K palette colours
-    features: u32,     // F columns of an input row
-    flags: u32,
-    temperature: f32,  // sample_step: 0 = the most likely colour
-    seed_lo: u32,      // sample_step: the Philox stream of the uniforms
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    gates: u32,        // 4H, the columns of W_x
-}
-
 const POSITIONS: u32 = 1u;  // rows carry the pixel's row and column one-hot
 const MAX_FEATURES: u32 = 352u;  // F of the largest layout (InputLayout::validate)
 
+// p: the launch's Params, declared in src/kernels/pixel_rnn.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // Input row element `col` for predicting pixel `t` when pixel t−1 had colour `prev`

@@ -20,17 +20,7 @@ const NOISE: u32 = 1u;       // forward: draw e from the stream (otherwise e = 0
 const HAS_DZ: u32 = 2u;      // backward: dz is bound (otherwise only the KL term flows)
 const ACCUMULATE: u32 = 4u;  // backward: dstats += ... instead of =
 
-struct Params {
-    rows: u32,
-    latent: u32,     // D; stats rows are 2D wide
-    seed_lo: u32,
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    flags: u32,
-    kl_scale: f32,
-}
-
+// p: the launch's Params, declared in src/kernels/reparam.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // exp(x) − 1 − x without the cancellation of the direct formula near 0: a Taylor polynomial

@@ -1,16 +1,6 @@
 // Fill tensors from the Philox stream (see philox.wgsl): uniform, normal, and indices.
 
-struct Params {
-    n: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    range: u32,   // random_index: indices in [0, range)
-    a: f32,       // uniform: low;  normal: mean
-    b: f32,       // uniform: high; normal: standard deviation
-}
-
+// p: the launch's Params, declared in src/kernels/rng.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out_f32: array<f32>;
 

@@ -13,13 +13,7 @@
 // derivative is exactly u vᵀ) and G = d loss / d W_sn:
 //   d loss / d W = (G − (Σ G ∘ W_sn) · u vᵀ) / σ
 
-struct Params {
-    rows: u32,        // R
-    cols: u32,        // C
-    iterations: u32,  // power-iteration steps (power_iteration only)
-    accumulate: u32,  // backward: 1 adds into dw, 0 overwrites it
-}
-
+// p: the launch's Params, declared in src/kernels/spectral_norm.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // No vector is ever divided by less than this: a zero matrix keeps σ = TINY and W_sn = 0.

@@ -7,15 +7,7 @@
 //   forward:   y[b, Y, X, c] = x[b, Y / f, X / f, c]
 //   backward:  dx[b, y, x, c] = Σ_{i, j < f} dy[b, f·y + i, f·x + j, c]
 
-struct Params {
-    batch: u32,
-    height: u32,      // of the input
-    width: u32,
-    channels: u32,
-    factor: u32,
-    accumulate: u32,  // backward: 1 adds into dx, 0 overwrites it
-}
-
+// p: the launch's Params, declared in src/kernels/upsample.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;

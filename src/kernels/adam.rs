@@ -49,7 +49,9 @@ kernel_params! {
         beta1: f32,
         beta2: f32,
         eps: f32,
+        /// 1 − β1ᵗ
         correction1: f32,
+        /// 1 − β2ᵗ
         correction2: f32,
     }
 }

@@ -16,8 +16,11 @@ kernel_specs! {
 kernel_params! {
     #[derive(Default)]
     struct Params {
+        /// elements
         n: u32,
+        /// row length, for broadcasting a bias over rows
         cols: u32,
+        /// bit 0 BIAS (bias_act) / ACCUMULATE (activation_backward)
         flags: u32,
         act: u32,
         slope: f32,

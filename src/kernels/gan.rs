@@ -18,8 +18,11 @@ kernel_specs! {
 
 kernel_params! {
     struct Params {
+        /// samples (logits) per batch
         n: u32,
+        /// 1, or e.g. 0.9 with one-sided label smoothing
         real_label: f32,
+        /// usually weight / n: the gradient of weight · mean loss
         grad_scale: f32,
     }
 }

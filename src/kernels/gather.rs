@@ -11,7 +11,9 @@ kernel_specs! {
 
 kernel_params! {
     struct Params {
+        /// rows to gather
         rows: u32,
+        /// words per row
         cols: u32,
         source_rows: u32,
     }

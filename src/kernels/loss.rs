@@ -14,6 +14,7 @@ kernel_params! {
     struct Params {
         rows: u32,
         cols: u32,
+        /// usually weight / rows
         grad_scale: f32,
     }
 }

@@ -36,10 +36,13 @@ kernel_params! {
         m: u32,
         n: u32,
         k: u32,
+        /// bit 0 TRANS_A, bit 1 TRANS_B, bit 2 ACCUMULATE (C += ...), bit 3 BIAS, bit 4 SPLIT
         flags: u32,
         act: u32,
         slope: f32,
+        /// K per workgroup along z (= K without SPLIT)
         k_chunk: u32,
+        /// sum_splits: how many partial products there are
         splits: u32,
     }
 }

@@ -21,8 +21,11 @@ pub const EPSILON: f32 = 1e-8;
 
 kernel_params! {
     struct Params {
+        /// B
         batch: u32,
+        /// F
         features: u32,
+        /// backward: 1 adds into dx, 0 overwrites it
         accumulate: u32,
         epsilon: f32,
     }

@@ -2,17 +2,18 @@
 //! plain Rust that is obviously right, used as the oracle in tests, and the self-test's cases
 //! that hold one against the other.
 
-/// Declares a kernel module's launch parameters: a `#[repr(C)]` plain-old-data struct, laid
-/// out as the WGSL uniform struct its shader reads, and `LAYOUT`, where each field sits, for
-/// the module's [`KernelSpec`](crate::gpu::KernelSpec)s (tests/shaders.rs holds it against
-/// the WGSL).
+/// Declares a kernel module's launch parameters: a `#[repr(C)]` plain-old-data struct of
+/// `u32`, `i32` and `f32` fields, and `LAYOUT`, where each field sits, for the module's
+/// [`KernelSpec`](crate::gpu::KernelSpec)s. The shaders read it as `p`, a uniform of the WGSL
+/// struct `Params` that [`KernelSpec::source`](crate::gpu::KernelSpec::source) declares from
+/// `LAYOUT` before their own code: the fields' meanings are documented here, once.
 macro_rules! kernel_params {
-    ($(#[$meta:meta])* struct $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+    ($(#[$meta:meta])* struct $name:ident { $($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)? }) => {
         $(#[$meta])*
         #[repr(C)]
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
         struct $name {
-            $($field: $ty),*
+            $($(#[$doc])* $field: $ty),*
         }
 
         impl $name {

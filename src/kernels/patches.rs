@@ -76,10 +76,15 @@ kernel_params! {
         height: u32,
         width: u32,
         channels: u32,
+        /// K: the window is K×K
         kernel: u32,
+        /// S
         stride: u32,
+        /// P
         pad: u32,
+        /// OH = (H + 2P − K)/S + 1
         out_h: u32,
+        /// OW
         out_w: u32,
     }
 }

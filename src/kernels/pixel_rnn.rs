@@ -33,20 +33,29 @@ const SLICE_STEPS: usize = 16;
 kernel_params! {
     #[derive(Default)]
     struct Params {
+        /// B sequences
         batch: u32,
+        /// build_inputs: how many time steps to build
         steps: u32,
+        /// build_inputs: the first step built; sample_step: the step t sampled
         start: u32,
+        /// T = height · width, tokens per image
         seq: u32,
         width: u32,
         height: u32,
+        /// K palette colours
         classes: u32,
+        /// F columns of an input row
         features: u32,
         flags: u32,
+        /// sample_step: 0 = the most likely colour
         temperature: f32,
+        /// sample_step: the Philox stream of the uniforms
         seed_lo: u32,
         seed_hi: u32,
         offset_lo: u32,
         offset_hi: u32,
+        /// 4H, the columns of W_x
         gates: u32,
     }
 }

@@ -15,8 +15,11 @@ kernel_params! {
     struct Params {
         rows: u32,
         cols: u32,
+        /// valid elements (the last row of a flat array may be short)
         len: u32,
+        /// bit 0 ACCUMULATE (out += ...)
         flags: u32,
+        /// multiplies every result: 1 for a sum, 1/count for a mean
         scale: f32,
     }
 }

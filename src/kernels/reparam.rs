@@ -37,6 +37,7 @@ const ACCUMULATE: u32 = 4;
 kernel_params! {
     struct Params {
         rows: u32,
+        /// D; stats rows are 2D wide
         latent: u32,
         seed_lo: u32,
         seed_hi: u32,

@@ -42,8 +42,11 @@ kernel_params! {
         seed_hi: u32,
         offset_lo: u32,
         offset_hi: u32,
+        /// random_index: indices in [0, range)
         range: u32,
+        /// uniform: low;  normal: mean
         a: f32,
+        /// uniform: high; normal: standard deviation
         b: f32,
     }
 }

@@ -22,9 +22,13 @@ kernel_specs! {
 
 kernel_params! {
     struct Params {
+        /// R
         rows: u32,
+        /// C
         cols: u32,
+        /// power-iteration steps (power_iteration only)
         iterations: u32,
+        /// backward: 1 adds into dw, 0 overwrites it
         accumulate: u32,
     }
 }

@@ -44,10 +44,12 @@ impl Upsampling {
 kernel_params! {
     struct Params {
         batch: u32,
+        /// of the input
         height: u32,
         width: u32,
         channels: u32,
         factor: u32,
+        /// backward: 1 adds into dx, 0 overwrites it
         accumulate: u32,
     }
 }

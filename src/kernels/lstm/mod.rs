@@ -69,8 +69,11 @@ kernel_params! {
     struct Params {
         batch: u32,
         hidden: u32,
+        /// the step this launch computes
         t: u32,
+        /// T
         steps: u32,
+        /// which [B, ·] slice of the x / dh input to read (t in a sequence, 0 for one cell)
         src_step: u32,
         flags: u32,
     }
