@@ -6,7 +6,7 @@
 /// `u32`, `i32` and `f32` fields, and `LAYOUT`, where each field sits, for the module's
 /// [`KernelSpec`](crate::gpu::KernelSpec)s. The shaders read it as `p`, a uniform of the WGSL
 /// struct `Params` that [`KernelSpec::source`](crate::gpu::KernelSpec::source) declares from
-/// `LAYOUT` before their own code: the fields' meanings are documented here, once.
+/// `LAYOUT` before their own code, so each field is declared (and documented) once, here.
 macro_rules! kernel_params {
     ($(#[$meta:meta])* struct $name:ident { $($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)? }) => {
         $(#[$meta])*
