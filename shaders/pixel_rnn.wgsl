@@ -15,10 +15,10 @@
 // and onehot_grad do exactly that, without X and without F multiply-adds per element
 // (on lavapipe the two dense matmuls with X took about half of a training step).
 
-const POSITIONS: u32 = 1u;  // rows carry the pixel's row and column one-hot
 const MAX_FEATURES: u32 = 352u;  // F of the largest layout (InputLayout::validate)
 
-// p: the launch's Params, declared in src/kernels/pixel_rnn.rs (KernelSpec::source puts the struct first).
+// p: the launch's Params. They, and the constants POSITIONS, are declared in
+// src/kernels/pixel_rnn.rs (KernelSpec::source puts them first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // Input row element `col` for predicting pixel `t` when pixel t−1 had colour `prev`

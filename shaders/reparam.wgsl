@@ -13,14 +13,8 @@
 // gradient can overflow. The gradient is straight-through (evaluated at the clamped value,
 // not zeroed outside the range), so the KL term always pulls a runaway σ back into range.
 
-const LOGVAR_MIN: f32 = -20.0;
-const LOGVAR_MAX: f32 = 20.0;
-
-const NOISE: u32 = 1u;       // forward: draw e from the stream (otherwise e = 0 and z = m)
-const HAS_DZ: u32 = 2u;      // backward: dz is bound (otherwise only the KL term flows)
-const ACCUMULATE: u32 = 4u;  // backward: dstats += ... instead of =
-
-// p: the launch's Params, declared in src/kernels/reparam.rs (KernelSpec::source puts the struct first).
+// p: the launch's Params. They, and the constants LOGVAR_MIN, LOGVAR_MAX, NOISE, HAS_DZ and ACCUMULATE, are declared in
+// src/kernels/reparam.rs (KernelSpec::source puts them first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // exp(x) − 1 − x without the cancellation of the direct formula near 0: a Taylor polynomial

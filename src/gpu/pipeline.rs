@@ -45,15 +45,19 @@ impl KernelSpec {
 pub struct ParamsLayout {
     pub size: usize,
     pub fields: &'static [ParamsField],
+    /// Constants the shaders share with the Rust side: (name, type, value), as written.
+    pub consts: &'static [(&'static str, &'static str, &'static str)],
 }
 
 impl ParamsLayout {
     /// `struct Params { … }` in WGSL: each field under its name, with its type (`u32`, `i32`
     /// and `f32` are spelled alike in both languages). Field for field, WGSL lays it out as
-    /// `#[repr(C)]` lays out the Rust struct.
+    /// `#[repr(C)]` lays out the Rust struct. Then the shared constants, one `const` each.
     pub fn wgsl(&self) -> String {
         let fields: String = self.fields.iter().map(|f| format!("    {}: {},\n", f.name, f.ty)).collect();
-        format!("struct Params {{\n{fields}}}\n")
+        let consts: String =
+            self.consts.iter().map(|(name, ty, value)| format!("const {name}: {ty} = {value};\n")).collect();
+        format!("struct Params {{\n{fields}}}\n{consts}")
     }
 }
 

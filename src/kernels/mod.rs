@@ -7,14 +7,21 @@
 /// [`KernelSpec`](crate::gpu::KernelSpec)s. The shaders read it as `p`, a uniform of the WGSL
 /// struct `Params` that [`KernelSpec::source`](crate::gpu::KernelSpec::source) declares from
 /// `LAYOUT` before their own code, so each field is declared (and documented) once, here.
+/// Constants that both sides need (flag bits, clamping bounds) may follow the struct: each is
+/// a Rust constant and is declared to the shaders as a WGSL one, after the struct.
 macro_rules! kernel_params {
-    ($(#[$meta:meta])* struct $name:ident { $($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+    (
+        $(#[$meta:meta])* struct $name:ident { $($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)? }
+        $($(#[$const_doc:meta])* $vis:vis const $const:ident: $const_ty:ty = $value:literal;)*
+    ) => {
         $(#[$meta])*
         #[repr(C)]
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
         struct $name {
             $($(#[$doc])* $field: $ty),*
         }
+
+        $($(#[$const_doc])* $vis const $const: $const_ty = $value;)*
 
         impl $name {
             const LAYOUT: $crate::gpu::ParamsLayout = $crate::gpu::ParamsLayout {
@@ -25,6 +32,7 @@ macro_rules! kernel_params {
                     offset: std::mem::offset_of!($name, $field),
                     size: std::mem::size_of::<$ty>(),
                 }),*],
+                consts: &[$((stringify!($const), stringify!($const_ty), stringify!($value))),*],
             };
         }
     };

@@ -20,8 +20,6 @@ kernel_specs! {
     SAMPLE_STEP = "sample_step" [Read, Read, Read, ReadWrite];
 }
 
-const POSITIONS: u32 = 1;
-
 /// The most input columns a layout may have (MAX_FEATURES in pixel_rnn.wgsl: the size of
 /// onehot_grad's per-thread accumulator).
 pub const MAX_FEATURES: usize = 352;
@@ -58,6 +56,9 @@ kernel_params! {
         /// 4H, the columns of W_x
         gates: u32,
     }
+
+    /// Flag: rows carry the pixel's row and column one-hot.
+    const POSITIONS: u32 = 1;
 }
 
 /// What one input row holds: the previous pixel's colour one-hot over K colours plus the

@@ -59,11 +59,6 @@ const ROWS: usize = 4;
 /// Rows of dW_h per thread of the dW_h kernel (DW_K in lstm.wgsl).
 const DW_K: usize = 8;
 
-const HAS_H0: u32 = 1;
-const HAS_C0: u32 = 2;
-const RECURRENT: u32 = 4;
-const DC_IN: u32 = 8;
-
 kernel_params! {
     #[derive(Default)]
     struct Params {
@@ -77,6 +72,15 @@ kernel_params! {
         src_step: u32,
         flags: u32,
     }
+
+    /// Flag: h_{-1} = h0 (otherwise zero).
+    const HAS_H0: u32 = 1;
+    /// Flag: c_{-1} = c0 (otherwise zero).
+    const HAS_C0: u32 = 2;
+    /// Flag: forward, add h_{t-1}·W_h; backward, add dgates_{t+1}·W_hᵀ to dh.
+    const RECURRENT: u32 = 4;
+    /// Flag (backward): the dc buffer holds dc from step t+1 (otherwise zero).
+    const DC_IN: u32 = 8;
 }
 
 /// Gates per hidden unit.
