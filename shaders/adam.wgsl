@@ -3,16 +3,7 @@
 //   θ ← θ − lr · (m / (1−β1ᵗ)) / (sqrt(v / (1−β2ᵗ)) + ε)
 // The host folds the step count into the two corrections, so the kernel needs no state.
 
-struct Params {
-    n: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    correction1: f32,  // 1 − β1ᵗ
-    correction2: f32,  // 1 − β2ᵗ
-}
-
+// p: the launch's Params, declared in src/kernels/adam.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> param: array<f32>;
@@ -20,8 +11,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 
 @compute @workgroup_size(256)
-fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn adam(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     let g = grad[i];
     let m1 = p.beta1 * m[i] + (1.0 - p.beta1) * g;

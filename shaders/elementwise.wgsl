@@ -1,23 +1,9 @@
-// Elementwise kernels over flat arrays. Launched on a 2-D grid of 256-thread workgroups
-// (one grid dimension stops at 65 535 workgroups); `flat_index` undoes the folding.
-
-struct Params {
-    n: u32,       // elements
-    cols: u32,    // row length, for broadcasting a bias over rows
-    flags: u32,   // bit 0 BIAS (bias_act) / ACCUMULATE (activation_backward)
-    act: u32,
-    slope: f32,
-    alpha: f32,
-    beta: f32,
-}
+// Elementwise kernels over flat arrays, one thread per element (see grid.wgsl).
 
 const FLAG: u32 = 1u;
 
+// p: the launch's Params, declared in src/kernels/elementwise.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
-
-fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * 256u;
-}
 
 // y = act(x [+ bias broadcast over rows])
 @group(0) @binding(1) var<storage, read> ba_x: array<f32>;
@@ -25,8 +11,8 @@ fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
 @group(0) @binding(3) var<storage, read_write> ba_y: array<f32>;
 
 @compute @workgroup_size(256)
-fn bias_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+fn bias_act(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     var v = ba_x[i];
     if ((p.flags & FLAG) != 0u) { v += ba_bias[i % p.cols]; }
@@ -39,8 +25,8 @@ fn bias_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 @group(0) @binding(3) var<storage, read_write> ab_dx: array<f32>;
 
 @compute @workgroup_size(256)
-fn activation_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+fn activation_backward(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     var g = ab_dy[i] * activation_grad_from_output(ab_y[i], p.act, p.slope);
     if ((p.flags & FLAG) != 0u) { g += ab_dx[i]; }
@@ -52,8 +38,8 @@ fn activation_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 @group(0) @binding(2) var<storage, read_write> ax_y: array<f32>;
 
 @compute @workgroup_size(256)
-fn axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+fn axpby(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     ax_y[i] = p.alpha * ax_x[i] + p.beta * ax_y[i];
 }
@@ -62,8 +48,8 @@ fn axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 @group(0) @binding(1) var<storage, read_write> fill_y: array<f32>;
 
 @compute @workgroup_size(256)
-fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+fn fill(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     fill_y[i] = p.alpha;
 }

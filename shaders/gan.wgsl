@@ -11,12 +11,7 @@
 //   g_loss = mean −log σ(x_f) = mean softplus(−x_f)
 //   d g_loss / d x_f = σ(x_f) − 1                                       (times grad_scale)
 
-struct Params {
-    n: u32,            // samples (logits) per batch
-    real_label: f32,   // 1, or e.g. 0.9 with one-sided label smoothing
-    grad_scale: f32,   // usually weight / n: the gradient of weight · mean loss
-}
-
+// p: the launch's Params, declared in src/kernels/gan.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // log(1 + exp(x)), never exponentiating a positive number; log1p by its series where
@@ -28,7 +23,8 @@ fn softplus(x: f32) -> f32 {
     return max(x, 0.0) + log1p_u;
 }
 
-var<workgroup> partial: array<vec4<f32>, 256>;
+alias Partial = vec4<f32>;
+var<workgroup> partial: array<Partial, 256>;
 
 // stats = [d_loss, g_loss, D(real), D(fake)]: the generator's loss on these fakes comes
 // free, so one readback after the discriminator's step shows all four.
@@ -52,10 +48,8 @@ fn discriminator_loss(@builtin(local_invocation_index) lane: u32) {
         let d = softplus(xr) - xr * p.real_label + softplus(xf);
         acc += vec4<f32>(d, softplus(-xf), pr, pf);
     }
-    partial[lane] = acc;
-    reduce_partial(lane);
+    let mean = workgroup_sum(lane, acc) / f32(p.n);
     if (lane == 0u) {
-        let mean = partial[0] / f32(p.n);
         d_stats[0] = mean.x;
         d_stats[1] = mean.y;
         d_stats[2] = mean.z;
@@ -78,10 +72,8 @@ fn generator_loss(@builtin(local_invocation_index) lane: u32) {
         g_fake_grad[i] = -stable_sigmoid(-xf) * p.grad_scale;
         acc += vec4<f32>(softplus(-xf), pf, 0.0, 0.0);
     }
-    partial[lane] = acc;
-    reduce_partial(lane);
+    let mean = workgroup_sum(lane, acc) / f32(p.n);
     if (lane == 0u) {
-        let mean = partial[0] / f32(p.n);
         g_stats[0] = mean.x;
         g_stats[1] = mean.y;
     }

@@ -3,20 +3,15 @@
 // An index past the end yields a row of zeros (indices drawn on the GPU are in range by
 // construction; host-provided ones are checked before launch).
 
-struct Params {
-    rows: u32,         // rows to gather
-    cols: u32,         // words per row
-    source_rows: u32,
-}
-
+// p: the launch's Params, declared in src/kernels/gather.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> source: array<u32>;
 @group(0) @binding(2) var<storage, read> index: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
 @compute @workgroup_size(256)
-fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn gather_rows(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.rows * p.cols) { return; }
     let r = i / p.cols;
     let j = i % p.cols;

@@ -1,12 +1,7 @@
 // Losses fused with their gradients: one launch gives both the per-row loss (in nats) and
 // d(weight · mean-over-rows loss)/d logits, so the backward pass starts with no extra launch.
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    grad_scale: f32,  // usually weight / rows
-}
-
+// p: the launch's Params, declared in src/kernels/loss.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // Sigmoid binary cross-entropy with logits x and targets t in [0, 1]:
@@ -22,8 +17,8 @@ struct Params {
 // SIMD groups, which cost a 64×784 VAE batch 70 ms on SwiftShader where its arithmetic
 // costs a few.
 @compute @workgroup_size(64)
-fn bce_with_logits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = gid.x + gid.y * groups.x * 64u;
+fn bce_with_logits(grid: Grid) {
+    let row = thread_index(grid, 64u);
     if (row >= p.rows) { return; }
     var s = 0.0;
     for (var j = 0u; j < p.cols; j++) {
@@ -46,8 +41,8 @@ fn bce_with_logits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 @group(0) @binding(4) var<storage, read_write> sce_grad: array<f32>;
 
 @compute @workgroup_size(256)
-fn softmax_cross_entropy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = gid.x + gid.y * groups.x * 256u;
+fn softmax_cross_entropy(grid: Grid) {
+    let row = thread_index(grid, 256u);
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     var top = sce_logits[base];

@@ -21,24 +21,12 @@
 // workgroup memory a chunk at a time and broadcast to all threads, so each weight a thread
 // loads serves 4 rows.
 
-struct Params {
-    batch: u32,
-    hidden: u32,
-    t: u32,         // the step this launch computes
-    steps: u32,     // T
-    src_step: u32,  // which [B, ·] slice of the x / dh input to read (t in a sequence, 0 for one cell)
-    flags: u32,
-}
-
-const HAS_H0: u32 = 1u;     // h_{-1} = h0 (otherwise zero)
-const HAS_C0: u32 = 2u;     // c_{-1} = c0 (otherwise zero)
-const RECURRENT: u32 = 4u;  // forward: add h_{t-1}·W_h; backward: add dgates_{t+1}·W_hᵀ to dh
-const DC_IN: u32 = 8u;      // backward: the dc buffer holds dc from step t+1 (otherwise zero)
-
 const UNITS: u32 = 64u;     // hidden units per workgroup = threads per workgroup
 const ROWS: u32 = 4u;       // batch rows per workgroup
 const CHUNK: u32 = 256u;    // values per row staged at once (forward: h; backward: 4 per vec4)
 
+// p: the launch's Params. They, and the constants HAS_H0, HAS_C0, RECURRENT and DC_IN, are declared in
+// src/kernels/lstm/mod.rs (KernelSpec::source puts them first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // ---- forward ---------------------------------------------------------------------------

@@ -22,17 +22,6 @@
 // instead computes a 4×4 block of C straight from A and B, with no workgroup memory and no
 // barrier at all.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,  // bit 0 TRANS_A, bit 1 TRANS_B, bit 2 ACCUMULATE (C += ...), bit 3 BIAS, bit 4 SPLIT
-    act: u32,
-    slope: f32,
-    k_chunk: u32,  // K per workgroup along z (= K without SPLIT)
-    splits: u32,   // sum_splits: how many partial products there are
-}
-
 const TRANS_A: u32 = 1u;
 const TRANS_B: u32 = 2u;
 const ACCUMULATE: u32 = 4u;
@@ -44,6 +33,7 @@ const SLICE: u32 = 16u;
 const THREADS: u32 = 16u;
 const PER_THREAD: u32 = 4u;
 
+// p: the launch's Params, declared in src/kernels/matmul.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -133,8 +123,8 @@ fn epilogue(sum: f32, i: u32, col: u32) -> f32 {
 // M = every pixel of the batch, N = 3): a 64×64 tile would be over 90% padding, so each
 // thread computes one output as a plain dot product instead.
 @compute @workgroup_size(256)
-fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn matmul_thin(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.m * p.n) { return; }
     let row = i / p.n;
     let col = i % p.n;
@@ -147,8 +137,8 @@ fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // thread per output adds them up (in z order, so the result does not depend on timing)
 // and applies the epilogue into c.
 @compute @workgroup_size(256)
-fn sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn sum_splits(grid: Grid) {
+    let i = thread_index(grid, 256u);
     let size = p.m * p.n;
     if (i >= size) { return; }
     var sum = 0.0;

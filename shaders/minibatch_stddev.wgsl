@@ -12,13 +12,7 @@
 //   dx[b, f] = dy[b, f] + g · (x[b, f] − μ_f) / (F · B · σ_f)
 // (the μ_f term of d σ_f / d x drops out: Σ_b (x[b, f] − μ_f) = 0).
 
-struct Params {
-    batch: u32,       // B
-    features: u32,    // F
-    accumulate: u32,  // backward: 1 adds into dx, 0 overwrites it
-    epsilon: f32,
-}
-
+// p: the launch's Params, declared in src/kernels/minibatch_stddev.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // (μ_f, σ_f) of column f of `x`, two passes over the batch for an exact variance.
@@ -38,7 +32,9 @@ fn column_stats(f: u32) -> vec2<f32> {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
+// For workgroup_sum (workgroup_sum.wgsl).
+alias Partial = f32;
+var<workgroup> partial: array<Partial, 256>;
 
 // forward: out = y [B, F + 1]. One workgroup: s is a mean over every feature, reduced in
 // workgroup memory (F is a layer's width, hundreds to a few thousand).
@@ -51,13 +47,7 @@ fn forward(@builtin(local_invocation_index) lane: u32) {
             out[b * (p.features + 1u) + f] = x[b * p.features + f];
         }
     }
-    partial[lane] = sum_sigma;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if (lane < half) { partial[lane] += partial[lane + half]; }
-        workgroupBarrier();
-    }
-    let s = partial[0] / f32(p.features);
+    let s = workgroup_sum(lane, sum_sigma) / f32(p.features);
     for (var b = lane; b < p.batch; b += 256u) {
         out[b * (p.features + 1u) + p.features] = s;
     }

@@ -7,30 +7,15 @@
 // with weights [K·K·C, C_out] is then patches · weights, and its output rows are already
 // the NHWC layout of the output image.
 
-struct Params {
-    batch: u32,
-    height: u32,
-    width: u32,
-    channels: u32,
-    kernel: u32,   // K: the window is K×K
-    stride: u32,   // S
-    pad: u32,      // P
-    out_h: u32,    // OH = (H + 2P − K)/S + 1
-    out_w: u32,    // OW
-}
-
+// p: the launch's Params, declared in src/kernels/patches.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * 256u;
-}
-
 // src: image [B, H·W·C]; dst: patches [B·OH·OW, K·K·C]. One thread per patch value.
 @compute @workgroup_size(256)
-fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+fn im2col(grid: Grid) {
+    let i = thread_index(grid, 256u);
     let cols = p.kernel * p.kernel * p.channels;
     if (i >= p.batch * p.out_h * p.out_w * cols) { return; }
     let row = i / cols;
@@ -54,8 +39,8 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 // summing the patch entries that read it (at most ⌈K/S⌉² of them), so no atomics are needed
 // and the sum's order is fixed.
 @compute @workgroup_size(256)
-fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+fn col2im(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.batch * p.height * p.width * p.channels) { return; }
     let c = i % p.channels;
     let x = (i / p.channels) % p.width;

@@ -8,13 +8,7 @@
 // Backward, with s_b = Σ_f dy[b, f] · x[b, f]:
 //   dx[b, f] = r_b · dy[b, f] − r_b³ · x[b, f] · s_b / F.
 
-struct Params {
-    rows: u32,        // B
-    features: u32,    // F
-    accumulate: u32,  // backward: 1 adds into dx, 0 overwrites it
-    epsilon: f32,
-}
-
+// p: the launch's Params, declared in src/kernels/pixel_norm.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;

@@ -15,27 +15,10 @@
 // and onehot_grad do exactly that, without X and without F multiply-adds per element
 // (on lavapipe the two dense matmuls with X took about half of a training step).
 
-struct Params {
-    batch: u32,        // B sequences
-    steps: u32,        // build_inputs: how many time steps to build
-    start: u32,        // build_inputs: the first step built; sample_step: the step t sampled
-    seq: u32,          // T = height · width, tokens per image
-    width: u32,
-    height: u32,
-    classes: u32,      // K palette colours
-    features: u32,     // F columns of an input row
-    flags: u32,
-    temperature: f32,  // sample_step: 0 = the most likely colour
-    seed_lo: u32,      // sample_step: the Philox stream of the uniforms
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    gates: u32,        // 4H, the columns of W_x
-}
-
-const POSITIONS: u32 = 1u;  // rows carry the pixel's row and column one-hot
 const MAX_FEATURES: u32 = 352u;  // F of the largest layout (InputLayout::validate)
 
+// p: the launch's Params. They, and the constants POSITIONS, are declared in
+// src/kernels/pixel_rnn.rs (KernelSpec::source puts them first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // Input row element `col` for predicting pixel `t` when pixel t−1 had colour `prev`
@@ -58,8 +41,8 @@ fn input_value(prev: u32, t: u32, col: u32) -> f32 {
 @group(0) @binding(3) var<storage, read_write> bi_targets: array<u32>;
 
 @compute @workgroup_size(256)
-fn build_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let e = gid.x + gid.y * groups.x * 256u;
+fn build_inputs(grid: Grid) {
+    let e = thread_index(grid, 256u);
     if (e >= p.steps * p.batch * p.features) { return; }
     let row = e / p.features;
     let col = e % p.features;
@@ -82,8 +65,8 @@ fn build_inputs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @group(0) @binding(5) var<storage, read_write> pt_targets: array<u32>;   // [steps·B]
 
 @compute @workgroup_size(256)
-fn project_tokens(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let e = gid.x + gid.y * groups.x * 256u;
+fn project_tokens(grid: Grid) {
+    let e = thread_index(grid, 256u);
     let g4 = p.gates;
     if (e >= p.steps * p.batch * g4) { return; }
     let row = e / g4;

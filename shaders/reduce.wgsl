@@ -2,21 +2,15 @@
 // of workgroup_sum.wgsl); columns by 64-column × 4-lane workgroups so that loads stay
 // coalesced, or on a software GPU one lane per column.
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    len: u32,     // valid elements (the last row of a flat array may be short)
-    flags: u32,   // bit 0 ACCUMULATE (out += ...)
-    scale: f32,   // multiplies every result: 1 for a sum, 1/count for a mean
-}
-
 const ACCUMULATE: u32 = 1u;
 
+// p: the launch's Params, declared in src/kernels/reduce.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
+alias Partial = f32;
+var<workgroup> partial: array<Partial, 256>;
 
 // out[r] = scale · Σ_j x[r, j]
 @compute @workgroup_size(256)

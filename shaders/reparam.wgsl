@@ -13,24 +13,8 @@
 // gradient can overflow. The gradient is straight-through (evaluated at the clamped value,
 // not zeroed outside the range), so the KL term always pulls a runaway σ back into range.
 
-const LOGVAR_MIN: f32 = -20.0;
-const LOGVAR_MAX: f32 = 20.0;
-
-const NOISE: u32 = 1u;       // forward: draw e from the stream (otherwise e = 0 and z = m)
-const HAS_DZ: u32 = 2u;      // backward: dz is bound (otherwise only the KL term flows)
-const ACCUMULATE: u32 = 4u;  // backward: dstats += ... instead of =
-
-struct Params {
-    rows: u32,
-    latent: u32,     // D; stats rows are 2D wide
-    seed_lo: u32,
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    flags: u32,
-    kl_scale: f32,
-}
-
+// p: the launch's Params. They, and the constants LOGVAR_MIN, LOGVAR_MAX, NOISE, HAS_DZ and ACCUMULATE, are declared in
+// src/kernels/reparam.rs (KernelSpec::source puts them first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // exp(x) − 1 − x without the cancellation of the direct formula near 0: a Taylor polynomial
@@ -53,8 +37,8 @@ fn exp_m1_minus_x(x: f32) -> f32 {
 @group(0) @binding(4) var<storage, read_write> fw_kl_rows: array<f32>;
 
 @compute @workgroup_size(64)
-fn reparam_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = gid.x + gid.y * groups.x * 64u;
+fn reparam_forward(grid: Grid) {
+    let row = thread_index(grid, 64u);
     if (row >= p.rows) { return; }
     let d = p.latent;
     let base = row * 2u * d;
@@ -83,8 +67,8 @@ fn reparam_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 @group(0) @binding(4) var<storage, read_write> bw_dstats: array<f32>;
 
 @compute @workgroup_size(256)
-fn reparam_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn reparam_backward(grid: Grid) {
+    let i = thread_index(grid, 256u);
     let d = p.latent;
     if (i >= p.rows * d) { return; }
     let row = i / d;

@@ -1,34 +1,20 @@
 // Fill tensors from the Philox stream (see philox.wgsl): uniform, normal, and indices.
 
-struct Params {
-    n: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    offset_lo: u32,
-    offset_hi: u32,
-    range: u32,   // random_index: indices in [0, range)
-    a: f32,       // uniform: low;  normal: mean
-    b: f32,       // uniform: high; normal: standard deviation
-}
-
+// p: the launch's Params, declared in src/kernels/rng.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out_f32: array<f32>;
 
-fn stream_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * 256u;
-}
-
 @compute @workgroup_size(256)
-fn uniform_fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = stream_index(gid, groups);
+fn uniform_fill(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     let w = philox_word(vec2<u32>(p.seed_lo, p.seed_hi), vec2<u32>(p.offset_lo, p.offset_hi), i);
     out_f32[i] = p.a + (p.b - p.a) * word_to_unit(w);
 }
 
 @compute @workgroup_size(256)
-fn normal_fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = stream_index(gid, groups);
+fn normal_fill(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     let z = philox_normal(vec2<u32>(p.seed_lo, p.seed_hi), vec2<u32>(p.offset_lo, p.offset_hi), i);
     out_f32[i] = p.a + p.b * z;
@@ -39,15 +25,15 @@ fn normal_fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 @group(0) @binding(1) var<storage, read_write> out_u32: array<u32>;
 
 @compute @workgroup_size(256)
-fn random_words(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = stream_index(gid, groups);
+fn random_words(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     out_u32[i] = philox_word(vec2<u32>(p.seed_lo, p.seed_hi), vec2<u32>(p.offset_lo, p.offset_hi), i);
 }
 
 @compute @workgroup_size(256)
-fn random_index(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = stream_index(gid, groups);
+fn random_index(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.n) { return; }
     let w = philox_word(vec2<u32>(p.seed_lo, p.seed_hi), vec2<u32>(p.offset_lo, p.offset_hi), i);
     out_u32[i] = mul_hi_lo(w, p.range).x;

@@ -13,32 +13,15 @@
 // derivative is exactly u vᵀ) and G = d loss / d W_sn:
 //   d loss / d W = (G − (Σ G ∘ W_sn) · u vᵀ) / σ
 
-struct Params {
-    rows: u32,        // R
-    cols: u32,        // C
-    iterations: u32,  // power-iteration steps (power_iteration only)
-    accumulate: u32,  // backward: 1 adds into dw, 0 overwrites it
-}
-
+// p: the launch's Params, declared in src/kernels/spectral_norm.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 
 // No vector is ever divided by less than this: a zero matrix keeps σ = TINY and W_sn = 0.
 const TINY: f32 = 1e-12;
 
-var<workgroup> partial: array<f32, 256>;
-
-// The sum of every lane's `value` (one workgroup of 256), returned to every lane.
-fn workgroup_sum(lane: u32, value: f32) -> f32 {
-    partial[lane] = value;
-    workgroupBarrier();
-    for (var half = 128u; half > 0u; half >>= 1u) {
-        if (lane < half) { partial[lane] += partial[lane + half]; }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
+// For workgroup_sum (workgroup_sum.wgsl).
+alias Partial = f32;
+var<workgroup> partial: array<Partial, 256>;
 
 // ---- power_iteration: w (read), u (read_write), v (read_write), sigma (read_write, [1]) ----
 // One workgroup: the vectors are a layer's width (hundreds to a few thousand), and each
@@ -86,8 +69,8 @@ fn power_iteration(@builtin(local_invocation_index) lane: u32) {
 @group(0) @binding(3) var<storage, read_write> w_sn: array<f32>;
 
 @compute @workgroup_size(256)
-fn divide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * 256u;
+fn divide(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.rows * p.cols) { return; }
     w_sn[i] = w_in[i] / sigma_in[0];
 }

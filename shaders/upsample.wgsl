@@ -7,27 +7,15 @@
 //   forward:   y[b, Y, X, c] = x[b, Y / f, X / f, c]
 //   backward:  dx[b, y, x, c] = Σ_{i, j < f} dy[b, f·y + i, f·x + j, c]
 
-struct Params {
-    batch: u32,
-    height: u32,      // of the input
-    width: u32,
-    channels: u32,
-    factor: u32,
-    accumulate: u32,  // backward: 1 adds into dx, 0 overwrites it
-}
-
+// p: the launch's Params, declared in src/kernels/upsample.rs (KernelSpec::source puts the struct first).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-fn flat_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * 256u;
-}
-
 // src: x [B, H·W·C]; dst: y [B, fH·fW·C]. One thread per output value.
 @compute @workgroup_size(256)
-fn upsample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+fn upsample(grid: Grid) {
+    let i = thread_index(grid, 256u);
     let out_w = p.width * p.factor;
     let out_h = p.height * p.factor;
     if (i >= p.batch * out_h * out_w * p.channels) { return; }
@@ -40,8 +28,8 @@ fn upsample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 
 // src: dy [B, fH·fW·C]; dst: dx [B, H·W·C]. One thread per input value, summing its f×f block.
 @compute @workgroup_size(256)
-fn upsample_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat_index(gid, groups);
+fn upsample_backward(grid: Grid) {
+    let i = thread_index(grid, 256u);
     if (i >= p.batch * p.height * p.width * p.channels) { return; }
     let c = i % p.channels;
     let x = (i / p.channels) % p.width;

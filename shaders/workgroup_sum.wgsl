@@ -1,6 +1,7 @@
-// Shared by the shaders that reduce within a workgroup (reduce.wgsl, gan.wgsl). Each
-// declares its own `var<workgroup> partial` of 256 values (f32 or vec4<f32>: the sum works
-// on either) and fills it before calling reduce_partial.
+// Shared by the shaders that reduce within a 256-lane workgroup (reduce.wgsl, gan.wgsl,
+// minibatch_stddev.wgsl, spectral_norm.wgsl). Each declares the type of the values it sums,
+// `alias Partial = f32;` (or vec4<f32>: the sum works on either), and its own
+// `var<workgroup> partial: array<Partial, 256>`, which reduce_partial sums once filled.
 //
 // Sums partial[0..256] into partial[0] with three barriers, not a tree's nine: 16 lanes each
 // add 16 values, then lane 0 adds those 16. On a software GPU every barrier switches between
@@ -19,4 +20,14 @@ fn reduce_partial(lane: u32) {
         partial[0] = s;
     }
     workgroupBarrier();
+}
+
+// The sum of every lane's `value`, returned to every lane; `partial` is free for the next
+// sum when it returns.
+fn workgroup_sum(lane: u32, value: Partial) -> Partial {
+    partial[lane] = value;
+    reduce_partial(lane);
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
 }

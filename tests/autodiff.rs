@@ -80,6 +80,23 @@ fn total_loss(gpu: &Gpu, tape: &Tape) -> f64 {
     tape.losses().iter().map(|&l| tape.value(l).to_vec_blocking(gpu).unwrap()[0] as f64).sum()
 }
 
+/// A dense layer from `inputs` values to 2 logits, the loss's head after a layer under test.
+fn dense_head(gpu: &Gpu, inputs: usize, stream: &mut Stream) -> Mlp {
+    Mlp::new(gpu, "dense", &[inputs, 2], Activation::Identity, Activation::Identity, stream).unwrap()
+}
+
+/// Dense layers to 2 logits round a layer under test: `judge` reads its output (`judged`
+/// values a row) and `skip` reads x itself, a second use of x that makes the layer's
+/// backward add to a gradient already there. Both, and their parameters.
+fn judge_and_skip(gpu: &Gpu, judged: usize, features: usize, stream: &mut Stream) -> (Mlp, Mlp, Vec<Rc<Param>>) {
+    let act = Activation::Identity;
+    let judge = Mlp::new(gpu, "judge", &[judged, 2], act, act, stream).unwrap();
+    let skip = Mlp::new(gpu, "skip", &[features, 2], act, act, stream).unwrap();
+    let mut params = judge.params();
+    params.extend(skip.params());
+    (judge, skip, params)
+}
+
 fn set(gpu: &Gpu, param: &Rc<Param>, values: &[f32]) {
     let t = Tensor::from_slice(gpu, param.value.shape().clone(), values).unwrap();
     gpu.copy(&t, &param.value).unwrap();
@@ -168,9 +185,7 @@ fn convolution_gradients_match_finite_differences() {
     let mut stream = Stream::new(21);
     let conv = Conv2d::new(&gpu, "conv", geometry, 3, Activation::LeakyRelu(0.2), &mut stream).unwrap();
     set(&gpu, &conv.bias, &test_data(6, 3, 0.3));
-    let dense =
-        Mlp::new(&gpu, "dense", &[conv.output_len(), 2], Activation::Identity, Activation::Identity, &mut stream)
-            .unwrap();
+    let dense = dense_head(&gpu, conv.output_len(), &mut stream);
     let x_values = test_data(7, 2 * geometry.image_len(), 1.0);
     check_input_and_params(&gpu, &conv.params(), &x_values, 2, |tape, x| {
         dense.forward(tape, conv.forward(tape, x).unwrap()).unwrap()
@@ -187,9 +202,7 @@ fn transposed_convolution_gradients_match_finite_differences() {
     let deconv = ConvTranspose2d::new(&gpu, "deconv", 3, geometry, Activation::Tanh, &mut stream).unwrap();
     set(&gpu, &deconv.bias, &test_data(9, 2, 0.3));
     assert_eq!((deconv.input_len(), deconv.output_len()), (3 * 2 * 3, 5 * 4 * 2));
-    let dense =
-        Mlp::new(&gpu, "dense", &[deconv.output_len(), 2], Activation::Identity, Activation::Identity, &mut stream)
-            .unwrap();
+    let dense = dense_head(&gpu, deconv.output_len(), &mut stream);
     let x_values = test_data(10, 2 * deconv.input_len(), 1.0);
     check_input_and_params(&gpu, &deconv.params(), &x_values, 2, |tape, x| {
         dense.forward(tape, deconv.forward(tape, x).unwrap()).unwrap()
@@ -228,9 +241,7 @@ fn upsampling_then_convolving_gradients_match_finite_differences() {
     let mut stream = Stream::new(24);
     let conv = Conv2d::new(&gpu, "conv", geometry, 2, Activation::Tanh, &mut stream).unwrap();
     set(&gpu, &conv.bias, &test_data(13, 2, 0.3));
-    let dense =
-        Mlp::new(&gpu, "dense", &[conv.output_len(), 2], Activation::Identity, Activation::Identity, &mut stream)
-            .unwrap();
+    let dense = dense_head(&gpu, conv.output_len(), &mut stream);
     let x_values = test_data(14, 2 * upsampling.input_len(), 1.0);
     check_input_and_params(&gpu, &conv.params(), &x_values, 2, |tape, x| {
         dense.forward(tape, conv.forward(tape, tape.upsample(x, &upsampling).unwrap()).unwrap()).unwrap()
@@ -246,15 +257,11 @@ fn minibatch_stddev_gradients_match_finite_differences() {
     let gpu = common::gpu();
     let (batch, features) = (4, 5);
     let mut stream = Stream::new(23);
-    let act = Activation::Identity;
-    let judge = Mlp::new(&gpu, "judge", &[features + 1, 2], act, act, &mut stream).unwrap();
+    let (judge, skip, params) = judge_and_skip(&gpu, features + 1, features, &mut stream);
     let mut weights = test_data(11, (features + 1) * 2, 0.3);
     weights[features * 2..].copy_from_slice(&[2.5, -3.0]);
     set(&gpu, &judge.layers[0].weight, &weights);
-    let skip = Mlp::new(&gpu, "skip", &[features, 2], act, act, &mut stream).unwrap();
     let x_values = test_data(12, batch * features, 1.0);
-    let mut params = judge.params();
-    params.extend(skip.params());
     check_input_and_params(&gpu, &params, &x_values, batch, |tape, x| {
         let judged = judge.forward(tape, tape.minibatch_stddev(x).unwrap()).unwrap();
         tape.add(judged, skip.forward(tape, x).unwrap()).unwrap()
@@ -276,14 +283,10 @@ fn pixel_norm_gradients_match_finite_differences() {
     let gpu = common::gpu();
     let (batch, features) = (3, 5);
     let mut stream = Stream::new(29);
-    let act = Activation::Identity;
-    let judge = Mlp::new(&gpu, "judge", &[features, 2], act, act, &mut stream).unwrap();
-    let skip = Mlp::new(&gpu, "skip", &[features, 2], act, act, &mut stream).unwrap();
+    let (judge, skip, params) = judge_and_skip(&gpu, features, features, &mut stream);
     let mut x_values = test_data(13, batch * features, 1.0);
     x_values[..features].iter_mut().for_each(|v| *v *= 0.5);
     x_values[2 * features..].iter_mut().for_each(|v| *v *= 3.0);
-    let mut params = judge.params();
-    params.extend(skip.params());
     check_input_and_params(&gpu, &params, &x_values, batch, |tape, x| {
         let judged = judge.forward(tape, tape.pixel_norm(x).unwrap()).unwrap();
         tape.add(judged, skip.forward(tape, x).unwrap()).unwrap()

@@ -65,8 +65,26 @@ fn toy(gpu: &Gpu, config: GanConfig) -> (Gan, DeviceRows) {
     (gan, data)
 }
 
+/// A toy GAN trained for 3 steps, its data, and the header to save it under.
+fn trained_toy(gpu: &Gpu, seed: u64) -> (Gan, DeviceRows, GanHeader) {
+    let (mut gan, data) = toy(gpu, toy_config(seed));
+    for _ in 0..3 {
+        gan.train_step(gpu, &data).unwrap();
+    }
+    let header =
+        GanHeader { config: gan.config.clone(), height: 1, width: 2, channels: 1, dataset: "ring".into(), steps: 3 };
+    (gan, data, header)
+}
+
+/// 40 samples of `shape`, uniform in [lo, hi) from stream `seed`, and their upload.
+fn random_images(gpu: &Gpu, shape: &SampleShape, seed: u64, lo: f32, hi: f32) -> (Vec<f32>, DeviceRows) {
+    let images = cpu::uniform(Stream::new(seed), 40 * shape.len(), lo, hi);
+    let data = DeviceRows::upload(gpu, &images, &[shape.len()]).unwrap();
+    (images, data)
+}
+
 fn weights(gpu: &Gpu, gan: &Gan) -> Vec<Vec<f32>> {
-    gan.params().iter().map(|p| p.value.to_vec_blocking(gpu).unwrap()).collect()
+    common::values(gpu, &gan.params())
 }
 
 fn generated_spread(gpu: &Gpu, gan: &Gan) -> f32 {
@@ -114,22 +132,17 @@ fn each_update_moves_only_its_own_network() {
     let gpu = common::gpu();
     let (mut gan, data) = toy(&gpu, toy_config(2));
     // The generator's update back-propagates through D but must leave D alone …
-    let d_before: Vec<Vec<f32>> =
-        gan.discriminator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
-    let g_before: Vec<Vec<f32>> =
-        gan.generator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    let d_before = common::values(&gpu, &gan.discriminator_params());
+    let g_before = common::values(&gpu, &gan.generator_params());
     gan.generator_step(&gpu).unwrap();
     gpu.submit();
-    let d_after: Vec<Vec<f32>> =
-        gan.discriminator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
-    let g_after: Vec<Vec<f32>> =
-        gan.generator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    let d_after = common::values(&gpu, &gan.discriminator_params());
+    let g_after = common::values(&gpu, &gan.generator_params());
     assert_eq!(d_before, d_after);
     assert_ne!(g_before, g_after);
     // The sampling average moved towards the live generator: after one step, with the
     // warm-up's β = 2/11, it is 2/11 of the old weights plus 9/11 of the new.
-    let ema: Vec<Vec<f32>> =
-        gan.generator_ema.as_ref().unwrap().params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    let ema = common::values(&gpu, &gan.generator_ema.as_ref().unwrap().params());
     for ((e, old), new) in ema.iter().zip(&g_before).zip(&g_after) {
         for ((e, o), n) in e.iter().zip(old).zip(new) {
             assert!((e - (2.0 / 11.0 * o + 9.0 / 11.0 * n)).abs() < 1e-5, "{e} {o} {n}");
@@ -138,10 +151,8 @@ fn each_update_moves_only_its_own_network() {
     // … and the discriminator's update leaves G alone.
     gan.discriminator_step(&gpu, &data).unwrap();
     gpu.submit();
-    let g_again: Vec<Vec<f32>> =
-        gan.generator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
-    let d_again: Vec<Vec<f32>> =
-        gan.discriminator_params().iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect();
+    let g_again = common::values(&gpu, &gan.generator_params());
+    let d_again = common::values(&gpu, &gan.discriminator_params());
     assert_eq!(g_after, g_again);
     assert_ne!(d_after, d_again);
 }
@@ -227,12 +238,7 @@ fn bad_configurations_are_refused_with_reasons() {
 #[test]
 fn weights_round_trip_and_other_models_files_are_refused() {
     let gpu = common::gpu();
-    let (mut gan, data) = toy(&gpu, toy_config(4));
-    for _ in 0..3 {
-        gan.train_step(&gpu, &data).unwrap();
-    }
-    let header =
-        GanHeader { config: gan.config.clone(), height: 1, width: 2, channels: 1, dataset: "ring".into(), steps: 3 };
+    let (gan, _, header) = trained_toy(&gpu, 4);
     let bytes = block_on(gan.save(&gpu, &header)).unwrap();
     let (loaded, back) = Gan::load(&gpu, &bytes).unwrap();
     assert_eq!(back, header);
@@ -254,12 +260,7 @@ fn weights_round_trip_and_other_models_files_are_refused() {
 #[test]
 fn the_generator_alone_is_a_smaller_file_that_samples_the_same() {
     let gpu = common::gpu();
-    let (mut gan, data) = toy(&gpu, toy_config(8));
-    for _ in 0..3 {
-        gan.train_step(&gpu, &data).unwrap();
-    }
-    let header =
-        GanHeader { config: gan.config.clone(), height: 1, width: 2, channels: 1, dataset: "ring".into(), steps: 3 };
+    let (gan, data, header) = trained_toy(&gpu, 8);
     let full = block_on(gan.save(&gpu, &header)).unwrap();
     let small = block_on(gan.save_generator(&gpu, &header)).unwrap();
     assert!(small.len() * 2 < full.len(), "{} vs {} bytes", small.len(), full.len());
@@ -268,14 +269,19 @@ fn the_generator_alone_is_a_smaller_file_that_samples_the_same() {
     // It samples what the original's averaged generator samples, from both of its generators.
     let a = gan.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap();
     assert_eq!(loaded.fixed_samples(&gpu).unwrap().to_vec_blocking(&gpu).unwrap(), a);
-    let values = |params: Vec<std::rc::Rc<genlab::nn::Param>>| -> Vec<Vec<f32>> {
-        params.iter().map(|p| p.value.to_vec_blocking(&gpu).unwrap()).collect()
-    };
-    let average = values(loaded.generator_ema.as_ref().expect("the toy GAN averages its generator").params());
-    assert_eq!(values(loaded.generator.params()), average, "the training generator starts from the average");
+    let average =
+        common::values(&gpu, &loaded.generator_ema.as_ref().expect("the toy GAN averages its generator").params());
+    assert_eq!(
+        common::values(&gpu, &loaded.generator.params()),
+        average,
+        "the training generator starts from the average"
+    );
     // The discriminator is the seed's fresh one, and training goes on from there.
     let fresh = Gan::new(&gpu, gan.config.clone(), SampleShape::points(2)).unwrap();
-    assert_eq!(values(loaded.discriminator.params()), values(fresh.discriminator.params()));
+    assert_eq!(
+        common::values(&gpu, &loaded.discriminator.params()),
+        common::values(&gpu, &fresh.discriminator.params())
+    );
     let mut loaded = loaded;
     loaded.train_step(&gpu, &data).unwrap();
 }
@@ -383,8 +389,7 @@ fn coarse_images_average_squares_per_channel_and_edges_hold_what_fits() {
 fn a_convolutional_discriminator_belongs_to_d_and_round_trips() {
     let gpu = common::gpu();
     let shape = SampleShape::image(6, 5, 3);
-    let images = cpu::uniform(Stream::new(3), 40 * shape.len(), 0.25, 0.75);
-    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let (images, data) = random_images(&gpu, &shape, 3, 0.25, 0.75);
     let config = GanConfig { z_dim: 4, hidden: 16, batch: 8, d_conv_channels: 4, seed: 5, ..GanConfig::default() };
     let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
     let conv = gan.discriminator_conv.as_ref().expect("d_conv_channels > 0 gives D a convolution");
@@ -424,8 +429,7 @@ fn a_convolutional_discriminator_belongs_to_d_and_round_trips() {
 fn the_minibatch_spread_lets_d_judge_a_batch_and_round_trips() {
     let gpu = common::gpu();
     let shape = SampleShape::image(6, 5, 3);
-    let images = cpu::uniform(Stream::new(7), 40 * shape.len(), 0.1, 0.9);
-    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let (images, data) = random_images(&gpu, &shape, 7, 0.1, 0.9);
     let config =
         GanConfig { z_dim: 4, hidden: 16, batch: 8, d_minibatch_stddev: true, seed: 8, ..GanConfig::default() };
     let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();
@@ -472,8 +476,7 @@ fn the_minibatch_spread_lets_d_judge_a_batch_and_round_trips() {
 fn a_spectrally_normalised_d_tracks_sigma_trains_and_round_trips() {
     let gpu = common::gpu();
     let shape = SampleShape::image(8, 8, 3);
-    let images = cpu::uniform(Stream::new(10), 40 * shape.len(), 0.1, 0.9);
-    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let (images, data) = random_images(&gpu, &shape, 10, 0.1, 0.9);
     let config = GanConfig {
         z_dim: 4,
         hidden: 16,
@@ -591,8 +594,7 @@ fn an_upsampling_generator_trains_round_trips_and_starts_at_the_mean() {
 fn upsampling_generator(g_upsampler: Upsampler, first_painter: [usize; 2]) {
     let gpu = common::gpu();
     let shape = SampleShape::image(8, 12, 3);
-    let images = cpu::uniform(Stream::new(4), 40 * shape.len(), 0.1, 0.9);
-    let data = DeviceRows::upload(&gpu, &images, &[shape.len()]).unwrap();
+    let (_, data) = random_images(&gpu, &shape, 4, 0.1, 0.9);
     let config =
         GanConfig { z_dim: 4, hidden: 16, batch: 8, g_conv_channels: 3, g_upsampler, seed: 6, ..GanConfig::default() };
     let mut gan = Gan::new(&gpu, config.clone(), shape).unwrap();

@@ -50,19 +50,12 @@ fn philox_matches_random123_known_answers() {
     }
 }
 
-fn moments(values: &[f32]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    (mean, var)
-}
-
 #[test]
 fn rng_moments_over_a_million_draws() {
     let gpu = common::gpu();
     let n = 1_000_000;
     let normal = rng::normal(&gpu, Stream::new(7), [n], 0.0, 1.0).unwrap();
-    let (mean, var) = moments(&normal.to_vec_blocking(&gpu).unwrap());
+    let (mean, var) = common::moments(&normal.to_vec_blocking(&gpu).unwrap());
     // Standard errors: mean 0.001, variance 0.0014; allow about four of them.
     assert!(mean.abs() < 0.004, "normal mean {mean}");
     assert!((var - 1.0).abs() < 0.006, "normal variance {var}");
@@ -70,7 +63,7 @@ fn rng_moments_over_a_million_draws() {
     let uniform = rng::uniform(&gpu, Stream::new(8), [n], 0.0, 1.0).unwrap();
     let values = uniform.to_vec_blocking(&gpu).unwrap();
     assert!(values.iter().all(|&v| (0.0..1.0).contains(&v)));
-    let (mean, var) = moments(&values);
+    let (mean, var) = common::moments(&values);
     assert!((mean - 0.5).abs() < 0.0012, "uniform mean {mean}");
     assert!((var - 1.0 / 12.0).abs() < 0.0005, "uniform variance {var}");
 

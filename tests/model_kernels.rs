@@ -87,13 +87,6 @@ fn reparam_without_noise_is_the_mean() {
     assert_close("kl without noise", &read(&gpu, &out.kl_rows), &kl_cpu, TOLERANCE);
 }
 
-fn moments(values: &[f32]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    (mean, var)
-}
-
 #[test]
 fn reparam_moments_over_a_million_draws() {
     let gpu = common::gpu();
@@ -105,7 +98,7 @@ fn reparam_moments_over_a_million_draws() {
         let stats = pack_stats(&vec![m; n], &vec![s; n], latent);
         let out =
             reparam::reparameterize(&gpu, &upload(&gpu, [rows, 2 * latent], &stats), Some(Stream::new(77))).unwrap();
-        let (mean, var) = moments(&read(&gpu, &out.z));
+        let (mean, var) = common::moments(&read(&gpu, &out.z));
         let sd = want_var.sqrt();
         assert!((mean - want_mean).abs() < 4.0 * sd / (n as f64).sqrt(), "m={m} σ={s}: mean {mean}");
         assert!((var - want_var).abs() < 4.0 * want_var * (2.0 / n as f64).sqrt(), "m={m} σ={s}: variance {var}");

@@ -6,24 +6,29 @@
 mod common;
 
 use std::process::Command;
+use std::rc::Rc;
 
 use genlab::data::device::{DeviceDataset, DeviceRows};
-use genlab::data::{moons, sprites, MoonJitter};
+use genlab::data::{moons, sprites, Dataset, MoonJitter};
 use genlab::gpu::{block_on, Gpu};
 use genlab::models::gan::{Gan, GanConfig, GanOutput, SampleShape};
 use genlab::models::monitor::Monitor;
 use genlab::models::pixel_rnn::{PixelRnn, PixelRnnConfig};
 use genlab::models::vae::{Vae, VaeConfig, VaeHeader};
-use genlab::nn::snapshot::{Keeper, PendingSnapshot};
+use genlab::nn::snapshot::{Keeper, PendingSnapshot, Resumable, Snapshot};
 use genlab::nn::Param;
 use genlab::Error;
 
-fn values(gpu: &Gpu, params: &[std::rc::Rc<Param>]) -> Vec<Vec<f32>> {
-    params.iter().map(|p| p.value.to_vec_blocking(gpu).unwrap()).collect()
-}
-
 fn vae_config() -> VaeConfig {
     VaeConfig { hidden: 32, latent: 3, batch: 16, kl_warmup: 5, learning_rate: 2e-3, seed: 4, ..VaeConfig::default() }
+}
+
+/// 120 two-moons points, on the device too, and a fresh VAE for them.
+fn moons_vae(gpu: &Gpu) -> (Dataset, DeviceDataset, Vae) {
+    let ds = moons(120, 3, &MoonJitter::NONE).unwrap();
+    let data = DeviceDataset::upload(gpu, &ds).unwrap();
+    let vae = Vae::new(gpu, vae_config(), ds.image_len()).unwrap();
+    (ds, data, vae)
 }
 
 /// Trains `steps` more steps of whatever `step` trains.
@@ -33,25 +38,43 @@ fn run<M>(model: &mut M, steps: u32, mut step: impl FnMut(&mut M)) {
     }
 }
 
+/// Trains `steps` steps and snapshots, trains `steps` more and reads the weights; then
+/// restores the snapshot and trains the same steps again: the weights must come out the same.
+fn assert_resumes<M: Resumable>(
+    gpu: &Gpu,
+    model: &mut M,
+    steps: u32,
+    mut step: impl FnMut(&mut M),
+    params: impl Fn(&M) -> Vec<Rc<Param>>,
+    what: &str,
+) -> Snapshot {
+    run(model, steps, &mut step);
+    let snapshot = block_on(PendingSnapshot::take(gpu, model).finish()).unwrap();
+    run(model, steps, &mut step);
+    let straight = common::values(gpu, &params(model));
+    snapshot.restore(gpu, model).unwrap();
+    run(model, steps, &mut step);
+    assert_eq!(common::values(gpu, &params(model)), straight, "{what}");
+    snapshot
+}
+
 #[test]
 fn a_restored_vae_trains_on_exactly_as_if_nothing_happened() {
     let gpu = common::gpu();
-    let ds = moons(120, 3, &MoonJitter::NONE).unwrap();
-    let data = DeviceDataset::upload(&gpu, &ds).unwrap();
-    let mut vae = Vae::new(&gpu, vae_config(), ds.image_len()).unwrap();
+    let (ds, data, mut vae) = moons_vae(&gpu);
     let step = |v: &mut Vae| v.train_step(&gpu, &data).unwrap();
     run(&mut vae, 4, step);
     let snapshot = block_on(PendingSnapshot::take(&gpu, &vae).finish()).unwrap();
     assert_eq!(snapshot.step(), 4);
     run(&mut vae, 3, step);
-    let straight = values(&gpu, &vae.params());
+    let straight = common::values(&gpu, &vae.params());
 
     // Back to step 4 on the same model: the same three steps (batches, noise, Adam's
     // moments and bias correction) give the same weights.
     snapshot.restore(&gpu, &mut vae).unwrap();
     assert_eq!(vae.steps(), 4);
     run(&mut vae, 3, step);
-    assert_eq!(values(&gpu, &vae.params()), straight);
+    assert_eq!(common::values(&gpu, &vae.params()), straight);
 
     // And on a new device, into a model made from scratch, as the page does after a loss.
     let other = common::gpu();
@@ -59,7 +82,7 @@ fn a_restored_vae_trains_on_exactly_as_if_nothing_happened() {
     let mut fresh = Vae::new(&other, vae_config(), ds.image_len()).unwrap();
     snapshot.restore(&other, &mut fresh).unwrap();
     run(&mut fresh, 3, |v| v.train_step(&other, &other_data).unwrap());
-    assert_eq!(values(&other, &fresh.params()), straight);
+    assert_eq!(common::values(&other, &fresh.params()), straight);
 }
 
 #[test]
@@ -79,26 +102,14 @@ fn a_restored_gan_and_pixel_rnn_train_on_exactly() {
     };
     let mut gan = Gan::new(&gpu, config, SampleShape::points(2)).unwrap();
     let step = |g: &mut Gan| g.train_step(&gpu, &rows).unwrap();
-    run(&mut gan, 3, step);
-    let snapshot = block_on(PendingSnapshot::take(&gpu, &gan).finish()).unwrap();
-    run(&mut gan, 3, step);
-    let straight = values(&gpu, &gan.params());
-    snapshot.restore(&gpu, &mut gan).unwrap();
-    run(&mut gan, 3, step);
-    assert_eq!(values(&gpu, &gan.params()), straight, "GAN (with spectral norm and the averaged generator)");
+    assert_resumes(&gpu, &mut gan, 3, step, Gan::params, "GAN (with spectral norm and the averaged generator)");
 
     let ds = sprites(40, 8, 2).unwrap();
     let data = DeviceDataset::upload(&gpu, &ds).unwrap();
     let config = PixelRnnConfig { hidden: 8, layers: 1, batch: 2, learning_rate: 1e-2, seed: 3, positions: true };
     let mut model = PixelRnn::for_dataset(&gpu, config, &ds).unwrap();
     let step = |m: &mut PixelRnn| m.train_step(&gpu, &data).unwrap();
-    run(&mut model, 2, step);
-    let snapshot = block_on(PendingSnapshot::take(&gpu, &model).finish()).unwrap();
-    run(&mut model, 2, step);
-    let straight = values(&gpu, &model.params());
-    snapshot.restore(&gpu, &mut model).unwrap();
-    run(&mut model, 2, step);
-    assert_eq!(values(&gpu, &model.params()), straight, "PixelRNN");
+    let snapshot = assert_resumes(&gpu, &mut model, 2, step, PixelRnn::params, "PixelRNN");
 
     // A snapshot of one model does not go into another.
     let mut vae = Vae::new(&gpu, vae_config(), 64).unwrap();
@@ -108,14 +119,12 @@ fn a_restored_gan_and_pixel_rnn_train_on_exactly() {
 #[test]
 fn a_lost_device_is_an_error_and_its_snapshot_still_writes_weights() {
     let gpu = common::gpu();
-    let ds = moons(120, 3, &MoonJitter::NONE).unwrap();
-    let data = DeviceDataset::upload(&gpu, &ds).unwrap();
-    let mut vae = Vae::new(&gpu, vae_config(), ds.image_len()).unwrap();
+    let (ds, data, mut vae) = moons_vae(&gpu);
     vae.monitor.set_every(1);
     let mut keeper = Keeper::new();
     run(&mut vae, 3, |v| v.train_step(&gpu, &data).unwrap());
     block_on(keeper.take_now(&gpu, &vae)).unwrap();
-    let kept = values(&gpu, &vae.params());
+    let kept = common::values(&gpu, &vae.params());
 
     gpu.destroy();
     assert!(gpu.lost().is_some());
@@ -140,7 +149,7 @@ fn a_lost_device_is_an_error_and_its_snapshot_still_writes_weights() {
     let bytes = block_on(vae.save(snapshot, &header)).unwrap();
     let other = common::gpu();
     let (loaded, _) = Vae::load(&other, &bytes).unwrap();
-    assert_eq!(values(&other, &loaded.params()), kept);
+    assert_eq!(common::values(&other, &loaded.params()), kept);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 // Shared, deterministic initial weights and data for the peer benchmarks (jax-js, TF.js), so
-// that both start every case from bit-identical parameters and data. Plain JS, no deps.
+// that both start every case from bit-identical parameters and data, and the plumbing of
+// cases both engines share (makeCase, the matmul case). Plain JS, no deps.
 //
 // Generator: mulberry32 (32-bit state) seeded per case; normals by Box–Muller. Every case
 // draws its tensors in the order listed below from its own stream, so adding a case never
@@ -127,3 +128,32 @@ export const matmulSize = (name) => {
   const m = /^matmul_(\d+)$/.exec(name);
   return m ? Number(m[1]) : null;
 };
+
+/**
+ * The matmul_N case on an engine: `upload({ shape, data })` makes a device tensor,
+ * `product(a, b)` resolves to the values of A·B read back to the CPU, and `dispose(tensors)`
+ * frees A and B.
+ */
+export function matmulCase(n, { upload, product, dispose }) {
+  const init = matmulInit(n);
+  const a = upload(init.a);
+  const b = upload(init.b);
+  return {
+    async step() {
+      const data = await product(a, b); // whole C to the CPU
+      if (data.length !== n * n) throw new Error(`C has ${data.length} elements`);
+      return null;
+    },
+    dispose() { dispose([a, b]); },
+  };
+}
+
+/** An engine's makeCase: `steps` maps the step cases' names to their makers; `matmul(N)` makes matmul_N. */
+export function caseMaker(steps, matmul) {
+  return async (name) => {
+    if (Object.hasOwn(steps, name)) return steps[name]();
+    const n = matmulSize(name);
+    if (n) return matmul(n);
+    throw new Error(`unknown case ${name}`);
+  };
+}

@@ -9,7 +9,7 @@
 import {
   defaultDevice, init, jit, nn, numpy as np, random, tree, valueAndGrad,
 } from '../node_modules/@jax-js/jax/dist/index.js';
-import { ADAM, GAN, LSTM, VAE, ganInit, lstmInit, matmulInit, matmulSize, vaeInit } from './init.mjs';
+import { ADAM, GAN, LSTM, VAE, caseMaker, ganInit, lstmInit, matmulCase, vaeInit } from './init.mjs';
 
 export async function setup() {
   const devices = await init('webgpu');
@@ -183,26 +183,10 @@ function lstmCase() {
 }
 
 // --- matmul -----------------------------------------------------------------------------
-function matmulCase(n) {
-  const init = matmulInit(n);
-  const a = put(init.a);
-  const b = put(init.b);
-  return {
-    async step() {
-      const c = np.matmul(a.ref, b.ref);
-      const data = await c.data(); // whole C to the CPU
-      if (data.length !== n * n) throw new Error(`C has ${data.length} elements`);
-      return null;
-    },
-    dispose() { tree.dispose([a, b]); },
-  };
-}
+const matmul = (n) => matmulCase(n, {
+  upload: put,
+  product: (a, b) => np.matmul(a.ref, b.ref).data(),
+  dispose: (arrays) => tree.dispose(arrays),
+});
 
-export async function makeCase(name) {
-  if (name === 'vae_step') return vaeCase();
-  if (name === 'gan_step') return ganCase();
-  if (name === 'lstm_step') return lstmCase();
-  const n = matmulSize(name);
-  if (n) return matmulCase(n);
-  throw new Error(`unknown case ${name}`);
-}
+export const makeCase = caseMaker({ vae_step: vaeCase, gan_step: ganCase, lstm_step: lstmCase }, matmul);

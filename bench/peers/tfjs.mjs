@@ -6,7 +6,7 @@
 // that encoder (forward, backward AND the Adam update, all recorded by minimize() before it
 // returned) and maps the staging buffer, which WebGPU completes only after all earlier
 // submitted work — so the update cannot be deferred past the timer.
-import { ADAM, GAN, LSTM, VAE, ganInit, lstmInit, matmulInit, matmulSize, vaeInit } from './init.mjs';
+import { ADAM, GAN, LSTM, VAE, caseMaker, ganInit, lstmInit, matmulCase, vaeInit } from './init.mjs';
 
 const tf = globalThis.tf;
 
@@ -118,27 +118,15 @@ function lstmCase() {
   };
 }
 
-function matmulCase(n) {
-  const init = matmulInit(n);
-  const a = tensor(init.a);
-  const b = tensor(init.b);
-  return {
-    async step() {
-      const c = tf.matMul(a, b);
-      const data = await c.data(); // whole C to the CPU
-      c.dispose();
-      if (data.length !== n * n) throw new Error(`C has ${data.length} elements`);
-      return null;
-    },
-    dispose() { tf.dispose([a, b]); },
-  };
-}
+const matmul = (n) => matmulCase(n, {
+  upload: tensor,
+  async product(a, b) {
+    const c = tf.matMul(a, b);
+    const data = await c.data();
+    c.dispose();
+    return data;
+  },
+  dispose: (tensors) => tf.dispose(tensors),
+});
 
-export async function makeCase(name) {
-  if (name === 'vae_step') return vaeCase();
-  if (name === 'gan_step') return ganCase();
-  if (name === 'lstm_step') return lstmCase();
-  const n = matmulSize(name);
-  if (n) return matmulCase(n);
-  throw new Error(`unknown case ${name}`);
-}
+export const makeCase = caseMaker({ vae_step: vaeCase, gan_step: ganCase, lstm_step: lstmCase }, matmul);

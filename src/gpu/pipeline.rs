@@ -21,18 +21,22 @@ pub enum Access {
 pub struct KernelSpec {
     /// Name of the shader file, and the cache key of its compiled module.
     pub shader: &'static str,
-    /// WGSL pieces concatenated into the module (shared helpers first; WGSL has no includes).
+    /// WGSL pieces concatenated into the module (shared helpers first; WGSL has no includes),
+    /// after the declaration of the parameter struct (see [`KernelSpec::source`]).
     pub sources: &'static [&'static str],
     pub entry: &'static str,
     pub bindings: &'static [Access],
-    /// How the Rust side lays out the uniform, which the WGSL struct must match byte for byte.
+    /// How the Rust side lays out the uniform; the WGSL struct is declared from it (see
+    /// [`KernelSpec::source`]).
     pub params: ParamsLayout,
 }
 
 impl KernelSpec {
-    /// The WGSL module the kernel is compiled from, exactly as the device is given it.
+    /// The WGSL module the kernel is compiled from, exactly as the device is given it: the
+    /// parameter struct `Params`, declared from [`KernelSpec::params`] (the shaders do not
+    /// declare it themselves, so it cannot drift from the Rust struct), then the sources.
     pub fn source(&self) -> String {
-        self.sources.concat()
+        self.params.wgsl() + &self.sources.concat()
     }
 }
 
@@ -41,6 +45,20 @@ impl KernelSpec {
 pub struct ParamsLayout {
     pub size: usize,
     pub fields: &'static [ParamsField],
+    /// Constants the shaders share with the Rust side: (name, type, value), as written.
+    pub consts: &'static [(&'static str, &'static str, &'static str)],
+}
+
+impl ParamsLayout {
+    /// `struct Params { … }` in WGSL: each field under its name, with its type (`u32`, `i32`
+    /// and `f32` are spelled alike in both languages). Field for field, WGSL lays it out as
+    /// `#[repr(C)]` lays out the Rust struct. Then the shared constants, one `const` each.
+    pub fn wgsl(&self) -> String {
+        let fields: String = self.fields.iter().map(|f| format!("    {}: {},\n", f.name, f.ty)).collect();
+        let consts: String =
+            self.consts.iter().map(|(name, ty, value)| format!("const {name}: {ty} = {value};\n")).collect();
+        format!("struct Params {{\n{fields}}}\n{consts}")
+    }
 }
 
 /// One field of a [`ParamsLayout`].

@@ -1,19 +1,13 @@
 //! Adam, in place, one launch per parameter tensor.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
-static ADAM: KernelSpec = KernelSpec {
-    shader: "adam.wgsl",
-    sources: &[source::ADAM],
-    entry: "adam",
-    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&ADAM];
+kernel_specs! {
+    shader: "adam.wgsl", sources: [source::GRID, source::ADAM], params: Params;
+    ADAM = "adam" [Read, ReadWrite, ReadWrite, ReadWrite];
+}
 
 /// Adam's hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,7 +49,9 @@ kernel_params! {
         beta1: f32,
         beta2: f32,
         eps: f32,
+        /// 1 − β1ᵗ
         correction1: f32,
+        /// 1 − β2ᵗ
         correction2: f32,
     }
 }

@@ -2,48 +2,25 @@
 //! (y = αx + βy, fill) that gradient accumulation needs.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
-const SOURCES: &[&str] = &[source::ACTIVATION, source::ELEMENTWISE];
-
-static BIAS_ACT: KernelSpec = KernelSpec {
-    shader: "elementwise.wgsl",
-    sources: SOURCES,
-    entry: "bias_act",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static ACTIVATION_BACKWARD: KernelSpec = KernelSpec {
-    shader: "elementwise.wgsl",
-    sources: SOURCES,
-    entry: "activation_backward",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static AXPBY: KernelSpec = KernelSpec {
-    shader: "elementwise.wgsl",
-    sources: SOURCES,
-    entry: "axpby",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static FILL: KernelSpec = KernelSpec {
-    shader: "elementwise.wgsl",
-    sources: SOURCES,
-    entry: "fill",
-    bindings: &[Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&BIAS_ACT, &ACTIVATION_BACKWARD, &AXPBY, &FILL];
+kernel_specs! {
+    shader: "elementwise.wgsl", sources: [source::GRID, source::ACTIVATION, source::ELEMENTWISE], params: Params;
+    BIAS_ACT = "bias_act" [Read, Read, ReadWrite];
+    ACTIVATION_BACKWARD = "activation_backward" [Read, Read, ReadWrite];
+    AXPBY = "axpby" [Read, ReadWrite];
+    FILL = "fill" [ReadWrite];
+}
 
 kernel_params! {
     #[derive(Default)]
     struct Params {
+        /// elements
         n: u32,
+        /// row length, for broadcasting a bias over rows
         cols: u32,
+        /// bit 0 BIAS (bias_act) / ACCUMULATE (activation_backward)
         flags: u32,
         act: u32,
         slope: f32,

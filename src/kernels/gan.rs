@@ -7,33 +7,22 @@
 //! those of `weight · d_loss`, where `d_loss = mean BCE(real, y) + mean BCE(fake, 0)`.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, KernelSpec, Shape, Tensor};
+use crate::gpu::{Gpu, Shape, Tensor};
 use crate::kernels::source;
 
-const SOURCES: &[&str] = &[source::ACTIVATION, source::WORKGROUP_SUM, source::GAN];
-
-static DISCRIMINATOR: KernelSpec = KernelSpec {
-    shader: "gan.wgsl",
-    sources: SOURCES,
-    entry: "discriminator_loss",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static GENERATOR: KernelSpec = KernelSpec {
-    shader: "gan.wgsl",
-    sources: SOURCES,
-    entry: "generator_loss",
-    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&DISCRIMINATOR, &GENERATOR];
+kernel_specs! {
+    shader: "gan.wgsl", sources: [source::ACTIVATION, source::WORKGROUP_SUM, source::GAN], params: Params;
+    DISCRIMINATOR = "discriminator_loss" [Read, Read, ReadWrite, ReadWrite, ReadWrite];
+    GENERATOR = "generator_loss" [Read, ReadWrite, ReadWrite];
+}
 
 kernel_params! {
     struct Params {
+        /// samples (logits) per batch
         n: u32,
+        /// 1, or e.g. 0.9 with one-sided label smoothing
         real_label: f32,
+        /// usually weight / n: the gradient of weight · mean loss
         grad_scale: f32,
     }
 }
@@ -152,13 +141,9 @@ pub mod cpu {
         x.max(0.0) + (-x.abs()).exp().ln_1p()
     }
 
+    /// σ(x). In f64 the plain formula needs no care: e^−x overflows only where σ(x) is 0.
     pub fn sigmoid(x: f64) -> f64 {
-        let e = (-x.abs()).exp();
-        if x >= 0.0 {
-            1.0 / (1.0 + e)
-        } else {
-            e / (1.0 + e)
-        }
+        1.0 / (1.0 + (-x).exp())
     }
 
     /// BCE with logits: −y·log σ(x) − (1 − y)·log(1 − σ(x)) = softplus(x) − x·y.

@@ -1,23 +1,19 @@
 //! Gather rows by an index tensor: minibatches from a dataset that lives on the GPU.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Shape, Tensor};
+use crate::gpu::{grid_1d, Gpu, Shape, Tensor};
 use crate::kernels::source;
 
-static GATHER_ROWS: KernelSpec = KernelSpec {
-    shader: "gather.wgsl",
-    sources: &[source::GATHER],
-    entry: "gather_rows",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&GATHER_ROWS];
+kernel_specs! {
+    shader: "gather.wgsl", sources: [source::GRID, source::GATHER], params: Params;
+    GATHER_ROWS = "gather_rows" [Read, Read, ReadWrite];
+}
 
 kernel_params! {
     struct Params {
+        /// rows to gather
         rows: u32,
+        /// words per row
         cols: u32,
         source_rows: u32,
     }

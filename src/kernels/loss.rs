@@ -1,31 +1,20 @@
 //! Losses fused with their gradients (see loss.wgsl).
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
-static BCE: KernelSpec = KernelSpec {
-    shader: "loss.wgsl",
-    sources: &[source::ACTIVATION, source::LOSS],
-    entry: "bce_with_logits",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static SOFTMAX_XENT: KernelSpec = KernelSpec {
-    shader: "loss.wgsl",
-    sources: &[source::ACTIVATION, source::LOSS],
-    entry: "softmax_cross_entropy",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&BCE, &SOFTMAX_XENT];
+kernel_specs! {
+    shader: "loss.wgsl", sources: [source::GRID, source::ACTIVATION, source::LOSS], params: Params;
+    BCE = "bce_with_logits" [Read, Read, ReadWrite, ReadWrite];
+    SOFTMAX_XENT = "softmax_cross_entropy" [Read, Read, ReadWrite, ReadWrite];
+}
 
 kernel_params! {
     struct Params {
         rows: u32,
         cols: u32,
+        /// usually weight / rows
         grad_scale: f32,
     }
 }
@@ -147,16 +136,9 @@ pub mod cases {
                     let tt = Tensor::from_slice(gpu, [rows, cols], &targets)?;
                     let scale = 1.0 / rows as f32;
                     let out = loss::bce_with_logits(gpu, &lt, &tt, scale)?;
-                    let mut got = gpu.read(&out.loss_rows).await?;
-                    got.extend(gpu.read(&out.grad).await?);
-                    let (mut want, grad) = loss::cpu::bce_with_logits(&logits, &targets, cols, scale);
-                    want.extend(grad);
-                    Ok(check(
-                        "bce with logits (+grad)".into(),
-                        format!("{rows}×{cols}, |x|≤{logit_scale}"),
-                        max_error(&got, &want),
-                        TOLERANCE,
-                    ))
+                    let want = loss::cpu::bce_with_logits(&logits, &targets, cols, scale);
+                    let shape = format!("{rows}×{cols}, |x|≤{logit_scale}");
+                    check_loss(gpu, "bce with logits (+grad)", shape, &out, want).await
                 }
                 LossCase::SoftmaxCrossEntropy { rows, classes, logit_scale } => {
                     let logits = test_data(14, rows * classes, logit_scale);
@@ -165,19 +147,26 @@ pub mod cases {
                     let tt = Tensor::from_slice(gpu, [rows], &targets)?;
                     let scale = 1.0 / rows as f32;
                     let out = loss::softmax_cross_entropy(gpu, &lt, &tt, scale)?;
-                    let mut got = gpu.read(&out.loss_rows).await?;
-                    got.extend(gpu.read(&out.grad).await?);
-                    let (mut want, grad) = loss::cpu::softmax_cross_entropy(&logits, &targets, classes, scale);
-                    want.extend(grad);
-                    Ok(check(
-                        "softmax xent (+grad)".into(),
-                        format!("{rows}×{classes}, |x|≤{logit_scale}"),
-                        max_error(&got, &want),
-                        TOLERANCE,
-                    ))
+                    let want = loss::cpu::softmax_cross_entropy(&logits, &targets, classes, scale);
+                    let shape = format!("{rows}×{classes}, |x|≤{logit_scale}");
+                    check_loss(gpu, "softmax xent (+grad)", shape, &out, want).await
                 }
             }
         }
+    }
+
+    /// A fused loss's rows, then its gradient, against the twin's (rows, gradient).
+    async fn check_loss(
+        gpu: &Gpu,
+        name: &str,
+        shape: String,
+        out: &loss::LossAndGrad,
+        (mut want, grad): (Vec<f32>, Vec<f32>),
+    ) -> Result<Check> {
+        let mut got = gpu.read(&out.loss_rows).await?;
+        got.extend(gpu.read(&out.grad).await?);
+        want.extend(grad);
+        Ok(check(name.into(), shape, max_error(&got, &want), TOLERANCE))
     }
 
     /// Moderate and extreme logits.

@@ -2,43 +2,16 @@
 //! (accumulate, bias, activation), so a whole linear layer is one launch.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{source, Activation};
 
-static MATMUL: KernelSpec = KernelSpec {
-    shader: "matmul.wgsl",
-    sources: &[source::ACTIVATION, source::MATMUL],
-    entry: "matmul",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static DIRECT: KernelSpec = KernelSpec {
-    shader: "matmul.wgsl",
-    sources: &[source::ACTIVATION, source::MATMUL],
-    entry: "matmul_direct",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static THIN_SPEC: KernelSpec = KernelSpec {
-    shader: "matmul.wgsl",
-    sources: &[source::ACTIVATION, source::MATMUL],
-    entry: "matmul_thin",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static SUM_SPLITS: KernelSpec = KernelSpec {
-    shader: "matmul.wgsl",
-    sources: &[source::ACTIVATION, source::MATMUL],
-    entry: "sum_splits",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&MATMUL, &DIRECT, &THIN_SPEC, &SUM_SPLITS];
+kernel_specs! {
+    shader: "matmul.wgsl", sources: [source::GRID, source::ACTIVATION, source::MATMUL], params: Params;
+    MATMUL = "matmul" [Read, Read, Read, ReadWrite];
+    DIRECT = "matmul_direct" [Read, Read, Read, ReadWrite];
+    THIN_SPEC = "matmul_thin" [Read, Read, Read, ReadWrite];
+    SUM_SPLITS = "sum_splits" [Read, Read, Read, ReadWrite];
+}
 
 const TILE: usize = 64;
 /// Rows and columns of C one `matmul_direct` workgroup covers (16×4 lanes of 4×4 blocks).
@@ -63,10 +36,13 @@ kernel_params! {
         m: u32,
         n: u32,
         k: u32,
+        /// bit 0 TRANS_A, bit 1 TRANS_B, bit 2 ACCUMULATE (C += ...), bit 3 BIAS, bit 4 SPLIT
         flags: u32,
         act: u32,
         slope: f32,
+        /// K per workgroup along z (= K without SPLIT)
         k_chunk: u32,
+        /// sum_splits: how many partial products there are
         splits: u32,
     }
 }

@@ -6,27 +6,14 @@
 //! minibatch_stddev.wgsl for the formulas; forward and backward are one launch each.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
-use crate::kernels::source;
+use crate::gpu::{grid_1d, Gpu, Tensor};
+use crate::kernels::{feature_rows, same_shape, source};
 
-static FORWARD: KernelSpec = KernelSpec {
-    shader: "minibatch_stddev.wgsl",
-    sources: &[source::MINIBATCH_STDDEV],
-    entry: "forward",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static BACKWARD: KernelSpec = KernelSpec {
-    shader: "minibatch_stddev.wgsl",
-    sources: &[source::MINIBATCH_STDDEV],
-    entry: "backward",
-    bindings: &[Access::Read, Access::ReadWrite, Access::Read],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
+kernel_specs! {
+    shader: "minibatch_stddev.wgsl", sources: [source::WORKGROUP_SUM, source::MINIBATCH_STDDEV], params: Params;
+    FORWARD = "forward" [Read, ReadWrite];
+    BACKWARD = "backward" [Read, ReadWrite, Read];
+}
 
 /// Added to each variance before its square root: keeps the gradient finite for a feature
 /// that is the same in every row (a collapsed generator's, exactly the case to punish).
@@ -34,8 +21,11 @@ pub const EPSILON: f32 = 1e-8;
 
 kernel_params! {
     struct Params {
+        /// B
         batch: u32,
+        /// F
         features: u32,
+        /// backward: 1 adds into dx, 0 overwrites it
         accumulate: u32,
         epsilon: f32,
     }
@@ -44,14 +34,8 @@ kernel_params! {
 /// (B, F) of a batch of feature rows, refusing anything that is not a matrix with at least
 /// two rows (one row has no spread to measure).
 fn rows_and_features(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
-    match *x.shape().dims() {
-        [batch, features] if batch >= 2 && features >= 1 => Ok((batch, features)),
-        _ => Err(Error::BadShape {
-            op,
-            why: "expected a batch of at least 2 feature rows [B, F]: the spread of one sample is undefined".into(),
-            shape: x.shape().clone(),
-        }),
-    }
+    let why = "expected a batch of at least 2 feature rows [B, F]: the spread of one sample is undefined";
+    feature_rows(op, x, 2, why)
 }
 
 /// `x` `[B, F]` → `[B, F + 1]`, the last column the batch's mean standard deviation.
@@ -71,9 +55,7 @@ pub fn backward_into(gpu: &Gpu, x: &Tensor, dy: &Tensor, dx: &Tensor, accumulate
     if dy.shape().dims() != [batch, features + 1] {
         return Err(Error::shape(op, "dy must be [B, F + 1] for x [B, F]", x.shape(), dy.shape()));
     }
-    if dx.shape() != x.shape() {
-        return Err(Error::shape(op, "dx must have x's shape", x.shape(), dx.shape()));
-    }
+    same_shape(op, "dx must have x's shape", x, dx)?;
     let params =
         Params { batch: batch as u32, features: features as u32, accumulate: accumulate as u32, epsilon: EPSILON };
     gpu.dispatch(&BACKWARD, &params, &[x, dx, dy], grid_1d(features, 256));

@@ -2,18 +2,26 @@
 //! plain Rust that is obviously right, used as the oracle in tests, and the self-test's cases
 //! that hold one against the other.
 
-/// Declares a kernel module's launch parameters: a `#[repr(C)]` plain-old-data struct, laid
-/// out as the WGSL uniform struct its shader reads, and `LAYOUT`, where each field sits, for
-/// the module's [`KernelSpec`](crate::gpu::KernelSpec)s (tests/shaders.rs holds it against
-/// the WGSL).
+/// Declares a kernel module's launch parameters: a `#[repr(C)]` plain-old-data struct of
+/// `u32`, `i32` and `f32` fields, and `LAYOUT`, where each field sits, for the module's
+/// [`KernelSpec`](crate::gpu::KernelSpec)s. The shaders read it as `p`, a uniform of the WGSL
+/// struct `Params` that [`KernelSpec::source`](crate::gpu::KernelSpec::source) declares from
+/// `LAYOUT` before their own code, so each field is declared (and documented) once, here.
+/// Constants that both sides need (flag bits, clamping bounds) may follow the struct: each is
+/// a Rust constant and is declared to the shaders as a WGSL one, after the struct.
 macro_rules! kernel_params {
-    ($(#[$meta:meta])* struct $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+    (
+        $(#[$meta:meta])* struct $name:ident { $($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)? }
+        $($(#[$const_doc:meta])* $vis:vis const $const:ident: $const_ty:ty = $value:literal;)*
+    ) => {
         $(#[$meta])*
         #[repr(C)]
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
         struct $name {
-            $($field: $ty),*
+            $($(#[$doc])* $field: $ty),*
         }
+
+        $($(#[$const_doc])* $vis const $const: $const_ty = $value;)*
 
         impl $name {
             const LAYOUT: $crate::gpu::ParamsLayout = $crate::gpu::ParamsLayout {
@@ -24,8 +32,34 @@ macro_rules! kernel_params {
                     offset: std::mem::offset_of!($name, $field),
                     size: std::mem::size_of::<$ty>(),
                 }),*],
+                consts: &[$((stringify!($const), stringify!($const_ty), stringify!($value))),*],
             };
         }
+    };
+}
+
+/// Declares a kernel module's kernels, one line each: the static that launches it = the entry
+/// point's name in the WGSL, then how it uses each storage buffer (`@binding(1..)`, in order).
+/// Every kernel of a module is compiled from one shader file (`shader`, the module's cache
+/// key), built from `sources` (WGSL pieces concatenated, shared helpers first: WGSL has no
+/// includes), and reads its parameters from `params` (a [`kernel_params!`] struct). Also
+/// declares `SPECS`, the module's kernels, for checks that walk every kernel (see
+/// [`specs`](crate::kernels::specs)).
+macro_rules! kernel_specs {
+    (
+        shader: $shader:literal, sources: $sources:tt, params: $params:ident;
+        $($name:ident = $entry:literal [$($access:ident),+ $(,)?];)+
+    ) => {
+        $(static $name: $crate::gpu::KernelSpec = $crate::gpu::KernelSpec {
+            shader: $shader,
+            sources: &$sources,
+            entry: $entry,
+            bindings: &[$($crate::gpu::Access::$access),+],
+            params: $params::LAYOUT,
+        };)+
+
+        /// This module's kernels, for checks that walk every kernel (see [`specs`](crate::kernels::specs)).
+        pub(crate) static SPECS: &[&$crate::gpu::KernelSpec] = &[$(&$name),+];
     };
 }
 
@@ -49,6 +83,7 @@ pub mod upsample;
 
 /// WGSL sources, compiled into the binary so the page needs no extra fetches.
 pub(crate) mod source {
+    pub const GRID: &str = include_str!("../../shaders/grid.wgsl");
     pub const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
     pub const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
     pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
@@ -111,4 +146,22 @@ pub(crate) fn batch_of(op: &'static str, tensor: &Tensor, row_len: usize, what: 
         });
     }
     Ok(tensor.len() / row_len)
+}
+
+/// (B, F) of a batch of feature rows `[B, F]` with at least `min_rows` rows and a feature,
+/// or a shape error naming `op` that says what was expected (`why`).
+pub(crate) fn feature_rows(op: &'static str, x: &Tensor, min_rows: usize, why: &str) -> Result<(usize, usize)> {
+    match *x.shape().dims() {
+        [rows, features] if rows >= min_rows && features >= 1 => Ok((rows, features)),
+        _ => Err(Error::BadShape { op, why: why.into(), shape: x.shape().clone() }),
+    }
+}
+
+/// Nothing, or a shape error naming `op` (`why` says which must match) when `got`'s shape is
+/// not `want`'s.
+pub(crate) fn same_shape(op: &'static str, why: &'static str, want: &Tensor, got: &Tensor) -> Result<()> {
+    if got.shape() != want.shape() {
+        return Err(Error::shape(op, why, want.shape(), got.shape()));
+    }
+    Ok(())
 }

@@ -3,27 +3,14 @@
 //! gradients (see `Tape::conv2d`).
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{batch_of, source};
 
-static IM2COL: KernelSpec = KernelSpec {
-    shader: "patches.wgsl",
-    sources: &[source::PATCHES],
-    entry: "im2col",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static COL2IM: KernelSpec = KernelSpec {
-    shader: "patches.wgsl",
-    sources: &[source::PATCHES],
-    entry: "col2im",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&IM2COL, &COL2IM];
+kernel_specs! {
+    shader: "patches.wgsl", sources: [source::GRID, source::PATCHES], params: Params;
+    IM2COL = "im2col" [Read, ReadWrite];
+    COL2IM = "col2im" [Read, ReadWrite];
+}
 
 /// The shape of a convolution's input and window: NHWC images of `height × width ×
 /// channels`, a `kernel × kernel` window moved by `stride`, `pad` zero pixels round the edge.
@@ -89,10 +76,15 @@ kernel_params! {
         height: u32,
         width: u32,
         channels: u32,
+        /// K: the window is K×K
         kernel: u32,
+        /// S
         stride: u32,
+        /// P
         pad: u32,
+        /// OH = (H + 2P − K)/S + 1
         out_h: u32,
+        /// OW
         out_w: u32,
     }
 }

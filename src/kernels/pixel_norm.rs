@@ -4,28 +4,15 @@
 //! layer turns into speckle. See pixel_norm.wgsl for the formulas; forward and backward are
 //! one launch each, a workgroup per row.
 
-use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
-use crate::kernels::source;
+use crate::error::Result;
+use crate::gpu::{grid_1d, Gpu, Tensor};
+use crate::kernels::{feature_rows, same_shape, source};
 
-static FORWARD: KernelSpec = KernelSpec {
-    shader: "pixel_norm.wgsl",
-    sources: &[source::PIXEL_NORM],
-    entry: "forward",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static BACKWARD: KernelSpec = KernelSpec {
-    shader: "pixel_norm.wgsl",
-    sources: &[source::PIXEL_NORM],
-    entry: "backward",
-    bindings: &[Access::Read, Access::ReadWrite, Access::Read],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
+kernel_specs! {
+    shader: "pixel_norm.wgsl", sources: [source::PIXEL_NORM], params: Params;
+    FORWARD = "forward" [Read, ReadWrite];
+    BACKWARD = "backward" [Read, ReadWrite, Read];
+}
 
 /// Added to each row's mean square before its square root: an all-zero row stays zero
 /// instead of becoming NaN.
@@ -33,8 +20,11 @@ pub const EPSILON: f32 = 1e-8;
 
 kernel_params! {
     struct Params {
+        /// B
         rows: u32,
+        /// F
         features: u32,
+        /// backward: 1 adds into dx, 0 overwrites it
         accumulate: u32,
         epsilon: f32,
     }
@@ -42,14 +32,7 @@ kernel_params! {
 
 /// (B, F) of a batch of feature rows.
 fn rows_and_features(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
-    match *x.shape().dims() {
-        [rows, features] if rows >= 1 && features >= 1 => Ok((rows, features)),
-        _ => Err(Error::BadShape {
-            op,
-            why: "expected a batch of feature rows [B, F] with B, F ≥ 1".into(),
-            shape: x.shape().clone(),
-        }),
-    }
+    feature_rows(op, x, 1, "expected a batch of feature rows [B, F] with B, F ≥ 1")
 }
 
 /// `x` `[B, F]` → `y` `[B, F]`, each row divided by its root mean square.
@@ -66,12 +49,8 @@ pub fn forward(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 pub fn backward_into(gpu: &Gpu, x: &Tensor, dy: &Tensor, dx: &Tensor, accumulate: bool) -> Result<()> {
     let op = "pixel_norm_backward";
     let (rows, features) = rows_and_features(op, x)?;
-    if dy.shape() != x.shape() {
-        return Err(Error::shape(op, "dy must have x's shape", x.shape(), dy.shape()));
-    }
-    if dx.shape() != x.shape() {
-        return Err(Error::shape(op, "dx must have x's shape", x.shape(), dx.shape()));
-    }
+    same_shape(op, "dy must have x's shape", x, dy)?;
+    same_shape(op, "dx must have x's shape", x, dx)?;
     let params =
         Params { rows: rows as u32, features: features as u32, accumulate: accumulate as u32, epsilon: EPSILON };
     gpu.dispatch(&BACKWARD, &params, &[x, dx, dy], grid_1d(rows, 1));

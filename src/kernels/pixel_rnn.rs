@@ -8,45 +8,17 @@
 //! sequences are time-major `[T, B, ·]` (as [`crate::kernels::lstm`] reads them).
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::rng::Stream;
 use crate::kernels::source;
 
-const SOURCES: &[&str] = &[source::PHILOX, source::PIXEL_RNN];
-
-static BUILD_INPUTS: KernelSpec = KernelSpec {
-    shader: "pixel_rnn.wgsl",
-    sources: SOURCES,
-    entry: "build_inputs",
-    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static PROJECT_TOKENS: KernelSpec = KernelSpec {
-    shader: "pixel_rnn.wgsl",
-    sources: SOURCES,
-    entry: "project_tokens",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static ONEHOT_GRAD: KernelSpec = KernelSpec {
-    shader: "pixel_rnn.wgsl",
-    sources: SOURCES,
-    entry: "onehot_grad",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static SAMPLE_STEP: KernelSpec = KernelSpec {
-    shader: "pixel_rnn.wgsl",
-    sources: SOURCES,
-    entry: "sample_step",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&BUILD_INPUTS, &PROJECT_TOKENS, &ONEHOT_GRAD, &SAMPLE_STEP];
-
-const POSITIONS: u32 = 1;
+kernel_specs! {
+    shader: "pixel_rnn.wgsl", sources: [source::GRID, source::PHILOX, source::PIXEL_RNN], params: Params;
+    BUILD_INPUTS = "build_inputs" [Read, ReadWrite, ReadWrite];
+    PROJECT_TOKENS = "project_tokens" [Read, Read, Read, ReadWrite, ReadWrite];
+    ONEHOT_GRAD = "onehot_grad" [Read, Read, ReadWrite];
+    SAMPLE_STEP = "sample_step" [Read, Read, Read, ReadWrite];
+}
 
 /// The most input columns a layout may have (MAX_FEATURES in pixel_rnn.wgsl: the size of
 /// onehot_grad's per-thread accumulator).
@@ -59,22 +31,34 @@ const SLICE_STEPS: usize = 16;
 kernel_params! {
     #[derive(Default)]
     struct Params {
+        /// B sequences
         batch: u32,
+        /// build_inputs: how many time steps to build
         steps: u32,
+        /// build_inputs: the first step built; sample_step: the step t sampled
         start: u32,
+        /// T = height · width, tokens per image
         seq: u32,
         width: u32,
         height: u32,
+        /// K palette colours
         classes: u32,
+        /// F columns of an input row
         features: u32,
         flags: u32,
+        /// sample_step: 0 = the most likely colour
         temperature: f32,
+        /// sample_step: the Philox stream of the uniforms
         seed_lo: u32,
         seed_hi: u32,
         offset_lo: u32,
         offset_hi: u32,
+        /// 4H, the columns of W_x
         gates: u32,
     }
+
+    /// Flag: rows carry the pixel's row and column one-hot.
+    const POSITIONS: u32 = 1;
 }
 
 /// What one input row holds: the previous pixel's colour one-hot over K colours plus the
@@ -143,8 +127,9 @@ impl InputLayout {
         }
     }
 
-    /// B of a `[B, T]` token tensor, which must hold whole sequences.
+    /// B of a `[B, T]` token tensor, which must hold whole sequences (of a valid layout).
     fn batch_of(&self, op: &'static str, tokens: &Tensor) -> Result<usize> {
+        self.validate()?;
         let (batch, seq) = tokens.shape().as_matrix();
         if seq != self.seq_len() {
             return Err(Error::BadShape {
@@ -173,9 +158,7 @@ pub fn build_inputs(
     steps: usize,
 ) -> Result<(Tensor, Tensor)> {
     let op = "pixel_rnn build_inputs";
-    layout.validate()?;
-    let batch = layout.batch_of(op, tokens)?;
-    check_steps(op, tokens, layout, start, steps)?;
+    let batch = batch_and_steps(op, tokens, layout, start, steps)?;
     let x = Tensor::uninit(gpu, [steps, batch, layout.features()])?;
     let targets = Tensor::uninit(gpu, [steps * batch])?;
     gpu.dispatch(&BUILD_INPUTS, &layout.params(batch, start, steps), &[tokens, &x, &targets], grid_1d(x.len(), 256));
@@ -197,9 +180,7 @@ pub fn project_tokens(
     steps: usize,
 ) -> Result<(Tensor, Tensor)> {
     let op = "pixel_rnn project_tokens";
-    layout.validate()?;
-    let batch = layout.batch_of(op, tokens)?;
-    check_steps(op, tokens, layout, start, steps)?;
+    let batch = batch_and_steps(op, tokens, layout, start, steps)?;
     let (rows, gates) = w_x.shape().as_matrix();
     if rows != layout.features() || bias.len() != gates {
         return Err(Error::shape(op, "W_x must be [F, 4H] and the bias [4H]", w_x.shape(), bias.shape()));
@@ -222,7 +203,6 @@ pub fn onehot_weight_grad_into(
     out: &Tensor,
 ) -> Result<()> {
     let op = "pixel_rnn onehot_weight_grad";
-    layout.validate()?;
     let batch = layout.batch_of(op, tokens)?;
     let seq = layout.seq_len();
     let (rows, gates) = dgates.shape().as_matrix();
@@ -239,7 +219,16 @@ pub fn onehot_weight_grad_into(
     crate::kernels::reduce::sum_cols_into(gpu, &partials, 1.0, out, false)
 }
 
-fn check_steps(op: &'static str, tokens: &Tensor, layout: InputLayout, start: usize, steps: usize) -> Result<()> {
+/// B of `tokens` (see [`InputLayout`]), and steps `start .. start + steps` checked to be a
+/// non-empty part of its sequences.
+fn batch_and_steps(
+    op: &'static str,
+    tokens: &Tensor,
+    layout: InputLayout,
+    start: usize,
+    steps: usize,
+) -> Result<usize> {
+    let batch = layout.batch_of(op, tokens)?;
     if steps == 0 || start + steps > layout.seq_len() {
         return Err(Error::BadShape {
             op,
@@ -247,7 +236,7 @@ fn check_steps(op: &'static str, tokens: &Tensor, layout: InputLayout, start: us
             shape: tokens.shape().clone(),
         });
     }
-    Ok(())
+    Ok(batch)
 }
 
 /// Step `t` of sampling, for every sequence b of the batch: where `mask[b, t]` is 0 the
@@ -269,7 +258,6 @@ pub fn sample_step(
     stream: Stream,
 ) -> Result<()> {
     let op = "pixel_rnn sample_step";
-    layout.validate()?;
     let batch = layout.batch_of(op, out)?;
     for (what, tensor) in [("known", known), ("mask", mask)] {
         if tensor.shape() != out.shape() {

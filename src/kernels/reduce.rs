@@ -1,41 +1,25 @@
 //! Sums and means over rows, over columns, and over everything.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
-static SUM_ROWS: KernelSpec = KernelSpec {
-    shader: "reduce.wgsl",
-    sources: &[source::WORKGROUP_SUM, source::REDUCE],
-    entry: "sum_rows",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static SUM_COLS: KernelSpec = KernelSpec {
-    shader: "reduce.wgsl",
-    sources: &[source::WORKGROUP_SUM, source::REDUCE],
-    entry: "sum_cols",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static SUM_COLS_SERIAL: KernelSpec = KernelSpec {
-    shader: "reduce.wgsl",
-    sources: &[source::WORKGROUP_SUM, source::REDUCE],
-    entry: "sum_cols_serial",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&SUM_ROWS, &SUM_COLS, &SUM_COLS_SERIAL];
+kernel_specs! {
+    shader: "reduce.wgsl", sources: [source::WORKGROUP_SUM, source::REDUCE], params: Params;
+    SUM_ROWS = "sum_rows" [Read, ReadWrite];
+    SUM_COLS = "sum_cols" [Read, ReadWrite];
+    SUM_COLS_SERIAL = "sum_cols_serial" [Read, ReadWrite];
+}
 
 kernel_params! {
     struct Params {
         rows: u32,
         cols: u32,
+        /// valid elements (the last row of a flat array may be short)
         len: u32,
+        /// bit 0 ACCUMULATE (out += ...)
         flags: u32,
+        /// multiplies every result: 1 for a sum, 1/count for a mean
         scale: f32,
     }
 }

@@ -15,42 +15,20 @@
 //! back instead of going silent.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Shape, Tensor};
+use crate::gpu::{grid_1d, Gpu, Shape, Tensor};
 use crate::kernels::rng::Stream;
 use crate::kernels::source;
 
-/// The log-variance range the kernels clamp to: exp(20) ≈ 4.9e8 keeps the KL and its
-/// gradient finite in f32, exp(−20) ≈ 2e−9 is a standard deviation of 4.5e−5.
-pub const LOGVAR_MIN: f32 = -20.0;
-pub const LOGVAR_MAX: f32 = 20.0;
-
-const SOURCES: &[&str] = &[source::PHILOX, source::REPARAM];
-
-static FORWARD: KernelSpec = KernelSpec {
-    shader: "reparam.wgsl",
-    sources: SOURCES,
-    entry: "reparam_forward",
-    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static BACKWARD: KernelSpec = KernelSpec {
-    shader: "reparam.wgsl",
-    sources: SOURCES,
-    entry: "reparam_backward",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD, &BACKWARD];
-
-const NOISE: u32 = 1;
-const HAS_DZ: u32 = 2;
-const ACCUMULATE: u32 = 4;
+kernel_specs! {
+    shader: "reparam.wgsl", sources: [source::GRID, source::PHILOX, source::REPARAM], params: Params;
+    FORWARD = "reparam_forward" [Read, ReadWrite, ReadWrite, ReadWrite];
+    BACKWARD = "reparam_backward" [Read, Read, Read, ReadWrite];
+}
 
 kernel_params! {
     struct Params {
         rows: u32,
+        /// D; stats rows are 2D wide
         latent: u32,
         seed_lo: u32,
         seed_hi: u32,
@@ -59,6 +37,18 @@ kernel_params! {
         flags: u32,
         kl_scale: f32,
     }
+
+    /// The log-variance range the kernels clamp to: exp(20) ≈ 4.9e8 keeps the KL and its
+    /// gradient finite in f32, exp(−20) ≈ 2e−9 is a standard deviation of 4.5e−5.
+    pub const LOGVAR_MIN: f32 = -20.0;
+    /// The top of the log-variance range (see [`LOGVAR_MIN`]).
+    pub const LOGVAR_MAX: f32 = 20.0;
+    /// Flag (forward): draw e from the stream (otherwise e = 0 and z = m).
+    const NOISE: u32 = 1;
+    /// Flag (backward): dz is bound (otherwise only the KL term flows).
+    const HAS_DZ: u32 = 2;
+    /// Flag (backward): dstats += … instead of =.
+    const ACCUMULATE: u32 = 4;
 }
 
 /// What one forward launch writes.

@@ -3,42 +3,16 @@
 //! offset by what they drew, so no generator state ever lives on the device.
 
 use crate::error::Result;
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Shape, Tensor};
+use crate::gpu::{grid_1d, Gpu, Shape, Tensor};
 use crate::kernels::source;
 
-const SOURCES: &[&str] = &[source::PHILOX, source::RNG];
-
-static UNIFORM: KernelSpec = KernelSpec {
-    shader: "rng.wgsl",
-    sources: SOURCES,
-    entry: "uniform_fill",
-    bindings: &[Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static NORMAL: KernelSpec = KernelSpec {
-    shader: "rng.wgsl",
-    sources: SOURCES,
-    entry: "normal_fill",
-    bindings: &[Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static WORDS: KernelSpec = KernelSpec {
-    shader: "rng.wgsl",
-    sources: SOURCES,
-    entry: "random_words",
-    bindings: &[Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static INDEX: KernelSpec = KernelSpec {
-    shader: "rng.wgsl",
-    sources: SOURCES,
-    entry: "random_index",
-    bindings: &[Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&UNIFORM, &NORMAL, &WORDS, &INDEX];
+kernel_specs! {
+    shader: "rng.wgsl", sources: [source::GRID, source::PHILOX, source::RNG], params: Params;
+    UNIFORM = "uniform_fill" [ReadWrite];
+    NORMAL = "normal_fill" [ReadWrite];
+    WORDS = "random_words" [ReadWrite];
+    INDEX = "random_index" [ReadWrite];
+}
 
 /// A position in the random stream of one seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +42,11 @@ kernel_params! {
         seed_hi: u32,
         offset_lo: u32,
         offset_hi: u32,
+        /// random_index: indices in [0, range)
         range: u32,
+        /// uniform: low;  normal: mean
         a: f32,
+        /// uniform: high; normal: standard deviation
         b: f32,
     }
 }

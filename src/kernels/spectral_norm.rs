@@ -10,41 +10,25 @@
 //! a step keeps `u` on the top singular vector.
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::source;
 
-static POWER_ITERATION: KernelSpec = KernelSpec {
-    shader: "spectral_norm.wgsl",
-    sources: &[source::SPECTRAL_NORM],
-    entry: "power_iteration",
-    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static DIVIDE: KernelSpec = KernelSpec {
-    shader: "spectral_norm.wgsl",
-    sources: &[source::SPECTRAL_NORM],
-    entry: "divide",
-    bindings: &[Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static BACKWARD: KernelSpec = KernelSpec {
-    shader: "spectral_norm.wgsl",
-    sources: &[source::SPECTRAL_NORM],
-    entry: "backward",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&POWER_ITERATION, &DIVIDE, &BACKWARD];
+kernel_specs! {
+    shader: "spectral_norm.wgsl", sources: [source::GRID, source::WORKGROUP_SUM, source::SPECTRAL_NORM], params: Params;
+    POWER_ITERATION = "power_iteration" [Read, ReadWrite, ReadWrite, ReadWrite];
+    DIVIDE = "divide" [Read, Read, ReadWrite];
+    BACKWARD = "backward" [Read, Read, Read, Read, Read, ReadWrite];
+}
 
 kernel_params! {
     struct Params {
+        /// R
         rows: u32,
+        /// C
         cols: u32,
+        /// power-iteration steps (power_iteration only)
         iterations: u32,
+        /// backward: 1 adds into dw, 0 overwrites it
         accumulate: u32,
     }
 }

@@ -4,27 +4,14 @@
 //! instead of a transposed convolution (see upsample.wgsl for why).
 
 use crate::error::{Error, Result};
-use crate::gpu::{grid_1d, Access, Gpu, KernelSpec, Tensor};
+use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{batch_of, source};
 
-static UPSAMPLE: KernelSpec = KernelSpec {
-    shader: "upsample.wgsl",
-    sources: &[source::UPSAMPLE],
-    entry: "upsample",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-static BACKWARD: KernelSpec = KernelSpec {
-    shader: "upsample.wgsl",
-    sources: &[source::UPSAMPLE],
-    entry: "upsample_backward",
-    bindings: &[Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&UPSAMPLE, &BACKWARD];
+kernel_specs! {
+    shader: "upsample.wgsl", sources: [source::GRID, source::UPSAMPLE], params: Params;
+    UPSAMPLE = "upsample" [Read, ReadWrite];
+    BACKWARD = "upsample_backward" [Read, ReadWrite];
+}
 
 /// The input images of an upsampling: `height × width × channels`, grown by `factor`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -57,10 +44,12 @@ impl Upsampling {
 kernel_params! {
     struct Params {
         batch: u32,
+        /// of the input
         height: u32,
         width: u32,
         channels: u32,
         factor: u32,
+        /// backward: 1 adds into dx, 0 overwrites it
         accumulate: u32,
     }
 }

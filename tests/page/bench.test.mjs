@@ -2,7 +2,7 @@
 // object into #bench-out, the contract bench/compare reads (tiny cases: SwiftShader is slow).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage } from './harness.mjs';
+import { openPage, withReadyPage } from './harness.mjs';
 
 const report = async (page) => {
   await page.waitForFunction(() => document.body.dataset.bench === 'done', null, { timeout: 120_000 });
@@ -39,9 +39,7 @@ test('?bench= runs the cases by the protocol and writes the JSON report', { time
 });
 
 test('the Kernels tab profiles a step per kernel family', { timeout: 180_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage('#lab=kernels');
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage('#lab=kernels', async ({ page, consoleErrors }) => {
     await page.selectOption('#profile-case', 'matmul_256');
     await page.click('#profile-run');
     await page.waitForFunction(() => document.querySelectorAll('#profile-rows tr').length > 0, null, { timeout: 120_000 });
@@ -49,7 +47,5 @@ test('the Kernels tab profiles a step per kernel family', { timeout: 180_000 }, 
     const rows = await page.$$eval('#profile-rows tr', (trs) => trs.map((tr) => tr.children[0].textContent));
     assert.ok(rows.includes('matmul'), rows.join(', '));
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });

@@ -3,16 +3,14 @@
 // trained samples at once. The VAE's bundled pair is tested in vae.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertUncoveredKept, canvasStats, openPage, saveScreenshot } from './harness.mjs';
+import { assertUncoveredKept, canvasStats, saveScreenshot, withReadyPage } from './harness.mjs';
 
 const steps = (page, lab) => page.getAttribute(`#lab-${lab}`, 'data-steps').then(Number);
 const statusMatches = (page, lab, pattern) =>
   page.waitForFunction(([lab, source]) => new RegExp(source).test(document.getElementById(`${lab}-status`).textContent), [lab, pattern.source], { timeout: 60_000 });
 
 test('the bundled GAN generator replaces a moons setup and draws trained monsters', { timeout: 120_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage('#lab=gan&data=moons&count=40&z=4&hidden=16&batch=8');
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage('#lab=gan&data=moons&count=40&z=4&hidden=16&batch=8', async ({ page, consoleErrors }) => {
     await page.click('#gan-pretrained');
     await statusMatches(page, 'gan', /Loaded a generator trained \d+ steps on sprites/);
     assert.equal(await page.inputValue('#gan-data'), 'sprites', 'switched to the data it was trained on');
@@ -25,15 +23,11 @@ test('the bundled GAN generator replaces a moons setup and draws trained monster
     assert.ok(grid.colours > 50 && grid.spread > 10, `the fixed-noise grid shows images: ${JSON.stringify(grid)}`);
     await saveScreenshot(page, 'gan', { fullPage: true });
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('the bundled PixelRNN loads in one click and completes a covered sprite', { timeout: 180_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage('#lab=pixelrnn&data=sprites&count=40&size=8&hidden=16&batch=4');
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage('#lab=pixelrnn&data=sprites&count=40&size=8&hidden=16&batch=4', async ({ page, consoleErrors }) => {
     await page.click('#pixelrnn-pretrained');
     await statusMatches(page, 'pixelrnn', /Loaded a PixelRNN trained \d+ steps on sprites/);
     assert.equal(await page.inputValue('#pixelrnn-size'), '16', 'switched to the 16×16 sprites it was trained on');
@@ -47,7 +41,5 @@ test('the bundled PixelRNN loads in one click and completes a covered sprite', {
     assert.ok(out.colours >= 4 && out.spread > 5, `completions: ${JSON.stringify(out)}`);
     await saveScreenshot(page, 'pixelrnn', { fullPage: true });
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });

@@ -4,14 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { canvasStats, openPage, waitForSteps } from './harness.mjs';
+import { canvasStats, waitForSteps, withReadyPage } from './harness.mjs';
 
 const TINY = '#lab=gan&data=sprites&count=40&size=8&z=4&hidden=16&batch=8&glr=0.002&dlr=0.002&seed=2';
 
 test('the GAN lab trains, shows the game, walks the latent space and takes new noise', { timeout: 180_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage(TINY);
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage(TINY, async ({ page, consoleErrors }) => {
     assert.equal(await page.getAttribute('#tab-gan', 'aria-selected'), 'true');
     assert.equal(await page.inputValue('#gan-z'), '4');
     await page.click('#gan-train');
@@ -47,7 +45,5 @@ test('the GAN lab trains, shows the game, walks the latent space and takes new n
     await page.waitForFunction(() => /gan\.safetensors/.test(document.getElementById('vae-status').textContent));
     assert.match(await page.textContent('#vae-status'), /not a VAE/);
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });

@@ -94,6 +94,22 @@ export async function openPage(path = '', { flags = CHROMIUM_FLAGS, subpath = ''
 }
 
 /**
+ * Opens the page as openPage does (`options` as there, and may be left out), waits until it
+ * is ready, runs `body` with what openPage returned, and closes the browser and the server
+ * however `body` ends.
+ */
+export async function withReadyPage(path, options, body) {
+  if (typeof options === 'function') [options, body] = [{}, options];
+  const opened = await openPage(path, options);
+  try {
+    await opened.page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+    return await body(opened);
+  } finally {
+    await opened.close();
+  }
+}
+
+/**
  * What a canvas shows, from a screenshot of its element (so it is what the user sees,
  * whatever the canvas's context): the number of distinct colours, and the spread of
  * brightness. A blank or single-colour canvas has 1 colour and spread 0.

@@ -2,7 +2,7 @@
 // instead, and the lab still trains.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, waitForSteps } from './harness.mjs';
+import { waitForSteps, withReadyPage } from './harness.mjs';
 
 test('a malformed link shows a notice per bad key and the page still works', { timeout: 120_000 }, async () => {
   const bad = [
@@ -10,9 +10,7 @@ test('a malformed link shows a notice per bad key and the page still works', { t
     'hidden=abc', 'lr=NaN', 'latent=99999', 'beta=-3', 'bogus=1', 'z=4', 'seed=%zz',
     `dseed=${'9'.repeat(300)}`,
   ].join('&');
-  const { page, consoleErrors, close } = await openPage(`#${bad}`);
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage(`#${bad}`, async ({ page, consoleErrors }) => {
     assert.ok(await page.isVisible('#notices'));
     const items = await page.$$eval('#notice-list li', (lis) => lis.map((li) => li.textContent));
     const about = (key) => items.find((t) => t.startsWith(`${key}=`));
@@ -39,15 +37,11 @@ test('a malformed link shows a notice per bad key and the page still works', { t
     const hash = await page.evaluate(() => location.hash);
     assert.ok(!/bogus|abc|NaN/.test(hash), hash);
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('a bad value typed in the form is refused in words and the old one kept', { timeout: 90_000 }, async () => {
-  const { page, close } = await openPage('#lab=vae&data=moons&count=40&hidden=16&batch=8');
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage('#lab=vae&data=moons&count=40&hidden=16&batch=8', async ({ page }) => {
     await page.fill('#vae-lr', '-1');
     await page.press('#vae-lr', 'Enter');
     await page.locator('#vae-lr').blur();
@@ -57,7 +51,5 @@ test('a bad value typed in the form is refused in words and the old one kept', {
     await page.fill('#vae-hidden', '12');
     await page.locator('#vae-hidden').blur();
     await page.waitForFunction(() => /hidden=12&/.test(location.hash));
-  } finally {
-    await close();
-  }
+  });
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { assertUncoveredKept, canvasStats, openPage, waitForSteps } from './harness.mjs';
+import { assertUncoveredKept, canvasStats, waitForSteps, withReadyPage } from './harness.mjs';
 
 const TINY = '#lab=pixelrnn&data=sprites&count=40&size=8&hidden=16&batch=4&lr=0.01&seed=2';
 const painted = (page) => page.getAttribute('#lab-pixelrnn', 'data-painted').then(Number);
@@ -17,9 +17,7 @@ async function paintAll(page, button) {
 }
 
 test('the PixelRNN lab trains, completes covered sprites pixel by pixel and paints new ones', { timeout: 180_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage(TINY);
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage(TINY, async ({ page, consoleErrors }) => {
     assert.equal(await page.getAttribute('#tab-pixelrnn', 'aria-selected'), 'true');
     assert.match(await page.textContent('#pixelrnn-baselines'), /log₂ 16 = 4\.00 bits per pixel/);
     await page.click('#pixelrnn-train');
@@ -62,7 +60,5 @@ test('the PixelRNN lab trains, completes covered sprites pixel by pixel and pain
     const [again] = await Promise.all([page.waitForEvent('download'), page.click('#pixelrnn-export')]);
     assert.ok(readFileSync(await again.path()).equals(exported));
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });

@@ -1,12 +1,10 @@
 // The Kernels tab: opening it runs every kernel against its CPU twin, all green.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, saveScreenshot } from './harness.mjs';
+import { saveScreenshot, withReadyPage } from './harness.mjs';
 
 test('page shows the adapter and an all-green self-test table', { timeout: 300_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage();
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage('', async ({ page, consoleErrors }) => {
     await page.click('#tab-kernels');
     await page.waitForFunction(() => document.body.dataset.selftest, null, { timeout: 240_000 });
     const adapter = await page.textContent('#adapter');
@@ -19,7 +17,5 @@ test('page shows the adapter and an all-green self-test table', { timeout: 300_0
     assert.match(await page.evaluate(() => location.hash), /^#lab=kernels$/);
     await saveScreenshot(page, 'selftest');
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });

@@ -2,7 +2,7 @@
 // dataset; a file that is not a usable sheet is refused in words and the lab keeps working.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canvasStats, openPage, waitForSteps } from './harness.mjs';
+import { canvasStats, waitForSteps, withReadyPage } from './harness.mjs';
 
 /** A 64×48 PNG of twelve 16×16 tiles, each a little two-colour creature, made by the browser. */
 async function makeSheet(page, { width = 64, height = 48 } = {}) {
@@ -30,9 +30,7 @@ async function makeSheet(page, { width = 64, height = 48 } = {}) {
 }
 
 test('a sprite sheet comes in by file picker and by drag and drop; bad files are explained', { timeout: 120_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage('#lab=gan&data=sprites&count=40&size=16&z=4&hidden=16&batch=8');
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage('#lab=gan&data=sprites&count=40&size=16&z=4&hidden=16&batch=8', async ({ page, consoleErrors }) => {
 
     // Not a PNG at all.
     await page.setInputFiles('#gan-sheet', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('hello') });
@@ -71,7 +69,5 @@ test('a sprite sheet comes in by file picker and by drag and drop; bad files are
     await page.waitForFunction(() => /dropped\.png: 12 tiles of 16×16/.test(document.getElementById('vae-status').textContent));
     assert.equal(await page.inputValue('#vae-data'), 'sheet');
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });

@@ -2,13 +2,11 @@
 // explanation, the link in the address bar, and the message for browsers without WebGPU.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHROMIUM_FLAGS, openPage, saveScreenshot } from './harness.mjs';
+import { CHROMIUM_FLAGS, openPage, saveScreenshot, withReadyPage } from './harness.mjs';
 
 test('the page, served from a sub-path, shows the adapter, the tabs in the lecture order and their explanations', { timeout: 120_000 }, async () => {
   // Served as /genlab/, like a GitHub Pages project site: every asset path must be relative.
-  const { page, consoleErrors, close } = await openPage('', { subpath: 'genlab' });
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage('', { subpath: 'genlab' }, async ({ page, consoleErrors }) => {
     assert.match(await page.textContent('#adapter'), /WebGpu/);
     assert.match(await page.textContent('.tagline'), /PixelRNN, VAE and GAN/);
     const tabs = await page.$$eval('[role=tab] b', (bs) => bs.map((b) => b.textContent));
@@ -44,9 +42,7 @@ test('the page, served from a sub-path, shows the adapter, the tabs in the lectu
     await page.keyboard.press('ArrowRight');
     assert.equal(await page.getAttribute('#tab-gan', 'aria-selected'), 'true');
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('without WebGPU the page says which browsers and settings have it', { timeout: 60_000 }, async () => {

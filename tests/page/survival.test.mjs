@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { openPage } from './harness.mjs';
+import { withReadyPage } from './harness.mjs';
 
 // Keeps every device the page makes in window.__devices; with window.__noNewDevices set,
 // the adapter refuses to make more (a GPU that is gone for good).
@@ -47,9 +47,7 @@ function assertSafetensors(bytes, what) {
 
 for (const [lab, link, exportName] of LABS) {
   test(`the ${lab} lab survives a lost GPU device and trains on from its checkpoint`, { timeout: 240_000 }, async () => {
-    const { page, consoleErrors, close } = await openPage(link, { initScript: CAPTURE_DEVICES });
-    try {
-      await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+    await withReadyPage(link, { initScript: CAPTURE_DEVICES }, async ({ page, consoleErrors }) => {
       await page.click(`#${lab}-train`);
       // A checkpoint of a model that has trained (one is taken every few seconds of training).
       await page.waitForFunction((lab) => Number(document.getElementById(`lab-${lab}`).dataset.checkpoint) > 0,
@@ -85,17 +83,13 @@ for (const [lab, link, exportName] of LABS) {
         .startsWith(`recovered.safetensors: loaded a`) && document.getElementById(`${lab}-status`).textContent.includes(`trained ${steps} steps`),
       [lab, steps], { timeout: 30_000 });
       assert.deepEqual(consoleErrors.filter((e) => /panicked|unreachable/.test(e)), [], 'no panic');
-    } finally {
-      await close();
-    }
+    });
   });
 }
 
 test('a paused lab keeps every step it took through a lost device', { timeout: 180_000 }, async () => {
   const [, link] = LABS[1];
-  const { page, consoleErrors, close } = await openPage(link, { initScript: CAPTURE_DEVICES });
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage(link, { initScript: CAPTURE_DEVICES }, async ({ page, consoleErrors }) => {
     await page.click('#gan-train');
     await page.waitForFunction(() => Number(document.getElementById('lab-gan').dataset.steps) >= 5, null, { timeout: 60_000 });
     await page.click('#gan-pause');
@@ -112,16 +106,12 @@ test('a paused lab keeps every step it took through a lost device', { timeout: 1
     assert.equal(await attr(page, 'gan', 'steps'), steps);
     assert.equal(await attr(page, 'gan', 'running'), 0, 'paused before, paused after');
     assert.deepEqual(consoleErrors.filter((e) => /panicked|unreachable/.test(e)), [], 'no panic');
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('with no new device to be had, the lab says so and exports its checkpoint', { timeout: 180_000 }, async () => {
   const [, link] = LABS[0];
-  const { page, consoleErrors, close } = await openPage(link, { initScript: CAPTURE_DEVICES });
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage(link, { initScript: CAPTURE_DEVICES }, async ({ page, consoleErrors }) => {
     await page.click('#vae-train');
     await page.waitForFunction(() => Number(document.getElementById('lab-vae').dataset.checkpoint) > 0, null, { timeout: 120_000 });
     const checkpoint = await attr(page, 'vae', 'checkpoint');
@@ -135,16 +125,12 @@ test('with no new device to be had, the lab says so and exports its checkpoint',
     const header = assertSafetensors(readFileSync(await download.path()), 'vae from the checkpoint');
     assert.equal(header.steps, steps);
     assert.deepEqual(consoleErrors.filter((e) => /panicked|unreachable/.test(e)), [], 'no panic');
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('a diverging run stops and goes back to its last good checkpoint', { timeout: 180_000 }, async () => {
   // Adam at a learning rate of 1 throws the VAE's weights about: the loss leaps within steps.
-  const { page, consoleErrors, close } = await openPage('#lab=vae&data=moons&count=40&hidden=16&latent=2&batch=8&lr=1&warmup=0&compare=0&seed=3');
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage('#lab=vae&data=moons&count=40&hidden=16&latent=2&batch=8&lr=1&warmup=0&compare=0&seed=3', async ({ page, consoleErrors }) => {
     await page.click('#vae-train');
     await page.waitForFunction(() => /diverged/.test(document.getElementById('vae-status').textContent), null, { timeout: 120_000 });
     const status = await page.textContent('#vae-status');
@@ -167,7 +153,5 @@ test('a diverging run stops and goes back to its last good checkpoint', { timeou
     await page.waitForTimeout(500);
     assert.doesNotMatch(await page.textContent('#vae-status'), /diverged/);
     assert.deepEqual(consoleErrors.filter((e) => /panicked|unreachable/.test(e)), [], 'no panic');
-  } finally {
-    await close();
-  }
+  });
 });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { canvasStats, openPage, saveScreenshot, waitForSteps } from './harness.mjs';
+import { canvasStats, saveScreenshot, waitForSteps, withReadyPage } from './harness.mjs';
 
 const TINY = '#lab=vae&data=moons&count=40&hidden=16&latent=2&batch=8&lr=0.005&warmup=0&compare=1&seed=3';
 
@@ -13,9 +13,7 @@ const loss = (page) => page.getAttribute('#lab-vae', 'data-loss').then(Number);
 const steps = (page) => page.getAttribute('#lab-vae', 'data-steps').then(Number);
 
 test('the VAE lab trains, draws from GPU buffers, shares a link, exports and imports', { timeout: 180_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage(TINY);
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage(TINY, async ({ page, consoleErrors }) => {
     assert.equal(await page.getAttribute('#tab-vae', 'aria-selected'), 'true');
     assert.equal(await page.inputValue('#vae-hidden'), '16', 'the form shows the link');
     assert.equal(await page.inputValue('#vae-data'), 'moons');
@@ -86,28 +84,20 @@ test('the VAE lab trains, draws from GPU buffers, shares a link, exports and imp
     const [again] = await Promise.all([page.waitForEvent('download'), page.click('#vae-export')]);
     assert.ok(readFileSync(await again.path()).equals(exported), 'exported again after import: the same bytes');
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('a link with steps replays the training to that step and stops', { timeout: 120_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage(`${TINY}&compare=0&steps=5`);
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage(`${TINY}&compare=0&steps=5`, async ({ page, consoleErrors }) => {
     await page.waitForFunction(() => /Replayed the link's 5 steps/.test(document.getElementById('vae-status').textContent), null, { timeout: 90_000 });
     assert.equal(await steps(page), 5);
     assert.equal(await page.getAttribute('#lab-vae', 'data-running'), '0');
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });
 
 test('the bundled trained models show the lecture point at once, and the map point decodes as it moves', { timeout: 120_000 }, async () => {
-  const { page, consoleErrors, close } = await openPage('#lab=vae');
-  try {
-    await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 60_000 });
+  await withReadyPage('#lab=vae', async ({ page, consoleErrors }) => {
     await page.click('#vae-pretrained');
     await page.waitForFunction(() => /Loaded a VAE and an autoencoder trained 2000 steps on moons/.test(document.getElementById('vae-status').textContent), null, { timeout: 60_000 });
     assert.equal(await page.inputValue('#vae-hidden'), '64', 'the form shows the loaded settings');
@@ -140,7 +130,5 @@ test('the bundled trained models show the lecture point at once, and the map poi
     await page.waitForTimeout(500);
     await saveScreenshot(page, 'vae', { fullPage: true });
     assert.deepEqual(consoleErrors, []);
-  } finally {
-    await close();
-  }
+  });
 });

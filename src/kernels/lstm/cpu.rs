@@ -87,23 +87,22 @@ impl States {
     fn plane(&self) -> usize {
         self.dims.batch * self.dims.hidden
     }
-    /// h_{t-1} for step t (h0 at t = 0).
-    pub fn h_before(&self, t: usize) -> &[f64] {
+    /// The state before step t of a `sequence` of them that starts from `initial`.
+    fn before<'a>(&self, initial: &'a [f64], sequence: &'a [f64], t: usize) -> &'a [f64] {
         let n = self.plane();
         if t == 0 {
-            &self.h0
+            initial
         } else {
-            &self.h[(t - 1) * n..t * n]
+            &sequence[(t - 1) * n..t * n]
         }
+    }
+    /// h_{t-1} for step t (h0 at t = 0).
+    pub fn h_before(&self, t: usize) -> &[f64] {
+        self.before(&self.h0, &self.h, t)
     }
     /// c_{t-1} for step t (c0 at t = 0).
     pub fn c_before(&self, t: usize) -> &[f64] {
-        let n = self.plane();
-        if t == 0 {
-            &self.c0
-        } else {
-            &self.c[(t - 1) * n..t * n]
-        }
+        self.before(&self.c0, &self.c, t)
     }
 }
 

@@ -38,62 +38,20 @@
 //! against 1.33 s for T = 256, B = 32, H = 128).
 
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Gpu, KernelSpec, Shape, Tensor};
+use crate::gpu::{Gpu, Shape, Tensor};
 use crate::kernels::matmul::{self, Epilogue, Transpose};
 use crate::kernels::source;
 
 pub mod cases;
 pub mod cpu;
 
-const SOURCES: &[&str] = &[source::ACTIVATION, source::LSTM];
-
-static FORWARD_STEP: KernelSpec = KernelSpec {
-    shader: "lstm.wgsl",
-    sources: SOURCES,
-    entry: "lstm_forward_step",
-    bindings: &[
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-        Access::ReadWrite,
-        Access::ReadWrite,
-    ],
-    params: Params::LAYOUT,
-};
-static BACKWARD_STEP: KernelSpec = KernelSpec {
-    shader: "lstm.wgsl",
-    sources: SOURCES,
-    entry: "lstm_backward_step",
-    bindings: &[
-        Access::Read,
-        Access::ReadWrite,
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::Read,
-        Access::ReadWrite,
-    ],
-    params: Params::LAYOUT,
-};
-static DH0: KernelSpec = KernelSpec {
-    shader: "lstm.wgsl",
-    sources: SOURCES,
-    entry: "lstm_dh0",
-    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-static DW_H: KernelSpec = KernelSpec {
-    shader: "lstm.wgsl",
-    sources: SOURCES,
-    entry: "lstm_dw_h",
-    bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    params: Params::LAYOUT,
-};
-
-/// This module's kernels, for checks that walk every kernel (see [`super::specs`]).
-pub(crate) static SPECS: &[&KernelSpec] = &[&FORWARD_STEP, &BACKWARD_STEP, &DH0, &DW_H];
+kernel_specs! {
+    shader: "lstm.wgsl", sources: [source::ACTIVATION, source::LSTM], params: Params;
+    FORWARD_STEP = "lstm_forward_step" [Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite];
+    BACKWARD_STEP = "lstm_backward_step" [Read, ReadWrite, Read, Read, Read, Read, ReadWrite];
+    DH0 = "lstm_dh0" [Read, ReadWrite, ReadWrite];
+    DW_H = "lstm_dw_h" [Read, Read, Read, ReadWrite];
+}
 
 /// Hidden units per workgroup and batch rows per workgroup (UNITS and ROWS in lstm.wgsl).
 const UNITS: usize = 64;
@@ -101,21 +59,28 @@ const ROWS: usize = 4;
 /// Rows of dW_h per thread of the dW_h kernel (DW_K in lstm.wgsl).
 const DW_K: usize = 8;
 
-const HAS_H0: u32 = 1;
-const HAS_C0: u32 = 2;
-const RECURRENT: u32 = 4;
-const DC_IN: u32 = 8;
-
 kernel_params! {
     #[derive(Default)]
     struct Params {
         batch: u32,
         hidden: u32,
+        /// the step this launch computes
         t: u32,
+        /// T
         steps: u32,
+        /// which [B, ·] slice of the x / dh input to read (t in a sequence, 0 for one cell)
         src_step: u32,
         flags: u32,
     }
+
+    /// Flag: h_{-1} = h0 (otherwise zero).
+    const HAS_H0: u32 = 1;
+    /// Flag: c_{-1} = c0 (otherwise zero).
+    const HAS_C0: u32 = 2;
+    /// Flag: forward, add h_{t-1}·W_h; backward, add dgates_{t+1}·W_hᵀ to dh.
+    const RECURRENT: u32 = 4;
+    /// Flag (backward): the dc buffer holds dc from step t+1 (otherwise zero).
+    const DC_IN: u32 = 8;
 }
 
 /// Gates per hidden unit.
