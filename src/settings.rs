@@ -205,6 +205,16 @@ macro_rules! choice {
     };
 }
 
+/// A network's width: the key `hidden`, the flag `--hidden`, what `help` says it widens.
+pub const fn hidden<C>(help: &'static str, field: Field<C>) -> Setting<C> {
+    Setting { key: "hidden", flag: Some("hidden"), label: "Hidden units", unit: "", help, field }
+}
+
+/// Examples per training step: the key `batch`, the flag `--batch`, what `help` says they are.
+pub const fn batch<C>(help: &'static str, field: Field<C>) -> Setting<C> {
+    Setting { key: "batch", flag: Some("batch"), label: "Batch", unit: "", help, field }
+}
+
 /// Adam's step size: the key `lr`, the flag `--lr`, and `field` (the config's rate).
 pub const fn learning_rate<C>(field: Field<C>) -> Setting<C> {
     Setting { key: "lr", flag: Some("lr"), label: "Learning rate", unit: "", help: "Adam's step size.", field }

@@ -170,24 +170,37 @@ impl Tape {
             Transpose::NONE,
             Epilogue { bias: bv.as_ref(), activation: act, accumulate: false },
         )?;
+        self.push_activated(y, act, move |tape, dz| {
+            let gpu = &tape.gpu;
+            let into = |accumulate| Epilogue { accumulate, ..Epilogue::default() };
+            if let Some((dw, acc)) = tape.grad_slot(w)? {
+                matmul::matmul_into(gpu, &xv, dz, Transpose::A, into(acc), &dw)?;
+            }
+            if let Some((db, acc)) = bias.map(|b| tape.grad_slot(b)).transpose()?.flatten() {
+                reduce::sum_cols_into(gpu, dz, 1.0, &db, acc)?;
+            }
+            if let Some((dx, acc)) = tape.grad_slot(x)? {
+                matmul::matmul_into(gpu, dz, &wv, Transpose::B, into(acc), &dx)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records `y = act(z)`, whose backward gets dz = dy·act'(z) (from `y` itself) and sends
+    /// it on through `send`.
+    fn push_activated(
+        &self,
+        y: Tensor,
+        act: Activation,
+        send: impl Fn(&Tape, &Tensor) -> Result<()> + 'static,
+    ) -> Result<Var> {
         let yv = y.clone();
         Ok(self.push(
             y,
             Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
                 let Some(dy) = dy else { return Ok(()) };
-                let gpu = &tape.gpu;
-                let dz = through_activation(gpu, dy, &yv, act)?;
-                let into = |accumulate| Epilogue { accumulate, ..Epilogue::default() };
-                if let Some((dw, acc)) = tape.grad_slot(w)? {
-                    matmul::matmul_into(gpu, &xv, &dz, Transpose::A, into(acc), &dw)?;
-                }
-                if let Some((db, acc)) = bias.map(|b| tape.grad_slot(b)).transpose()?.flatten() {
-                    reduce::sum_cols_into(gpu, &dz, 1.0, &db, acc)?;
-                }
-                if let Some((dx, acc)) = tape.grad_slot(x)? {
-                    matmul::matmul_into(gpu, &dz, &wv, Transpose::B, into(acc), &dx)?;
-                }
-                Ok(())
+                let dz = through_activation(&tape.gpu, dy, &yv, act)?;
+                send(tape, &dz)
             })),
         ))
     }
@@ -278,19 +291,12 @@ impl Tape {
     /// `act(x + bias)` with `bias` added to every row of the matrix `x`.
     pub fn bias_act(&self, x: Var, bias: Var, act: Activation) -> Result<Var> {
         let y = elementwise::bias_act(&self.gpu, &self.value(x), Some(&self.value(bias)), act)?;
-        let yv = y.clone();
-        Ok(self.push(
-            y,
-            Some(Box::new(move |tape: &Tape, dy: Option<Tensor>| {
-                let Some(dy) = dy else { return Ok(()) };
-                let gpu = &tape.gpu;
-                let dz = through_activation(gpu, dy, &yv, act)?;
-                if let Some((db, acc)) = tape.grad_slot(bias)? {
-                    reduce::sum_cols_into(gpu, &dz, 1.0, &db, acc)?;
-                }
-                tape.send_grad(x, &dz)
-            })),
-        ))
+        self.push_activated(y, act, move |tape, dz| {
+            if let Some((db, acc)) = tape.grad_slot(bias)? {
+                reduce::sum_cols_into(&tape.gpu, dz, 1.0, &db, acc)?;
+            }
+            tape.send_grad(x, dz)
+        })
     }
 
     /// `x` `[B, F]` with one more column, the batch's mean standard deviation over rows (see

@@ -10,14 +10,15 @@
 use std::time::Instant;
 
 use genlab::data::device::DeviceDataset;
-use genlab::data::{moons, sprites, MoonJitter};
+use genlab::data::{moons, sprites, Dataset, MoonJitter};
 use genlab::gpu::{Gpu, Holdings};
 use genlab::models::gan::{Gan, GanConfig, SampleShape};
 use genlab::models::pixel_rnn::{PixelRnn, PixelRnnConfig};
 use genlab::models::vae::{Vae, VaeConfig};
+use genlab::models::Model;
 use genlab::{Error, Result};
 
-use super::guard::{self, GuardArgs};
+use super::guard::{self, GuardArgs, Ran};
 
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {
@@ -100,37 +101,25 @@ fn soak(gpu: &Gpu, model: &str, args: &SoakArgs) -> Result<Report> {
             samples.push(Sample { step, rss_mib: rss_mib(), device: gpu.holdings() });
         }
     };
-    let guarded = GuardArgs::default();
+    let steps = args.steps;
     let ran = match model {
         "vae" => {
             let ds = moons(1000, 1, &MoonJitter::default())?;
-            let data = DeviceDataset::upload(gpu, &ds)?;
             let config = VaeConfig { hidden: 64, latent: 4, batch: 32, ..VaeConfig::default() };
             let mut vae = Vae::new(gpu, config, ds.image_len())?;
-            guard::train(gpu, &mut vae, &data, args.steps, &guarded, model, |vae, _| {
-                sample(vae.steps());
-                Ok(())
-            })
+            train_sampled(gpu, &mut vae, &ds, steps, model, &mut sample)?
         }
         "gan" => {
             let ds = sprites(1000, 8, 1)?;
-            let data = DeviceDataset::upload(gpu, &ds)?;
             let config = GanConfig { z_dim: 8, hidden: 64, batch: 32, d_conv_channels: 0, ..GanConfig::default() };
             let mut gan = Gan::new(gpu, config, SampleShape::image(ds.height, ds.width, ds.channels))?;
-            guard::train(gpu, &mut gan, &data, args.steps, &guarded, model, |gan, _| {
-                sample(gan.steps());
-                Ok(())
-            })
+            train_sampled(gpu, &mut gan, &ds, steps, model, &mut sample)?
         }
         "pixelrnn" => {
             let ds = sprites(500, 8, 1)?;
-            let data = DeviceDataset::upload(gpu, &ds)?;
             let config = PixelRnnConfig { hidden: 16, layers: 1, batch: 8, ..PixelRnnConfig::default() };
             let mut rnn = PixelRnn::for_dataset(gpu, config, &ds)?;
-            guard::train(gpu, &mut rnn, &data, args.steps, &guarded, model, |rnn, _| {
-                sample(rnn.steps());
-                Ok(())
-            })
+            train_sampled(gpu, &mut rnn, &ds, steps, model, &mut sample)?
         }
         other => return Err(Error::Invalid(format!("no model {other:?} to soak: choose from vae, gan, pixelrnn"))),
     };
@@ -147,4 +136,21 @@ fn soak(gpu: &Gpu, model: &str, args: &SoakArgs) -> Result<Report> {
         buffers_in_use_growth: last.device.buffers_in_use as i64 - first.device.buffers_in_use as i64,
         samples,
     })
+}
+
+/// Trains `net` on `ds` for `steps` under the default guard, calling `sample` with each
+/// step taken.
+fn train_sampled<M: Model>(
+    gpu: &Gpu,
+    net: &mut M,
+    ds: &Dataset,
+    steps: u32,
+    name: &str,
+    sample: &mut impl FnMut(u32),
+) -> Result<Ran> {
+    let data = DeviceDataset::upload(gpu, ds)?;
+    Ok(guard::train(gpu, net, &data, steps, &GuardArgs::default(), name, |net, _| {
+        sample(net.steps_taken());
+        Ok(())
+    }))
 }

@@ -32,7 +32,7 @@ use crate::models::{check_batch, check_learning_rate, log_sum_exp, stream, Monit
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
 use crate::nn::{Adam, Mlp, Param};
-use crate::settings::{learning_rate, Declared, Setting};
+use crate::settings::{batch, hidden, learning_rate, Declared, Setting};
 use crate::{number, whole};
 
 /// Figures the VAE reports each monitored step, in this order.
@@ -73,14 +73,7 @@ impl Default for VaeConfig {
 impl Declared for VaeConfig {
     /// The VAE's settings: the page's form and links, and the command line's flags.
     const SETTINGS: &'static [Setting<VaeConfig>] = &[
-        Setting {
-            key: "hidden",
-            flag: Some("hidden"),
-            label: "Hidden units",
-            unit: "",
-            help: "Width of the encoder's and the decoder's hidden layer.",
-            field: whole!(hidden: usize, 1, 1024),
-        },
+        hidden("Width of the encoder's and the decoder's hidden layer.", whole!(hidden: usize, 1, 1024)),
         Setting {
             key: "latent",
             flag: Some("latent"),
@@ -89,14 +82,7 @@ impl Declared for VaeConfig {
             help: "Latent dimensions; 2 draws the latent map.",
             field: whole!(latent: usize, 1, 32),
         },
-        Setting {
-            key: "batch",
-            flag: Some("batch"),
-            label: "Batch",
-            unit: "",
-            help: "Images per training step.",
-            field: whole!(batch: usize, 1, 512),
-        },
+        batch("Images per training step.", whole!(batch: usize, 1, 512)),
         learning_rate(number!(learning_rate, above 0.0, 1.0)),
         Setting {
             key: "beta",

@@ -4,7 +4,7 @@ use super::generator::Upsampler;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::Activation;
 use crate::models::check_learning_rate;
-use crate::settings::{Declared, Setting};
+use crate::settings::{batch, hidden, Declared, Setting};
 use crate::{choice, number, switch, whole};
 
 /// What the generator's last layer does.
@@ -122,22 +122,8 @@ impl Declared for GanConfig {
             help: "Dimensions of the noise the generator paints from.",
             field: whole!(z_dim: usize, 1, 128),
         },
-        Setting {
-            key: "hidden",
-            flag: Some("hidden"),
-            label: "Hidden units",
-            unit: "",
-            help: "Width of both hidden layers of both networks.",
-            field: whole!(hidden: usize, 1, 1024),
-        },
-        Setting {
-            key: "batch",
-            flag: Some("batch"),
-            label: "Batch",
-            unit: "",
-            help: "Real and fake images per update.",
-            field: whole!(batch: usize, 1, 512),
-        },
+        hidden("Width of both hidden layers of both networks.", whole!(hidden: usize, 1, 1024)),
+        batch("Real and fake images per update.", whole!(batch: usize, 1, 512)),
         Setting {
             key: "dsteps",
             flag: Some("d-steps"),

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::models::check_learning_rate;
-use crate::settings::{learning_rate, Declared, Setting};
+use crate::settings::{batch, hidden, learning_rate, Declared, Setting};
 use crate::{number, whole};
 
 /// Hidden sizes a config may ask for.
@@ -38,14 +38,7 @@ impl Default for PixelRnnConfig {
 impl Declared for PixelRnnConfig {
     /// The PixelRNN's settings: the page's form and links, and the command line's flags.
     const SETTINGS: &'static [Setting<PixelRnnConfig>] = &[
-        Setting {
-            key: "hidden",
-            flag: Some("hidden"),
-            label: "Hidden units",
-            unit: "",
-            help: "Hidden units per LSTM layer.",
-            field: whole!(hidden: usize, 1, MAX_HIDDEN as u64),
-        },
+        hidden("Hidden units per LSTM layer.", whole!(hidden: usize, 1, MAX_HIDDEN as u64)),
         Setting {
             key: "layers",
             flag: Some("layers"),
@@ -54,14 +47,7 @@ impl Declared for PixelRnnConfig {
             help: "Stacked LSTM layers, 1 or 2; layer 2 reads layer 1's hidden states.",
             field: whole!(layers: usize, 1, MAX_LAYERS as u64),
         },
-        Setting {
-            key: "batch",
-            flag: Some("batch"),
-            label: "Batch",
-            unit: "",
-            help: "Sprites per training step.",
-            field: whole!(batch: usize, 1, 256),
-        },
+        batch("Sprites per training step.", whole!(batch: usize, 1, 256)),
         learning_rate(number!(learning_rate, above 0.0, 1.0)),
     ];
 }
