@@ -25,7 +25,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 use crate::gpu::Gpu;
-use crate::link::Link;
+use crate::link::{Lab, Link};
 
 /// The page's entry point, run when the module loads. Does nothing on a page without the
 /// genlab markup (e.g. the wasm-bindgen-test harness).
@@ -61,6 +61,9 @@ async fn run() -> Result<(), JsValue> {
             body.set_attribute("data-bench", "done")?;
         }
         return Ok(());
+    }
+    for lab in Lab::ALL.into_iter().filter(|lab| lab.has_model()) {
+        labs::build_controls(lab).map_err(|e| JsValue::from_str(&e.to_string()))?;
     }
     let (link, notices) = Link::parse(&dom::location_link());
     shell::show_notices(&notices);

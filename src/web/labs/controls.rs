@@ -4,7 +4,9 @@
 //! lines the labs write to.
 
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{DragEvent, Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
+use web_sys::{
+    DocumentFragment, DragEvent, Element, HtmlElement, HtmlInputElement, HtmlSelectElement, HtmlTemplateElement,
+};
 
 use super::{Cmd, Queue};
 use crate::data::{self, Dataset, DatasetKind, MoonJitter, SheetOptions};
@@ -54,6 +56,33 @@ pub fn wire_buttons(lab: Lab, queue: &Queue) {
             }
         });
     }
+}
+
+/// Builds the lab's controls column (`#{lab}-controls`) from the page's one
+/// `<template id="lab-controls">`: its ids `LAB-…` become `{lab}-…`, and each of its slots
+/// (`data-slot="…"`) gives way to the lab's own elements that fill it (`data-fills="…"`:
+/// the bundled-model button, the export buttons).
+pub fn build_controls(lab: Lab) -> Result<()> {
+    let js = |e: JsValue| Error::Invalid(format!("the page could not build the {} controls: {e:?}", lab.title()));
+    let template: HtmlTemplateElement = dom::get("lab-controls")?;
+    let column: Element = dom::get(&format!("{}-controls", lab.name()))?;
+    let copy: DocumentFragment = template.content().clone_node_with_deep(true).map_err(js)?.unchecked_into();
+    let named = copy.query_selector_all("[id]").map_err(js)?;
+    for element in (0..named.length()).filter_map(|i| named.item(i)?.dyn_into::<Element>().ok()) {
+        element.set_id(&element.id().replacen("LAB-", &format!("{}-", lab.name()), 1));
+    }
+    let slots = copy.query_selector_all("[data-slot]").map_err(js)?;
+    for slot in (0..slots.length()).filter_map(|i| slots.item(i)?.dyn_into::<Element>().ok()) {
+        let name = slot.get_attribute("data-slot").unwrap_or_default();
+        let fills = column.query_selector_all(&format!("[data-fills=\"{name}\"]")).map_err(js)?;
+        let parent = slot.parent_node().ok_or_else(|| Error::Invalid("a template slot has no parent".into()))?;
+        for fill in (0..fills.length()).filter_map(|i| fills.item(i)) {
+            parent.insert_before(&fill, Some(&slot)).map_err(js)?;
+        }
+        slot.remove();
+    }
+    column.append_child(&copy).map_err(js)?;
+    Ok(())
 }
 
 /// Builds the lab's forms from the declared settings: the dataset's into

@@ -34,6 +34,7 @@ use crate::link::{DataLink, Lab, Link};
 use crate::models::model::Header;
 use crate::models::Model;
 use crate::nn::snapshot::Resumable;
+pub use controls::build_controls;
 use controls::{
     build_form, copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss,
     show_running, show_steps, status, wire_buttons, wire_form, wire_sheet_input,
