@@ -7,26 +7,7 @@
 //
 // One fullscreen triangle; the fragment shader works out which image, which pixel of it.
 
-struct Params {
-    count: u32,
-    height: u32,
-    width: u32,
-    channels: u32,
-    cols: u32,
-    scale: u32,
-    gap: u32,
-    // Index of the first value of image 0 in `pixels`.
-    first: u32,
-    // Ringed cells, or -1.
-    ring_a: i32,
-    ring_b: i32,
-    _pad0: u32,
-    _pad1: u32,
-    background: vec4<f32>,
-    accent_a: vec4<f32>,
-    accent_b: vec4<f32>,
-}
-
+// p: the grid's Params, declared in src/web/canvas.rs (put before this source when compiled).
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> pixels: array<f32>;
 

@@ -54,7 +54,8 @@ impl ParamsLayout {
     /// and `f32` are spelled alike in both languages). Field for field, WGSL lays it out as
     /// `#[repr(C)]` lays out the Rust struct. Then the shared constants, one `const` each.
     pub fn wgsl(&self) -> String {
-        let fields: String = self.fields.iter().map(|f| format!("    {}: {},\n", f.name, f.ty)).collect();
+        let wgsl_type = |rust: &'static str| if rust == "[f32; 4]" { "vec4<f32>" } else { rust };
+        let fields: String = self.fields.iter().map(|f| format!("    {}: {},\n", f.name, wgsl_type(f.ty))).collect();
         let consts: String =
             self.consts.iter().map(|(name, ty, value)| format!("const {name}: {ty} = {value};\n")).collect();
         format!("struct Params {{\n{fields}}}\n{consts}")

@@ -3,7 +3,7 @@
 //! that hold one against the other.
 
 /// Declares a kernel module's launch parameters: a `#[repr(C)]` plain-old-data struct of
-/// `u32`, `i32` and `f32` fields, and `LAYOUT`, where each field sits, for the module's
+/// `u32`, `i32` and `f32` fields (and `[f32; 4]`, a WGSL `vec4<f32>`), and `LAYOUT`, where each field sits, for the module's
 /// [`KernelSpec`](crate::gpu::KernelSpec)s. The shaders read it as `p`, a uniform of the WGSL
 /// struct `Params` that [`KernelSpec::source`](crate::gpu::KernelSpec::source) declares from
 /// `LAYOUT` before their own code, so each field is declared (and documented) once, here.
@@ -11,14 +11,14 @@
 /// a Rust constant and is declared to the shaders as a WGSL one, after the struct.
 macro_rules! kernel_params {
     (
-        $(#[$meta:meta])* struct $name:ident { $($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)? }
+        $(#[$meta:meta])* $struct_vis:vis struct $name:ident { $($(#[$doc:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)? }
         $($(#[$const_doc:meta])* $vis:vis const $const:ident: $const_ty:ty = $value:literal;)*
     ) => {
         $(#[$meta])*
         #[repr(C)]
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-        struct $name {
-            $($(#[$doc])* $field: $ty),*
+        $struct_vis struct $name {
+            $($(#[$doc])* $field_vis $field: $ty),*
         }
 
         $($(#[$const_doc])* $vis const $const: $const_ty = $value;)*
@@ -65,6 +65,7 @@ macro_rules! kernel_specs {
 
 pub mod adam;
 pub mod check;
+pub mod display;
 pub mod elementwise;
 pub mod gan;
 pub mod gather;

@@ -12,6 +12,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
+use crate::kernels::display::{self, Params};
 
 /// The background behind and between images: the cards' colour (#f6f7fa; the canvas is
 /// not sRGB-encoded, so these are the CSS values / 255).
@@ -65,25 +66,6 @@ impl Layout {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    count: u32,
-    height: u32,
-    width: u32,
-    channels: u32,
-    cols: u32,
-    scale: u32,
-    gap: u32,
-    first: u32,
-    ring_a: i32,
-    ring_b: i32,
-    _pad: [u32; 2],
-    background: [f32; 4],
-    accent_a: [f32; 4],
-    accent_b: [f32; 4],
-}
-
 /// The display pipeline, built once per canvas format and shared by every grid.
 pub struct Display {
     gpu: Gpu,
@@ -99,7 +81,7 @@ impl Display {
         // Compiled once; each canvas format gets its own pipeline from it.
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("display.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/display.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(display::source().into()),
         });
         // The grid's layout (uniform) and the images (a read-only storage buffer, which
         // fragment shaders may read in WebGPU).
@@ -305,7 +287,8 @@ impl GridView {
             first: (first * image_len) as u32,
             ring_a: ring(layout.ring_a),
             ring_b: ring(layout.ring_b),
-            _pad: [0; 2],
+            _pad0: 0,
+            _pad1: 0,
             background: BACKGROUND,
             accent_a: ACCENT_A,
             accent_b: ACCENT_B,
