@@ -129,6 +129,18 @@ impl DataLink {
             _ => (sprites::MIN_SPRITE_SIZE, sprites::MAX_SPRITE_SIZE),
         }
     }
+
+    /// Whether this kind of dataset reads the key: a sheet has as many images as tiles (no
+    /// `count`), moons have one size and no palette (no `size`, no `colors`), generated
+    /// sprites have the fixed palette (no `colors`). Links leave the others out and the
+    /// form hides them.
+    pub fn uses(&self, key: &str) -> bool {
+        match self.kind {
+            DatasetKind::Sprites => key != "colors",
+            DatasetKind::Moons => key != "size" && key != "colors",
+            DatasetKind::Sheet => key != "count",
+        }
+    }
 }
 
 /// Everything a link says.

@@ -224,7 +224,7 @@ impl Link {
     }
 
     /// The batch size of the lab's model.
-    pub fn batch_mut(&mut self) -> &mut usize {
+    fn batch_mut(&mut self) -> &mut usize {
         match self.lab {
             Lab::Vae => &mut self.vae.batch,
             Lab::Gan => &mut self.gan.batch,
@@ -263,14 +263,9 @@ impl Link {
     /// Numbers are written in their shortest form that reads back to the same value. Of the
     /// dataset's keys, only those its kind uses are written.
     pub fn to_query(&self) -> String {
-        let unused_by_kind = |key: &str| match self.data.kind {
-            DatasetKind::Sprites => key == "colors",
-            DatasetKind::Moons => key == "size" || key == "colors",
-            DatasetKind::Sheet => key == "count",
-        };
         let mut pairs: Vec<(&str, String)> = vec![("lab", self.lab.name().into())];
         for setting in self.lab.settings() {
-            if !(matches!(setting, LabSetting::Data(_)) && unused_by_kind(setting.key())) {
+            if !matches!(setting, LabSetting::Data(_)) || self.data.uses(setting.key()) {
                 pairs.push((setting.key(), setting.text(self)));
             }
         }

@@ -218,10 +218,10 @@ pub fn fill_form(link: &Link) {
             select.set_value(&value);
         }
     }
+    for setting in link.lab.data_settings() {
+        dom::show(&format!("{lab}-{}-field", setting.key()), link.data.uses(setting.key()));
+    }
     let kind = link.data.kind;
-    dom::show(&format!("{lab}-count-field"), kind != DatasetKind::Sheet);
-    dom::show(&format!("{lab}-size-field"), kind != DatasetKind::Moons);
-    dom::show(&format!("{lab}-colors-field"), kind == DatasetKind::Sheet);
     dom::set_text(
         &format!("{lab}-size-label"),
         if kind == DatasetKind::Sheet { "Tile size (px)" } else { "Sprite size (px)" },
