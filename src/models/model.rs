@@ -49,9 +49,8 @@ pub trait Header: Serialize + DeserializeOwned {
     fn steps(&self) -> u32;
     /// The dataset's name (sprites, moons, sheet).
     fn dataset(&self) -> &str;
-    /// Refuses `data` (named `kind` to the reader) when its images are not those the model
-    /// was made for.
-    fn fits(&self, data: &Dataset, kind: &str) -> Result<()>;
+    /// Refuses `data` when its images are not those the model was made for.
+    fn fits(&self, data: &Dataset) -> Result<()>;
 }
 
 /// The header of a model of images (the VAE, the GAN): its config, the images' geometry,
@@ -90,8 +89,8 @@ impl<C: Serialize + DeserializeOwned> Header for ImageHeader<C> {
         &self.dataset
     }
 
-    fn fits(&self, data: &Dataset, kind: &str) -> Result<()> {
-        let (h, w, c) = (data.height, data.width, data.channels);
+    fn fits(&self, data: &Dataset) -> Result<()> {
+        let (h, w, c, kind) = (data.height, data.width, data.channels, data.kind);
         if (self.height, self.width, self.channels) != (h, w, c) {
             return Err(Error::Invalid(format!(
                 "it was trained on {}×{}×{} {} images, this lab has {h}×{w}×{c} {kind} images: switch the \

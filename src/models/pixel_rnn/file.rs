@@ -55,8 +55,8 @@ impl Header for PixelRnnHeader {
     }
 
     /// Sprites of the same size, in the same palette.
-    fn fits(&self, data: &Dataset, kind: &str) -> Result<()> {
-        let (h, w) = (data.height, data.width);
+    fn fits(&self, data: &Dataset) -> Result<()> {
+        let (h, w, kind) = (data.height, data.width, data.kind);
         if (self.height, self.width) != (h, w) {
             return Err(Error::Invalid(format!(
                 "it paints {}×{} {} sprites, this lab has {h}×{w} {kind} images: switch the dataset first",

@@ -245,7 +245,7 @@ impl LiveLab for GanLab {
             return Err(Error::Invalid("make a dataset first: the model must fit its images".into()));
         };
         let link = &mut self.core.link;
-        let (gan, header) = m.load(&self.core.ctx.gpu, bytes, &link.data.kind.to_string())?;
+        let (gan, header) = m.load(&self.core.ctx.gpu, bytes)?;
         let cfg = &header.config;
         copy_settings(cfg, &mut link.gan);
         link.gan.batch = cfg.batch.min(m.device.train.count);

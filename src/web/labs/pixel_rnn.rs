@@ -390,7 +390,7 @@ impl LiveLab for RnnLab {
             return Err(Error::Invalid("make a dataset first: the model must fit its sprites".into()));
         };
         let link = &mut self.core.link;
-        let (rnn, header) = m.load(&self.core.ctx.gpu, bytes, &link.data.kind.to_string())?;
+        let (rnn, header) = m.load(&self.core.ctx.gpu, bytes)?;
         let cfg = &header.config;
         copy_settings(cfg, &mut link.rnn);
         link.rnn.batch = cfg.batch.min(m.device.train.count);

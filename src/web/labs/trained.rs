@@ -75,11 +75,11 @@ impl<M: Model> Trained<M> {
         self.nets[0].monitor().latest().map(|r| (r, self.offset + r.step))
     }
 
-    /// The model a file holds, if it was trained on images like this lab's (`kind` names
-    /// them); a file that does not fit changes nothing.
-    pub fn load(&self, gpu: &Gpu, bytes: &[u8], kind: &str) -> Result<(M, M::Header)> {
+    /// The model a file holds, if it was trained on images like this lab's; a file that
+    /// does not fit changes nothing.
+    pub fn load(&self, gpu: &Gpu, bytes: &[u8]) -> Result<(M, M::Header)> {
         let (net, header) = M::load(gpu, bytes)?;
-        header.fits(&self.heldout, kind)?;
+        header.fits(&self.heldout)?;
         Ok((net, header))
     }
 

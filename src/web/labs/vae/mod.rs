@@ -297,7 +297,7 @@ impl LiveLab for VaeLab {
         let (Some(m), Some(codes)) = (self.core.models.as_mut(), self.codes.as_mut()) else {
             return Err(Error::Invalid("make a dataset first: the model must fit its images".into()));
         };
-        let (net, header) = m.load(&self.core.ctx.gpu, bytes, &self.core.link.data.kind.to_string())?;
+        let (net, header) = m.load(&self.core.ctx.gpu, bytes)?;
         // The shares and the autoencoder's fitted codes were those of the models before.
         self.judge.forget();
         codes.fitted = None;
