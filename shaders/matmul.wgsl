@@ -19,7 +19,7 @@
 // workgroup's invocations as the SIMD lanes of one CPU thread: there, a barrier is a context
 // switch between coroutines and workgroup memory is just more memory, so the tiled kernel
 // pays for its staging and buys nothing a CPU cache would not give anyway. Each invocation
-// instead computes a 4×4 block of C straight from A and B, with no workgroup memory and no
+// instead computes a 16×8 block of C straight from A and B, with no workgroup memory and no
 // barrier at all.
 
 const TRANS_A: u32 = 1u;
@@ -158,65 +158,135 @@ fn b_strides() -> vec2<u32> {
     return vec2<u32>(p.n, 1u);
 }
 
-// One invocation: a 4×4 block of C, rows 4·(wg.y·4 + lid.y) + r and columns wg.x·64 + lid.x + 16·q
-// (r, q < 4). Neighbouring lanes take neighbouring columns, so each load of B reads
-// consecutive addresses across the lanes, and each load of A the same address. Rows and
-// columns past the edge are clamped (they read real data) and dropped at the store, so the
-// loop needs no bounds checks. Every value lives in its own variable, not an array: a
-// software GPU's compiler keeps those in registers, while an array indexed at run time
-// goes to memory. With SPLIT, workgroup z sums only its chunk of K, as `matmul` does.
-@compute @workgroup_size(16, 4)
+// One invocation: a 16×8 block of C, rows `row0 + 0..16` and columns `col0 + 0..8`.
+//
+// On a software GPU every load from a storage buffer is a gather: four scalar loads, one per
+// SIMD lane, each behind its own bounds check and branch. Loads, not multiply-adds, are
+// what a product costs there, so each invocation takes the biggest block whose sums still
+// fit in plain variables: per step of K it loads 16 values of A and 8 of B (24 gathers) for
+// 128 multiply-adds, where a 4×4 block loads 8 for 16. The sums are eight 4×4 matrices
+// (`Block`), each step adds outer products, and the loop is unrolled twice. Each matrix
+// and vector is indexed only by constants: an array indexed at run time goes to memory on
+// a software GPU's compiler, and that version ran 4× slower. Rows and columns past the edge
+// are clamped (they read real data) and dropped at the store, so the loop needs no bounds
+// checks. With SPLIT, workgroup z sums only its chunk of K, as `matmul` does.
+
+// The sums of a 16×8 block: `r{i}c{j}` holds rows 4i..4i+3 and columns 4j..4j+3, column by
+// column as WGSL stores matrices (r0c0[col][row]).
+struct Block {
+    r0c0: mat4x4<f32>, r0c1: mat4x4<f32>,
+    r1c0: mat4x4<f32>, r1c1: mat4x4<f32>,
+    r2c0: mat4x4<f32>, r2c1: mat4x4<f32>,
+    r3c0: mat4x4<f32>, r3c1: mat4x4<f32>,
+}
+
+// Where the block's 16 rows of op(A) and 8 columns of op(B) start in storage, four at a time.
+struct Starts {
+    rows0: vec4<u32>, rows1: vec4<u32>, rows2: vec4<u32>, rows3: vec4<u32>,
+    cols0: vec4<u32>, cols1: vec4<u32>,
+}
+
+// x·yᵀ: the 4×4 matrix whose column j is x·y[j].
+fn outer(x: vec4<f32>, y: vec4<f32>) -> mat4x4<f32> {
+    return mat4x4<f32>(x * y.x, x * y.y, x * y.z, x * y.w);
+}
+
+fn load_a4(at: vec4<u32>, ka: u32) -> vec4<f32> {
+    return vec4<f32>(a[ka + at.x], a[ka + at.y], a[ka + at.z], a[ka + at.w]);
+}
+
+fn load_b4(at: vec4<u32>, kb: u32) -> vec4<f32> {
+    return vec4<f32>(b[kb + at.x], b[kb + at.y], b[kb + at.z], b[kb + at.w]);
+}
+
+// One step of K: the block += (its column of op(A)) · (its row of op(B)); `ka` and `kb` are
+// that step's offsets along K in A's and B's storage.
+fn add_step(block: ptr<function, Block>, at: Starts, ka: u32, kb: u32) {
+    let a0 = load_a4(at.rows0, ka);
+    let a1 = load_a4(at.rows1, ka);
+    let a2 = load_a4(at.rows2, ka);
+    let a3 = load_a4(at.rows3, ka);
+    let b0 = load_b4(at.cols0, kb);
+    let b1 = load_b4(at.cols1, kb);
+    (*block).r0c0 += outer(a0, b0);
+    (*block).r0c1 += outer(a0, b1);
+    (*block).r1c0 += outer(a1, b0);
+    (*block).r1c1 += outer(a1, b1);
+    (*block).r2c0 += outer(a2, b0);
+    (*block).r2c1 += outer(a2, b1);
+    (*block).r3c0 += outer(a3, b0);
+    (*block).r3c1 += outer(a3, b1);
+}
+
+@compute @workgroup_size(2, 4)
 fn matmul_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = (wg.y * 4u + lid.y) * 4u;
-    let col0 = wg.x * 64u + lid.x;
+    let row0 = (wg.y * 4u + lid.y) * 16u;
+    let col0 = (wg.x * 2u + lid.x) * 8u;
     if (row0 >= p.m || col0 >= p.n) { return; }
     let sa = a_strides();
     let sb = b_strides();
-    let last_row = p.m - 1u;
-    let last_col = p.n - 1u;
-    let a0 = min(row0, last_row) * sa.x;
-    let a1 = min(row0 + 1u, last_row) * sa.x;
-    let a2 = min(row0 + 2u, last_row) * sa.x;
-    let a3 = min(row0 + 3u, last_row) * sa.x;
-    let b0 = min(col0, last_col) * sb.y;
-    let b1 = min(col0 + 16u, last_col) * sb.y;
-    let b2 = min(col0 + 32u, last_col) * sb.y;
-    let b3 = min(col0 + 48u, last_col) * sb.y;
+    let last_row = vec4<u32>(p.m - 1u);
+    let last_col = vec4<u32>(p.n - 1u);
+    let rows = vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let cols = vec4<u32>(col0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let at = Starts(
+        min(rows, last_row) * sa.x,
+        min(rows + 4u, last_row) * sa.x,
+        min(rows + 8u, last_row) * sa.x,
+        min(rows + 12u, last_row) * sa.x,
+        min(cols, last_col) * sb.y,
+        min(cols + 4u, last_col) * sb.y,
+    );
 
-    var c0 = vec4<f32>();
-    var c1 = vec4<f32>();
-    var c2 = vec4<f32>();
-    var c3 = vec4<f32>();
+    var block = Block();
     let k_begin = wg.z * p.k_chunk;
     let k_end = min(p.k, k_begin + p.k_chunk);
+    let k_pairs_end = k_begin + (k_end - k_begin) / 2u * 2u;
     var ka = k_begin * sa.y;
     var kb = k_begin * sb.x;
-    for (var kk = k_begin; kk < k_end; kk++) {
-        let bv = vec4<f32>(b[kb + b0], b[kb + b1], b[kb + b2], b[kb + b3]);
-        c0 = fma(vec4<f32>(a[a0 + ka]), bv, c0);
-        c1 = fma(vec4<f32>(a[a1 + ka]), bv, c1);
-        c2 = fma(vec4<f32>(a[a2 + ka]), bv, c2);
-        c3 = fma(vec4<f32>(a[a3 + ka]), bv, c3);
-        ka += sa.y;
-        kb += sb.x;
+    for (var kk = k_begin; kk < k_pairs_end; kk += 2u) {
+        add_step(&block, at, ka, kb);
+        add_step(&block, at, ka + sa.y, kb + sb.x);
+        ka += 2u * sa.y;
+        kb += 2u * sb.x;
     }
-    store_direct(row0, col0, c0, wg.z);
-    store_direct(row0 + 1u, col0, c1, wg.z);
-    store_direct(row0 + 2u, col0, c2, wg.z);
-    store_direct(row0 + 3u, col0, c3, wg.z);
+    if (k_pairs_end < k_end) {
+        add_step(&block, at, ka, kb);
+    }
+
+    let right = col0 + 4u;
+    store_quad(row0, col0, block.r0c0, wg.z);
+    store_quad(row0, right, block.r0c1, wg.z);
+    store_quad(row0 + 4u, col0, block.r1c0, wg.z);
+    store_quad(row0 + 4u, right, block.r1c1, wg.z);
+    store_quad(row0 + 8u, col0, block.r2c0, wg.z);
+    store_quad(row0 + 8u, right, block.r2c1, wg.z);
+    store_quad(row0 + 12u, col0, block.r3c0, wg.z);
+    store_quad(row0 + 12u, right, block.r3c1, wg.z);
 }
 
-// Stores one row of a matmul_direct block: columns col0 + 16·q, those inside C.
-fn store_direct(row: u32, col0: u32, v: vec4<f32>, z: u32) {
+// Stores a 4×4 piece of a matmul_direct block whose top-left is C[row][col], the part inside C.
+fn store_quad(row: u32, col: u32, sums: mat4x4<f32>, z: u32) {
+    store_column(row, col, sums[0], z);
+    store_column(row, col + 1u, sums[1], z);
+    store_column(row, col + 2u, sums[2], z);
+    store_column(row, col + 3u, sums[3], z);
+}
+
+fn store_column(row: u32, col: u32, sums: vec4<f32>, z: u32) {
+    if (col >= p.n) { return; }
+    store_one(row, col, sums.x, z);
+    store_one(row + 1u, col, sums.y, z);
+    store_one(row + 2u, col, sums.z, z);
+    store_one(row + 3u, col, sums.w, z);
+}
+
+fn store_one(row: u32, col: u32, sum: f32, z: u32) {
     if (row >= p.m) { return; }
-    for (var q = 0u; q < 4u; q++) {
-        let col = col0 + 16u * q;
-        if (col >= p.n) { return; }
-        let i = row * p.n + col;
-        if ((p.flags & SPLIT) != 0u) {
-            c[z * p.m * p.n + i] = v[q];
-        } else {
-            c[i] = epilogue(v[q], i, col);
-        }
+    let i = row * p.n + col;
+    if ((p.flags & SPLIT) != 0u) {
+        c[z * p.m * p.n + i] = sum;
+    } else {
+        c[i] = epilogue(sum, i, col);
     }
 }

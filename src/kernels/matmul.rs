@@ -14,19 +14,22 @@ kernel_specs! {
 }
 
 const TILE: usize = 64;
-/// Rows and columns of C one `matmul_direct` workgroup covers (16×4 lanes of 4×4 blocks).
-const DIRECT_ROWS: usize = 16;
-const DIRECT_COLS: usize = 64;
+/// Rows and columns of C one `matmul_direct` workgroup covers (2×4 lanes of 16×8 blocks).
+const DIRECT_ROWS: usize = 64;
+const DIRECT_COLS: usize = 16;
 /// The flag bit that makes the kernel write raw partial products (see matmul.wgsl).
 const SPLIT: u32 = 16;
-/// Products with at most this many rows or columns use one thread per output
-/// (`matmul_thin`): a 64×64 tile would be mostly padding.
+/// On the tiled path, products with at most this many rows or columns use one thread per
+/// output (`matmul_thin`): a 64×64 tile would be mostly padding. The direct path's 16×8
+/// blocks waste little on them and load far less per multiply-add, so it never goes thin.
 const THIN: usize = 16;
 /// K steps per staged slice; split-K chunks are whole slices.
 const SLICE: usize = 16;
 /// Split-K aims for about this many workgroups in all: enough to fill a desktop GPU's
-/// cores (and lavapipe's threads) when the output has only a few tiles.
+/// cores when the output has only a few tiles (tiled path), or a CPU's threads (direct
+/// path, where each split costs its partial products' stores and a second launch).
 const SPLIT_TARGET_WORKGROUPS: usize = 64;
+const DIRECT_SPLIT_TARGET_WORKGROUPS: usize = 8;
 /// No chunk of K is shorter than this: shorter ones cost more in partial sums than they
 /// save.
 const MIN_SPLIT_K: usize = 256;
@@ -52,7 +55,7 @@ kernel_params! {
 pub enum MatmulPath {
     /// 64×64 tiles staged in workgroup memory: what a real GPU wants.
     Tiled,
-    /// 4×4 blocks per lane straight from memory, no barriers: what a software GPU wants
+    /// 16×8 blocks per lane straight from memory, no barriers: what a software GPU wants
     /// (see matmul.wgsl).
     Direct,
 }
@@ -81,6 +84,14 @@ impl MatmulPath {
             MatmulPath::Direct => (DIRECT_ROWS, DIRECT_COLS),
         }
     }
+
+    /// How many workgroups split-K aims for.
+    fn split_target(self) -> usize {
+        match self {
+            MatmulPath::Tiled => SPLIT_TARGET_WORKGROUPS,
+            MatmulPath::Direct => DIRECT_SPLIT_TARGET_WORKGROUPS,
+        }
+    }
 }
 
 /// How many chunks to split K into for an M×N×K product on the tiled path (1: no split),
@@ -93,7 +104,7 @@ pub fn split_k(m: usize, n: usize, k: usize) -> (usize, usize) {
 fn split_k_for(path: MatmulPath, m: usize, n: usize, k: usize) -> (usize, usize) {
     let (rows, cols) = path.workgroup_tile();
     let tiles = m.div_ceil(rows) * n.div_ceil(cols);
-    let splits = (SPLIT_TARGET_WORKGROUPS / tiles).min(k / MIN_SPLIT_K).max(1);
+    let splits = (path.split_target() / tiles).min(k / MIN_SPLIT_K).max(1);
     let chunk = k.div_ceil(splits).div_ceil(SLICE) * SLICE;
     (k.div_ceil(chunk.max(1)).max(1), chunk.max(SLICE))
 }
@@ -184,7 +195,7 @@ pub fn matmul_into_on(
     // Without a bias the binding still needs a buffer; it is never read through it.
     let bias = epilogue.bias.unwrap_or(a);
     let work = (m * n * k) as f64;
-    if m.min(n) <= THIN {
+    if path == MatmulPath::Tiled && m.min(n) <= THIN {
         let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, act, slope, k_chunk: 0, splits: 1 };
         gpu.dispatch_work(&THIN_SPEC, &params, &[a, b, bias, out], grid_1d(m * n, 256), work);
         return Ok(());
