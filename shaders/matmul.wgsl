@@ -24,9 +24,16 @@
 
 const TRANS_A: u32 = 1u;
 const TRANS_B: u32 = 2u;
-const ACCUMULATE: u32 = 4u;
-const BIAS: u32 = 8u;
-const SPLIT: u32 = 16u;
+
+// What happens to a sum before it is stored is fixed when the pipeline is made (override
+// constants; `Epilogue::constants` in src/kernels/matmul.rs): a software GPU runs every
+// branch of a store, masked, so an activation chosen at run time cost every element its
+// tanh and exp whichever activation the launch used.
+override ACCUMULATE: bool = false;
+override BIAS: bool = false;
+override ACTIVATION: u32 = 0u;
+// Write the raw partial sums of a chunk of K to c[z·M·N + …] instead (split-K, above).
+override SPLIT: bool = false;
 
 const TILE: u32 = 64u;
 const SLICE: u32 = 16u;
@@ -103,7 +110,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
             let col = col0 + lid.x + THREADS * q;
             if (col >= p.n) { continue; }
             let i = row * p.n + col;
-            if ((p.flags & SPLIT) != 0u) {
+            if (SPLIT) {
                 c[wg.z * p.m * p.n + i] = acc[r][q];
                 continue;
             }
@@ -114,9 +121,9 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 
 fn epilogue(sum: f32, i: u32, col: u32) -> f32 {
     var v = sum;
-    if ((p.flags & ACCUMULATE) != 0u) { v += c[i]; }
-    if ((p.flags & BIAS) != 0u) { v += bias[col]; }
-    return activate(v, p.act, p.slope);
+    if (ACCUMULATE) { v += c[i]; }
+    if (BIAS) { v += bias[col]; }
+    return activate(v, ACTIVATION, p.slope);
 }
 
 // A product with at most a few rows or columns (a convolution painting 3 colour channels:
@@ -284,7 +291,7 @@ fn store_column(row: u32, col: u32, sums: vec4<f32>, z: u32) {
 fn store_one(row: u32, col: u32, sum: f32, z: u32) {
     if (row >= p.m) { return; }
     let i = row * p.n + col;
-    if ((p.flags & SPLIT) != 0u) {
+    if (SPLIT) {
         c[z * p.m * p.n + i] = sum;
     } else {
         c[i] = epilogue(sum, i, col);

@@ -352,8 +352,8 @@ fn loss_falls_on_small_sprites_below_both_baselines() {
     let tokens = data.train_tokens.as_ref().unwrap().range(&gpu, 0, 16).unwrap();
     let pending = gpu.pending_dispatches();
     model.loss_and_gradients(&gpu, &tokens).unwrap();
-    assert_eq!(gpu.pending_dispatches() - pending, model.gradient_dispatches());
-    assert!(model.gradient_dispatches() <= 2 * 64 + 12, "{}", model.gradient_dispatches());
+    assert_eq!(gpu.pending_dispatches() - pending, model.gradient_dispatches(&gpu));
+    assert!(model.gradient_dispatches(&gpu) <= 2 * 64 + 12, "{}", model.gradient_dispatches(&gpu));
     gpu.submit();
 }
 

@@ -110,7 +110,7 @@ pub fn train(gpu: &Gpu, args: TrainPixelRnn) -> Result<()> {
         batch: model.config.batch,
         lr: model.config.learning_rate,
         positions: model.config.positions,
-        dispatches_per_step: model.gradient_dispatches() + 2 + 3 * model.config.layers + 2,
+        dispatches_per_step: model.gradient_dispatches(gpu) + 2 + 3 * model.config.layers + 2,
         adapter: gpu.summary().to_string(),
     };
     super::print_json(&summary)

@@ -16,7 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-pub use pipeline::{Access, KernelSpec, ParamsField, ParamsLayout};
+pub use pipeline::{Access, KernelSpec, Overrides, ParamsField, ParamsLayout};
 pub use profile::{CommandTime, ProfileMethod, ProfiledCommand};
 pub use readback::Readback;
 pub use tensor::{Shape, Tensor};
@@ -261,13 +261,17 @@ impl Gpu {
         buffers: &[&Tensor],
         workgroups: [u32; 3],
     ) {
-        // A kernel that reads or writes each element of its buffers once costs about this
-        // many of a matrix product's multiply-adds per element (SwiftShader's profile of a
-        // VAE step: Adam ≈ 11 ns per element bound, the matrix products ≈ 1.4 ns per
-        // multiply-add).
-        const WORK_PER_ELEMENT: f64 = 8.0;
+        self.dispatch_work(spec, params, buffers, workgroups, Gpu::element_work(buffers));
+    }
+
+    /// The estimated cost, in a matrix product's multiply-adds, of a launch that reads or
+    /// writes each element of `buffers` about once.
+    pub fn element_work(buffers: &[&Tensor]) -> f64 {
+        // SwiftShader's profile of a VAE step: Adam ≈ 3.9 ns per element bound, the matrix
+        // products ≈ 0.3 ns per multiply-add.
+        const WORK_PER_ELEMENT: f64 = 13.0;
         let elements: usize = buffers.iter().map(|t| t.len()).sum();
-        self.dispatch_work(spec, params, buffers, workgroups, WORK_PER_ELEMENT * elements as f64);
+        WORK_PER_ELEMENT * elements as f64
     }
 
     /// [`Gpu::dispatch`] for a launch whose cost is known: about `work` multiply-adds (a
@@ -275,6 +279,19 @@ impl Gpu {
     pub fn dispatch_work<P: bytemuck::Pod>(
         &self,
         spec: &'static KernelSpec,
+        params: &P,
+        buffers: &[&Tensor],
+        workgroups: [u32; 3],
+        work: f64,
+    ) {
+        self.dispatch_specialized(spec, &[], params, buffers, workgroups, work);
+    }
+
+    /// [`Gpu::dispatch_work`] on the kernel's pipeline made with these `overrides`.
+    pub fn dispatch_specialized<P: bytemuck::Pod>(
+        &self,
+        spec: &'static KernelSpec,
+        overrides: &Overrides,
         params: &P,
         buffers: &[&Tensor],
         workgroups: [u32; 3],
@@ -296,7 +313,7 @@ impl Gpu {
             spec.entry,
             spec.params.size
         );
-        let pipeline = self.0.pipelines.borrow_mut().get(&self.0.device, spec);
+        let pipeline = self.0.pipelines.borrow_mut().get(&self.0.device, spec, overrides);
         self.0.recorder.borrow_mut().dispatch(pipeline, bytemuck::bytes_of(params), buffers, workgroups, work);
     }
 

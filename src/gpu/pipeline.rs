@@ -1,5 +1,6 @@
 //! Pipeline and bind-group caches. Each shader file is compiled once per device; each entry
-//! point becomes one pipeline; bind groups are built once per distinct set of buffers.
+//! point becomes one pipeline per set of override constants it is launched with (most have
+//! none); bind groups are built once per distinct set of buffers.
 //!
 //! Binding convention for every kernel: `@binding(0)` is a `var<uniform>` holding the
 //! launch's parameters (a slot in the shared uniform arena, selected by dynamic offset),
@@ -72,6 +73,12 @@ pub struct ParamsField {
     pub size: usize,
 }
 
+/// Values for a kernel's WGSL `override` constants, fixed when its pipeline is made: what
+/// would otherwise be a branch taken the same way by every invocation of a launch. A
+/// software GPU runs both sides of such a branch, masked, so a launch pays for code it
+/// never uses unless the pipeline leaves it out. Booleans are 0 or 1.
+pub type Overrides = [(&'static str, f64)];
+
 /// Bytes of one uniform slot; a launch's parameters must fit in it.
 pub(crate) const UNIFORM_SLOT: u64 = 256;
 
@@ -91,10 +98,13 @@ pub(crate) struct BindKey {
     pub(crate) buffers: Vec<(u64, u64)>,
 }
 
+/// A pipeline: shader, entry point, and its override constants' values (as bits).
+type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
+
 #[derive(Default)]
 pub(crate) struct PipelineCache {
     modules: HashMap<&'static str, wgpu::ShaderModule>,
-    pipelines: HashMap<(&'static str, &'static str), Rc<Pipeline>>,
+    pipelines: HashMap<PipelineKey, Rc<Pipeline>>,
     /// Each bind group, with when it was last used (a count of lookups).
     bind_groups: HashMap<BindKey, (wgpu::BindGroup, u64)>,
     lookups: u64,
@@ -113,8 +123,14 @@ pub(crate) struct PipelineCache {
 const MAX_BIND_GROUPS: usize = 4096;
 
 impl PipelineCache {
-    pub(crate) fn get(&mut self, device: &wgpu::Device, spec: &'static KernelSpec) -> Rc<Pipeline> {
-        if let Some(pipeline) = self.pipelines.get(&(spec.shader, spec.entry)) {
+    pub(crate) fn get(
+        &mut self,
+        device: &wgpu::Device,
+        spec: &'static KernelSpec,
+        overrides: &Overrides,
+    ) -> Rc<Pipeline> {
+        let key = (spec.shader, spec.entry, overrides.iter().map(|&(name, value)| (name, value.to_bits())).collect());
+        if let Some(pipeline) = self.pipelines.get(&key) {
             return pipeline.clone();
         }
         let module = self.modules.entry(spec.shader).or_insert_with(|| {
@@ -158,7 +174,7 @@ impl PipelineCache {
             module,
             entry_point: Some(spec.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &[],
+                constants: overrides,
                 // Every kernel writes its workgroup memory before reading it; skipping the
                 // implicit zeroing saves a pass over shared memory per workgroup.
                 zero_initialize_workgroup_memory: false,
@@ -166,7 +182,7 @@ impl PipelineCache {
             cache: None,
         });
         let pipeline = Rc::new(Pipeline { id: self.pipelines.len() as u64 + 1, spec, raw, layout });
-        self.pipelines.insert((spec.shader, spec.entry), pipeline.clone());
+        self.pipelines.insert(key, pipeline.clone());
         pipeline
     }
 

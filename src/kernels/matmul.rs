@@ -17,8 +17,6 @@ const TILE: usize = 64;
 /// Rows and columns of C one `matmul_direct` workgroup covers (2×4 lanes of 16×8 blocks).
 const DIRECT_ROWS: usize = 64;
 const DIRECT_COLS: usize = 16;
-/// The flag bit that makes the kernel write raw partial products (see matmul.wgsl).
-const SPLIT: u32 = 16;
 /// On the tiled path, products with at most this many rows or columns use one thread per
 /// output (`matmul_thin`): a 64×64 tile would be mostly padding. The direct path's 16×8
 /// blocks waste little on them and load far less per multiply-add, so it never goes thin.
@@ -39,9 +37,10 @@ kernel_params! {
         m: u32,
         n: u32,
         k: u32,
-        /// bit 0 TRANS_A, bit 1 TRANS_B, bit 2 ACCUMULATE (C += ...), bit 3 BIAS, bit 4 SPLIT
+        /// bit 0 TRANS_A, bit 1 TRANS_B
         flags: u32,
-        act: u32,
+        /// the leaky ReLU's slope (which activation is an override constant, see
+        /// `Epilogue::overrides`)
         slope: f32,
         /// K per workgroup along z (= K without SPLIT)
         k_chunk: u32,
@@ -94,13 +93,19 @@ impl MatmulPath {
     }
 }
 
-/// How many chunks to split K into for an M×N×K product on the tiled path (1: no split),
-/// and the chunk length: only products with fewer output tiles than the target and a long
-/// K split.
-pub fn split_k(m: usize, n: usize, k: usize) -> (usize, usize) {
-    split_k_for(MatmulPath::Tiled, m, n, k)
+/// Launches [`matmul_into`] records for an M×N×K product on `gpu`'s adapter: one, or two
+/// when K is split (the partial products, then their sum).
+pub fn launches(gpu: &Gpu, m: usize, n: usize, k: usize) -> usize {
+    let path = MatmulPath::for_adapter(gpu);
+    if path == MatmulPath::Tiled && m.min(n) <= THIN {
+        return 1;
+    }
+    1 + (split_k_for(path, m, n, k).0 > 1) as usize
 }
 
+/// How many chunks to split K into for an M×N×K product on `path` (1: no split), and the
+/// chunk length: only products with fewer output tiles than the path's target and a long K
+/// split.
 fn split_k_for(path: MatmulPath, m: usize, n: usize, k: usize) -> (usize, usize) {
     let (rows, cols) = path.workgroup_tile();
     let tiles = m.div_ceil(rows) * n.div_ceil(cols);
@@ -131,6 +136,20 @@ pub struct Epilogue<'a> {
     /// A bias of length N added to every row.
     pub bias: Option<&'a Tensor>,
     pub activation: Activation,
+}
+
+impl Epilogue<'_> {
+    /// The values of matmul.wgsl's override constants for this epilogue; with `split`, the
+    /// launch writes raw partial sums instead (the epilogue waits for `sum_splits`).
+    fn overrides(&self, split: bool) -> [(&'static str, f64); 4] {
+        let flag = |on: bool| if on { 1.0 } else { 0.0 };
+        [
+            ("ACCUMULATE", flag(self.accumulate)),
+            ("BIAS", flag(self.bias.is_some())),
+            ("ACTIVATION", self.activation.code().0 as f64),
+            ("SPLIT", flag(split)),
+        ]
+    }
 }
 
 /// Logical (M, K) of A and (K, N) of B from the stored shapes.
@@ -187,22 +206,19 @@ pub fn matmul_into_on(
             return Err(Error::Invalid("matmul: the output must not share a buffer with an input".into()));
         }
     }
-    let (act, slope) = epilogue.activation.code();
-    let flags = transpose.a as u32
-        | (transpose.b as u32) << 1
-        | (epilogue.accumulate as u32) << 2
-        | (epilogue.bias.is_some() as u32) << 3;
+    let slope = epilogue.activation.code().1;
+    let flags = transpose.a as u32 | (transpose.b as u32) << 1;
+    let overrides = epilogue.overrides(false);
     // Without a bias the binding still needs a buffer; it is never read through it.
     let bias = epilogue.bias.unwrap_or(a);
     let work = (m * n * k) as f64;
     if path == MatmulPath::Tiled && m.min(n) <= THIN {
-        let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, act, slope, k_chunk: 0, splits: 1 };
-        gpu.dispatch_work(&THIN_SPEC, &params, &[a, b, bias, out], grid_1d(m * n, 256), work);
+        let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, slope, k_chunk: 0, splits: 1 };
+        gpu.dispatch_specialized(&THIN_SPEC, &overrides, &params, &[a, b, bias, out], grid_1d(m * n, 256), work);
         return Ok(());
     }
     let (splits, k_chunk) = split_k_for(path, m, n, k);
-    let params =
-        Params { m: m as u32, n: n as u32, k: k as u32, flags, act, slope, k_chunk: k_chunk as u32, splits: 1 };
+    let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, slope, k_chunk: k_chunk as u32, splits: 1 };
     let (rows, cols) = path.workgroup_tile();
     let grid = [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, splits as u32];
     let spec = match path {
@@ -210,13 +226,14 @@ pub fn matmul_into_on(
         MatmulPath::Direct => &DIRECT,
     };
     if splits == 1 {
-        gpu.dispatch_work(spec, &params, &[a, b, bias, out], grid, work);
+        gpu.dispatch_specialized(spec, &overrides, &params, &[a, b, bias, out], grid, work);
         return Ok(());
     }
     let partials = Tensor::uninit(gpu, [splits, m, n])?;
-    gpu.dispatch_work(spec, &Params { flags: flags | SPLIT, ..params }, &[a, b, bias, &partials], grid, work);
+    gpu.dispatch_specialized(spec, &epilogue.overrides(true), &params, &[a, b, bias, &partials], grid, work);
     let sum = Params { splits: splits as u32, ..params };
-    gpu.dispatch(&SUM_SPLITS, &sum, &[&partials, &partials, bias, out], grid_1d(m * n, 256));
+    let buffers = [&partials, &partials, bias, out];
+    gpu.dispatch_specialized(&SUM_SPLITS, &overrides, &sum, &buffers, grid_1d(m * n, 256), Gpu::element_work(&buffers));
     Ok(())
 }
 

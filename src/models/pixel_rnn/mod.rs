@@ -39,15 +39,17 @@
 //! per layer: the recurrence (lstm::forward_dispatches)                  T
 //! logits = h·W_o + b_o over all T·B rows                                1
 //! softmax cross-entropy fused with its gradient                         1
-//! dW_o = hᵀ·dlogits, db_o = Σ dlogits, dh = dlogits·W_oᵀ                3
+//! dW_o = hᵀ·dlogits, db_o = Σ dlogits, dh = dlogits·W_oᵀ                3 (+1)
 //! per layer: backward through time (lstm::backward_dispatches)         T + 1
 //!            db = Σ_rows dgates                                         1
 //! layer 1: dW_x = Xᵀ·dgates from the tokens (slices, then their sum)    2
-//! layer 2: dW_x = h₁ᵀ·dgates, dh₁ = dgates·W_xᵀ                          2
+//! layer 2: dW_x = h₁ᵀ·dgates, dh₁ = dgates·W_xᵀ                          2 (+1)
 //! Adam: one launch per parameter tensor                                 3L + 2
 //! ```
 //! = 2LT + 8L + 9 launches (L = 1, T = 256: 529), + 2 or 3 on the steps whose loss is read
-//! back (its mean over the T·B pixels, and the same in bits).
+//! back (its mean over the T·B pixels, and the same in bits). (+1): a weight gradient's
+//! product over all T·B rows may split its long K in two launches (`matmul::launches`);
+//! [`PixelRnn::gradient_dispatches`] counts them on the adapter at hand.
 
 use std::future::Future;
 use std::rc::Rc;
@@ -254,12 +256,17 @@ impl PixelRnn {
 
     /// Launches [`PixelRnn::loss_and_gradients`] records for a minibatch (see the module
     /// docs; a training step adds 2 for the minibatch and 3L + 2 for Adam).
-    pub fn gradient_dispatches(&self) -> usize {
+    pub fn gradient_dispatches(&self, gpu: &Gpu) -> usize {
         let dims = LstmDims { steps: self.seq_len(), batch: self.config.batch, hidden: self.config.hidden };
-        // logits, loss, dW_o, db_o, dh; per layer the projection, the recurrence both ways,
-        // db, and two more: layer 1's dW_x in two launches, a higher layer's dW_x and dx.
-        let per_layer = 1 + lstm::forward_dispatches(dims) + lstm::backward_dispatches(dims, false) + 1 + 2;
-        5 + self.layers.len() * per_layer
+        let rows = dims.steps * dims.batch;
+        let classes = self.output.bias.value.len();
+        // logits, loss, db_o, dh, and dW_o (one launch, or two when its long K is split).
+        let output = 4 + matmul::launches(gpu, dims.hidden, classes, rows);
+        // Per layer the projection, the recurrence both ways and db; then layer 1's dW_x in
+        // two launches, or a higher layer's dW_x (one or two) and dx.
+        let recurrence = 1 + lstm::forward_dispatches(dims) + lstm::backward_dispatches(dims, false) + 1;
+        let higher_dw_x = matmul::launches(gpu, dims.hidden, GATES * dims.hidden, rows);
+        output + self.layers.len() * recurrence + 2 + (self.layers.len() - 1) * (higher_dw_x + 1)
     }
 
     /// The recurrence over `tokens` (`[B, T]` u32) with teacher forcing, up to the logits.
