@@ -34,9 +34,14 @@ pub fn try_get<T: JsCast>(id: &str) -> Option<T> {
     document().get_element_by_id(id).and_then(|e| e.dyn_into::<T>().ok())
 }
 
+/// Sets an element's text, unless it already reads `text`: a write, even of the same
+/// words, makes the browser lay out, paint and present a new frame, and on a software GPU
+/// presenting one costs tens of milliseconds that training could have had.
 pub fn set_text(id: &str, text: &str) {
     if let Ok(e) = by_id(id) {
-        e.set_text_content(Some(text));
+        if e.text_content().as_deref() != Some(text) {
+            e.set_text_content(Some(text));
+        }
     }
 }
 
@@ -54,7 +59,9 @@ pub fn set_class(element: &Element, class: &str, on: bool) {
 
 pub fn set_disabled(id: &str, disabled: bool) {
     if let Ok(e) = by_id(id) {
-        let _ = if disabled { e.set_attribute("disabled", "") } else { e.remove_attribute("disabled") };
+        if e.has_attribute("disabled") != disabled {
+            let _ = if disabled { e.set_attribute("disabled", "") } else { e.remove_attribute("disabled") };
+        }
     }
 }
 

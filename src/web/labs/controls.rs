@@ -344,9 +344,12 @@ pub async fn load_bundled(lab: Lab, file: &str, import: impl FnOnce(&[u8]) -> Re
 /// Sets a lab's status line; `error` styles it as a problem.
 pub fn status(lab: Lab, text: &str, error: bool) {
     let id = format!("{}-status", lab.name());
+    dom::set_text(&id, text);
     if let Ok(e) = dom::by_id(&id) {
-        e.set_text_content(Some(text));
-        e.set_class_name(if error { "status error" } else { "status" });
+        let class = if error { "status error" } else { "status" };
+        if e.class_name() != class {
+            e.set_class_name(class);
+        }
     }
 }
 
@@ -372,7 +375,12 @@ pub fn show_steps(lab: Lab, steps: u32, rate: Option<f64>, running: bool) {
         None => "measuring…".into(),
     };
     dom::set_text(&format!("{name}-rate"), &rate);
-    if let Ok(e) = dom::by_id(&format!("lab-{name}")) {
+    show_step_count(lab, steps);
+}
+
+/// The step count as a data attribute for tests, which changes nothing on screen.
+pub fn show_step_count(lab: Lab, steps: u32) {
+    if let Ok(e) = dom::by_id(&format!("lab-{}", lab.name())) {
         let _ = e.set_attribute("data-steps", &steps.to_string());
     }
 }

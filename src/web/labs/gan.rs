@@ -180,7 +180,7 @@ impl LiveLab for GanLab {
         Ok(())
     }
 
-    fn collect_figures(&mut self) -> Result<()> {
+    fn collect_figures(&mut self, show: bool) -> Result<()> {
         let Some(models) = self.core.models.as_mut() else { return Ok(()) };
         let (loss_plot, d_plot) = (&mut self.loss_plot, &mut self.d_plot);
         models.collect(|_, _, record, step| {
@@ -189,7 +189,7 @@ impl LiveLab for GanLab {
             d_plot.push(0, step, record.figure("d_real"));
             d_plot.push(1, step, record.figure("d_fake"));
         })?;
-        if self.core.plots.due() {
+        if show {
             self.d_plot.draw_if_changed();
             self.loss_plot.draw_if_changed();
             if let Some((record, step)) = models.latest() {

@@ -37,9 +37,9 @@ use crate::nn::snapshot::Resumable;
 pub use controls::build_controls;
 use controls::{
     build_form, copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss,
-    show_running, show_steps, status, wire_buttons, wire_form, wire_sheet_input,
+    show_running, show_step_count, show_steps, status, wire_buttons, wire_form, wire_sheet_input,
 };
-use pace::{Pace, PlotPace};
+use pace::{Pace, ScreenPace};
 pub use runner::Runner;
 use trained::Trained;
 
@@ -142,7 +142,7 @@ struct Core<M> {
     /// A frame failed while training ran: if the device turns out lost (its loss may be
     /// reported a moment after the failed readback), training resumes on the new one.
     interrupted: bool,
-    plots: PlotPace,
+    screen: ScreenPace,
 }
 
 impl<M> Core<M> {
@@ -165,7 +165,7 @@ impl<M> Core<M> {
             lost: None,
             recoveries: 0,
             interrupted: false,
-            plots: PlotPace::default(),
+            screen: ScreenPace::default(),
         })
     }
 
@@ -228,10 +228,11 @@ trait LiveLab {
     /// Everything drawn is out of date.
     fn stale(&mut self);
 
-    /// Moves the figures that have come back from the GPU into the plots.
-    fn collect_figures(&mut self) -> Result<()>;
+    /// Moves the figures that have come back from the GPU into the plots, and shows them
+    /// when `show` (a screen update, see [`ScreenPace`]).
+    fn collect_figures(&mut self, show: bool) -> Result<()>;
 
-    /// Redraws what changed, after the frame's training.
+    /// Redraws what changed: every frame while paused, in screen updates while training.
     async fn redraw(&mut self) -> Result<()>;
 
     /// The tab is showing again: what changed while it was hidden must be drawn.
@@ -387,16 +388,26 @@ async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
     if !active {
         return Ok(());
     }
-    // Views first, and only while little training is queued ahead of them: a draw or a
-    // readback waits behind every step already submitted, and on a slow GPU one step can
-    // take longer than many frames. Training is recorded after the views.
-    lab.collect_figures()?;
-    let core = lab.core();
-    if core.runner.queue_is_short(&core.ctx.gpu, lab.steps().unwrap_or(0), lab.arrived()) {
+    // The screen changes in one frame now and then (see [`ScreenPace`]): figures, plots and
+    // views together, views first. They wait for a moment when little training is queued
+    // ahead of them: a draw or a readback waits behind every step already submitted, and on
+    // a slow GPU one step can take longer than many frames; so while an update is due, no
+    // new step is recorded until the queue is short. Training is recorded after the views.
+    let now = dom::now();
+    let (done, arrived) = (lab.steps().unwrap_or(0), lab.arrived());
+    let core = lab.core_mut();
+    core.screen.frame(now);
+    let due = core.screen.due(now, core.runner.running);
+    let queue_is_short = core.runner.queue_is_short(&core.ctx.gpu, done, arrived);
+    let update = due && queue_is_short;
+    lab.collect_figures(update)?;
+    if update {
         lab.redraw().await?;
+        lab.core_mut().screen.updated(now);
     }
+    lab.core_mut().runner.held = due && !queue_is_short;
     let was_running = lab.core().runner.running;
-    train_slice(lab)?;
+    train_slice(lab, update)?;
     survival::tick(lab)?;
     show_holdings(&lab.core().ctx.gpu);
     if was_running && !lab.core().runner.running {
@@ -410,7 +421,8 @@ async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
     Ok(())
 }
 
-fn train_slice<L: LiveLab>(lab: &mut L) -> Result<()> {
+/// Records the frame's training steps; shows the step line when `show_figures`.
+fn train_slice<L: LiveLab>(lab: &mut L, show_figures: bool) -> Result<()> {
     if !lab.can_train() {
         lab.core_mut().runner.running = false;
         show_running(L::LAB, false, false);
@@ -423,9 +435,15 @@ fn train_slice<L: LiveLab>(lab: &mut L) -> Result<()> {
     if let (Ok(el), (Some(ms), slices)) = (dom::by_id(&format!("lab-{}", L::LAB.name())), runner.pacing()) {
         let _ = el.set_attribute("data-step-ms", &format!("{ms:.1}"));
         let _ = el.set_attribute("data-slices", &slices.to_string());
+        let _ = el.set_attribute("data-screen-ms", &format!("{:.1}", core.screen.cost()));
     }
     show_running(L::LAB, runner.running, true);
-    show_steps(L::LAB, lab.steps().unwrap_or(0), runner.rate(), runner.running);
+    let steps = lab.steps().unwrap_or(0);
+    if show_figures || !runner.running {
+        show_steps(L::LAB, steps, runner.rate(), runner.running);
+    } else {
+        show_step_count(L::LAB, steps);
+    }
     Ok(())
 }
 

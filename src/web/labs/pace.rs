@@ -3,22 +3,72 @@
 
 use crate::web::dom;
 
-/// Paces the plots' redraws: ten a second at most.
-#[derive(Default)]
-pub struct PlotPace {
-    /// When the plots were last drawn (ms).
-    last: f64,
+/// Paces what changes the screen while a lab trains: its figures, plots and views all change
+/// in one frame, a *screen update*, and updates are spaced by what one costs.
+///
+/// Every frame that changes the page must be presented, and on a software GPU presenting
+/// one takes tens of milliseconds on the thread that also runs the training, while the
+/// page's frames wait for it (SwiftShader, 2 cores: 65–110 ms a frame; the VAE lab, which
+/// rewrote its step line every frame, trained at half its bench's rate, at 5 frames a
+/// second). Frames that change nothing are not presented and cost nearly nothing.
+///
+/// The cost of an update is measured as how much later than usual the next frame starts.
+/// Updates come at most every [`UPDATE_MS`] while training and at least [`COST_SHARE`]
+/// apart in cost, so presenting takes at most about a tenth of the time; while paused every
+/// frame may change the screen, so clicks and drags answer at once.
+pub struct ScreenPace {
+    /// When the last frame started, and whether it changed the screen.
+    last_frame: f64,
+    last_updated: bool,
+    /// When the last update was.
+    last_update: f64,
+    /// Usual time between two frames that change nothing (ms, moving average).
+    frame_ms: f64,
+    /// Extra time an update adds to its frame (ms, moving average).
+    cost: f64,
 }
 
-impl PlotPace {
-    /// Whether the plots may be drawn now; a yes counts as drawing them.
-    pub fn due(&mut self) -> bool {
-        let now = dom::now();
-        let due = now - self.last > 100.0;
-        if due {
-            self.last = now;
+/// Fewest milliseconds between two screen updates while training.
+pub const UPDATE_MS: f64 = 100.0;
+/// Screen updates may take about this share of the time while training.
+pub const COST_SHARE: f64 = 0.1;
+
+impl Default for ScreenPace {
+    fn default() -> Self {
+        ScreenPace { last_frame: 0.0, last_updated: false, last_update: 0.0, frame_ms: 1000.0 / 60.0, cost: 0.0 }
+    }
+}
+
+impl ScreenPace {
+    /// A frame starts at `now`: measures what the last one cost.
+    pub fn frame(&mut self, now: f64) {
+        let gap = now - self.last_frame;
+        // Gaps over a second are a hidden tab or a stall, not a frame.
+        if self.last_frame > 0.0 && gap < 1000.0 {
+            if self.last_updated {
+                self.cost = 0.7 * self.cost + 0.3 * (gap - self.frame_ms).max(0.0);
+            } else {
+                self.frame_ms = 0.9 * self.frame_ms + 0.1 * gap.min(100.0);
+            }
         }
-        due
+        self.last_frame = now;
+        self.last_updated = false;
+    }
+
+    /// Whether the screen may change in the frame started at `now`.
+    pub fn due(&self, now: f64, running: bool) -> bool {
+        !running || now - self.last_update >= UPDATE_MS.max(self.cost / COST_SHARE)
+    }
+
+    /// The frame started at `now` changed the screen.
+    pub fn updated(&mut self, now: f64) {
+        self.last_update = now;
+        self.last_updated = true;
+    }
+
+    /// What an update costs, as measured (ms).
+    pub fn cost(&self) -> f64 {
+        self.cost
     }
 }
 

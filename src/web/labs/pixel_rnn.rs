@@ -328,14 +328,14 @@ impl LiveLab for RnnLab {
         Ok(())
     }
 
-    fn collect_figures(&mut self) -> Result<()> {
+    fn collect_figures(&mut self, show: bool) -> Result<()> {
         let Some(models) = self.core.models.as_mut() else { return Ok(()) };
         let (plot, unigram) = (&mut self.plot, self.unigram as f32);
         models.collect(|_, _, record, step| {
             plot.push(0, step, record.figure("bits_per_pixel"));
             plot.push(1, step, unigram);
         })?;
-        if self.core.plots.due() {
+        if show {
             self.plot.draw_if_changed();
             if let Some((record, step)) = models.latest() {
                 show_loss(LAB, record.figure("bits_per_pixel"), step);

@@ -14,6 +14,9 @@ use crate::web::dom;
 /// already queued, so queueing seconds of training freezes the tab for seconds.
 pub struct Runner {
     pub running: bool,
+    /// Records no step this frame: a screen update waits for the queue to be short (see
+    /// `labs::frame`). What is in flight is still fed.
+    pub held: bool,
     /// Stop when this many steps are done (replaying a link, or one Step).
     pub target: Option<u32>,
     /// Steps finished by the GPU in recent frames, with their times, for steps/second.
@@ -71,6 +74,7 @@ impl Runner {
     pub fn new() -> Runner {
         Runner {
             running: false,
+            held: false,
             target: None,
             history: VecDeque::new(),
             step_ms: None,
@@ -246,7 +250,7 @@ impl Runner {
         let in_flight = self.steps_in_flight();
         let slice_work = self.slice_work();
         let mut n = 0;
-        while self.running && n < MAX_STEPS_PER_FRAME {
+        while self.running && !self.held && n < MAX_STEPS_PER_FRAME {
             let at = done + n;
             if self.target.is_some_and(|t| at >= t) {
                 self.stop();

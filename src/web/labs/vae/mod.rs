@@ -210,7 +210,7 @@ impl LiveLab for VaeLab {
     }
 
     /// Moves newly arrived figures into the plot and the figures line.
-    fn collect_figures(&mut self) -> Result<()> {
+    fn collect_figures(&mut self, show: bool) -> Result<()> {
         if let Some(verdicts) = self.judge.work(JUDGE_BUDGET_MS)? {
             self.show_verdicts(verdicts);
         }
@@ -224,7 +224,7 @@ impl LiveLab for VaeLab {
                 plot.push(1, step, record.figure("reconstruction"));
             }
         })?;
-        if self.core.plots.due() {
+        if show {
             self.plot.draw_if_changed();
             if let Some((r, step)) = models.latest() {
                 let weight = models.nets[0].config.kl_weight(r.step);
