@@ -24,13 +24,18 @@
 
 const TRANS_A: u32 = 1u;
 const TRANS_B: u32 = 2u;
+// Add bias[col] to every row.
+const HAS_BIAS: u32 = 4u;
 
-// What happens to a sum before it is stored is fixed when the pipeline is made (override
-// constants; `Epilogue::constants` in src/kernels/matmul.rs): a software GPU runs every
-// branch of a store, masked, so an activation chosen at run time cost every element its
-// tanh and exp whichever activation the launch used.
+// Part of what happens to a sum before it is stored is fixed when the pipeline is made
+// (override constants; `Epilogue::overrides` in src/kernels/matmul.rs): a software GPU runs
+// every branch of a store, masked, so an activation chosen at run time cost every element
+// its tanh and exp whichever activation the launch used, and an accumulate its load. Each
+// combination is a pipeline the driver compiles (1–2 s for matmul_direct on SwiftShader,
+// while the page stands still), so there are few: identity, ReLU and leaky ReLU are all
+// ACTIVATION = 2 (leaky, with slope 1, 0 or its own), and the bias is a run-time flag that
+// matmul_direct adds once per block rather than per element.
 override ACCUMULATE: bool = false;
-override BIAS: bool = false;
 override ACTIVATION: u32 = 0u;
 // Write the raw partial sums of a chunk of K to c[z·M·N + …] instead (split-K, above).
 override SPLIT: bool = false;
@@ -121,8 +126,14 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 
 fn epilogue(sum: f32, i: u32, col: u32) -> f32 {
     var v = sum;
+    if ((p.flags & HAS_BIAS) != 0u) { v += bias[col]; }
+    return finish(v, i);
+}
+
+// The epilogue after the bias: what C held (ACCUMULATE), then the activation.
+fn finish(sum: f32, i: u32) -> f32 {
+    var v = sum;
     if (ACCUMULATE) { v += c[i]; }
-    if (BIAS) { v += bias[col]; }
     return activate(v, ACTIVATION, p.slope);
 }
 
@@ -236,13 +247,15 @@ fn matmul_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let last_col = vec4<u32>(p.n - 1u);
     let rows = vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u);
     let cols = vec4<u32>(col0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let cols_left = min(cols, last_col);
+    let cols_right = min(cols + 4u, last_col);
     let at = Starts(
         min(rows, last_row) * sa.x,
         min(rows + 4u, last_row) * sa.x,
         min(rows + 8u, last_row) * sa.x,
         min(rows + 12u, last_row) * sa.x,
-        min(cols, last_col) * sb.y,
-        min(cols + 4u, last_col) * sb.y,
+        cols_left * sb.y,
+        cols_right * sb.y,
     );
 
     var block = Block();
@@ -259,6 +272,21 @@ fn matmul_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
     if (k_pairs_end < k_end) {
         add_step(&block, at, ka, kb);
+    }
+    // The bias, as one more outer product (ones · bias): 8 loads a block, not one per
+    // element. Split partial sums get theirs in sum_splits.
+    if (!SPLIT && (p.flags & HAS_BIAS) != 0u) {
+        let ones = vec4<f32>(1.0);
+        let b0 = vec4<f32>(bias[cols_left.x], bias[cols_left.y], bias[cols_left.z], bias[cols_left.w]);
+        let b1 = vec4<f32>(bias[cols_right.x], bias[cols_right.y], bias[cols_right.z], bias[cols_right.w]);
+        block.r0c0 += outer(ones, b0);
+        block.r0c1 += outer(ones, b1);
+        block.r1c0 += outer(ones, b0);
+        block.r1c1 += outer(ones, b1);
+        block.r2c0 += outer(ones, b0);
+        block.r2c1 += outer(ones, b1);
+        block.r3c0 += outer(ones, b0);
+        block.r3c1 += outer(ones, b1);
     }
 
     let right = col0 + 4u;
@@ -294,6 +322,6 @@ fn store_one(row: u32, col: u32, sum: f32, z: u32) {
     if (SPLIT) {
         c[z * p.m * p.n + i] = sum;
     } else {
-        c[i] = epilogue(sum, i, col);
+        c[i] = finish(sum, i);
     }
 }

@@ -168,6 +168,8 @@ impl PipelineCache {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
+        #[cfg(not(target_arch = "wasm32"))]
+        let started = std::time::Instant::now();
         let raw = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(spec.entry),
             layout: Some(&pipeline_layout),
@@ -181,6 +183,15 @@ impl PipelineCache {
             },
             cache: None,
         });
+        // Natively the driver compiles here, and on a software GPU that takes a while
+        // (`RUST_LOG=genlab=debug` lists each pipeline and its time).
+        #[cfg(not(target_arch = "wasm32"))]
+        log::debug!(
+            "pipeline {} {:?} compiled in {:.0} ms",
+            spec.entry,
+            overrides,
+            started.elapsed().as_secs_f64() * 1e3
+        );
         let pipeline = Rc::new(Pipeline { id: self.pipelines.len() as u64 + 1, spec, raw, layout });
         self.pipelines.insert(key, pipeline.clone());
         pipeline

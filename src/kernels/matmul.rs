@@ -37,10 +37,10 @@ kernel_params! {
         m: u32,
         n: u32,
         k: u32,
-        /// bit 0 TRANS_A, bit 1 TRANS_B
+        /// bit 0 TRANS_A, bit 1 TRANS_B, bit 2 HAS_BIAS
         flags: u32,
-        /// the leaky ReLU's slope (which activation is an override constant, see
-        /// `Epilogue::overrides`)
+        /// the leaky ReLU's slope: 1 for identity, 0 for ReLU (which activation is an
+        /// override constant, see `Epilogue::overrides`)
         slope: f32,
         /// K per workgroup along z (= K without SPLIT)
         k_chunk: u32,
@@ -141,14 +141,24 @@ pub struct Epilogue<'a> {
 impl Epilogue<'_> {
     /// The values of matmul.wgsl's override constants for this epilogue; with `split`, the
     /// launch writes raw partial sums instead (the epilogue waits for `sum_splits`).
-    fn overrides(&self, split: bool) -> [(&'static str, f64); 4] {
+    fn overrides(&self, split: bool) -> [(&'static str, f64); 3] {
+        if split {
+            // Raw partial sums: one pipeline whatever the epilogue.
+            let plain = Epilogue::default();
+            return [("ACCUMULATE", 0.0), ("ACTIVATION", plain.activation_code().0 as f64), ("SPLIT", 1.0)];
+        }
         let flag = |on: bool| if on { 1.0 } else { 0.0 };
-        [
-            ("ACCUMULATE", flag(self.accumulate)),
-            ("BIAS", flag(self.bias.is_some())),
-            ("ACTIVATION", self.activation.code().0 as f64),
-            ("SPLIT", flag(split)),
-        ]
+        [("ACCUMULATE", flag(self.accumulate)), ("ACTIVATION", self.activation_code().0 as f64), ("SPLIT", 0.0)]
+    }
+
+    /// The activation's code and slope, with identity and ReLU as the leaky ReLU of slope 1
+    /// and 0: one pipeline, where each would have been one more to compile.
+    fn activation_code(&self) -> (u32, f32) {
+        match self.activation {
+            Activation::Identity => Activation::LeakyRelu(1.0).code(),
+            Activation::Relu => Activation::LeakyRelu(0.0).code(),
+            other => other.code(),
+        }
     }
 }
 
@@ -206,8 +216,8 @@ pub fn matmul_into_on(
             return Err(Error::Invalid("matmul: the output must not share a buffer with an input".into()));
         }
     }
-    let slope = epilogue.activation.code().1;
-    let flags = transpose.a as u32 | (transpose.b as u32) << 1;
+    let slope = epilogue.activation_code().1;
+    let flags = transpose.a as u32 | (transpose.b as u32) << 1 | (epilogue.bias.is_some() as u32) << 2;
     let overrides = epilogue.overrides(false);
     // Without a bias the binding still needs a buffer; it is never read through it.
     let bias = epilogue.bias.unwrap_or(a);
