@@ -4,8 +4,8 @@
 // presses Train on the lab's defaults (or on the link given), and records every
 // requestAnimationFrame for `--seconds` (default 60). Prints, per lab: frames, the longest
 // gap after the first 5 s, the 95th percentile gap, training steps per second, how the lab
-// paces its steps (step_ms, slices) and what one screen update costs (screen_update_ms, see
-// ScreenPace in src/web/labs/pace.rs), and the main thread's tasks over 50 ms after the first
+// paces its steps (step_ms, slices) and how often the screen changes (screen_update_every_ms,
+// see ScreenPace in src/web/labs/pace.rs), and the main thread's tasks over 50 ms after the first
 // 5 s (count, total and longest): gaps without them are frames held back outside the page.
 //
 //   node bench/frames.mjs [--seconds 60] [--labs pixelrnn,vae,gan] [--link '#lab=vae&hidden=400…']
@@ -43,7 +43,7 @@ try {
     const long = (await page.evaluate(() => window.__long)).filter(([t]) => t >= frames[0] + 5000);
     const pacing = await page.evaluate((lab) => {
       const el = document.getElementById(`lab-${lab}`);
-      return { step_ms: Number(el.dataset.stepMs), slices: Number(el.dataset.slices), screen_update_ms: Number(el.dataset.screenMs) };
+      return { step_ms: Number(el.dataset.stepMs), slices: Number(el.dataset.slices), screen_update_every_ms: Number(el.dataset.screenMs) };
     }, lab);
     const after = frames.filter((t) => t >= frames[0] + 5000);
     const gaps = after.slice(1).map((t, i) => t - after[i]).sort((a, b) => a - b);

@@ -396,7 +396,7 @@ async fn frame<L: LiveLab>(lab: &mut L) -> Result<()> {
     let now = dom::now();
     let (done, arrived) = (lab.steps().unwrap_or(0), lab.arrived());
     let core = lab.core_mut();
-    core.screen.frame(now);
+    core.screen.frame(now, core.runner.running);
     let due = core.screen.due(now, core.runner.running);
     let queue_is_short = core.runner.queue_is_short(&core.ctx.gpu, done, arrived);
     let update = due && queue_is_short;
@@ -435,7 +435,7 @@ fn train_slice<L: LiveLab>(lab: &mut L, show_figures: bool) -> Result<()> {
     if let (Ok(el), (Some(ms), slices)) = (dom::by_id(&format!("lab-{}", L::LAB.name())), runner.pacing()) {
         let _ = el.set_attribute("data-step-ms", &format!("{ms:.1}"));
         let _ = el.set_attribute("data-slices", &slices.to_string());
-        let _ = el.set_attribute("data-screen-ms", &format!("{:.1}", core.screen.cost()));
+        let _ = el.set_attribute("data-screen-ms", &format!("{:.0}", core.screen.interval()));
     }
     show_running(L::LAB, runner.running, true);
     let steps = lab.steps().unwrap_or(0);

@@ -4,71 +4,83 @@
 use crate::web::dom;
 
 /// Paces what changes the screen while a lab trains: its figures, plots and views all change
-/// in one frame, a *screen update*, and updates are spaced by what one costs.
+/// in one frame, a *screen update*, and updates come only as often as the page's frames
+/// allow.
 ///
 /// Every frame that changes the page must be presented, and on a software GPU presenting
-/// one takes tens of milliseconds on the thread that also runs the training, while the
-/// page's frames wait for it (SwiftShader, 2 cores: 65–110 ms a frame; the VAE lab, which
-/// rewrote its step line every frame, trained at half its bench's rate, at 5 frames a
-/// second). Frames that change nothing are not presented and cost nearly nothing.
+/// one waits for the CPU cores the training runs on, while the page's next frames wait for
+/// it (SwiftShader, 2 cores: 65–110 ms a frame; the VAE lab, which rewrote its step line
+/// every frame, trained at half its bench's rate, at 5 frames a second). Frames that change
+/// nothing are not presented and cost nearly nothing.
 ///
-/// The cost of an update is measured as how much later than usual the next frame starts.
-/// Updates come at most every [`UPDATE_MS`] while training and at least [`COST_SHARE`]
-/// apart in cost, so presenting takes at most about a tenth of the time; while paused every
-/// frame may change the screen, so clicks and drags answer at once.
+/// So the interval between updates adapts to the frames: each [`WINDOW_MS`], if frames over
+/// [`SLOW_FRAME_MS`] took more than [`MOST_SLOW`] of the time, updates come less often; if
+/// they took under [`FEW_SLOW`], more often; between [`MIN_UPDATE_MS`] and
+/// [`MAX_UPDATE_MS`]. While paused every frame may change the screen, so clicks and drags
+/// answer at once.
 pub struct ScreenPace {
-    /// When the last frame started, and whether it changed the screen.
+    /// When the last frame started.
     last_frame: f64,
-    last_updated: bool,
     /// When the last update was.
     last_update: f64,
-    /// Usual time between two frames that change nothing (ms, moving average).
-    frame_ms: f64,
-    /// Extra time an update adds to its frame (ms, moving average).
-    cost: f64,
+    /// Milliseconds between two updates while training.
+    interval: f64,
+    /// When the current window began, and the time its slow frames took beyond
+    /// [`SLOW_FRAME_MS`].
+    window_start: f64,
+    slow: f64,
 }
 
-/// Fewest milliseconds between two screen updates while training.
-pub const UPDATE_MS: f64 = 100.0;
-/// Screen updates may take about this share of the time while training.
-pub const COST_SHARE: f64 = 0.1;
+pub const MIN_UPDATE_MS: f64 = 100.0;
+pub const MAX_UPDATE_MS: f64 = 2000.0;
+const WINDOW_MS: f64 = 2000.0;
+const SLOW_FRAME_MS: f64 = 100.0;
+const MOST_SLOW: f64 = 0.05;
+const FEW_SLOW: f64 = 0.01;
 
 impl Default for ScreenPace {
     fn default() -> Self {
-        ScreenPace { last_frame: 0.0, last_updated: false, last_update: 0.0, frame_ms: 1000.0 / 60.0, cost: 0.0 }
+        ScreenPace { last_frame: 0.0, last_update: 0.0, interval: 250.0, window_start: 0.0, slow: 0.0 }
     }
 }
 
 impl ScreenPace {
-    /// A frame starts at `now`: measures what the last one cost.
-    pub fn frame(&mut self, now: f64) {
+    /// A frame starts at `now`: counts the last one if it was slow, and adapts the interval
+    /// at the end of a window.
+    pub fn frame(&mut self, now: f64, running: bool) {
         let gap = now - self.last_frame;
-        // Gaps over a second are a hidden tab or a stall, not a frame.
-        if self.last_frame > 0.0 && gap < 1000.0 {
-            if self.last_updated {
-                self.cost = 0.7 * self.cost + 0.3 * (gap - self.frame_ms).max(0.0);
-            } else {
-                self.frame_ms = 0.9 * self.frame_ms + 0.1 * gap.min(100.0);
-            }
-        }
         self.last_frame = now;
-        self.last_updated = false;
+        // Gaps over a second are a hidden tab or a stall (shaders compiling), not pacing.
+        if gap < 1000.0 {
+            self.slow += (gap - SLOW_FRAME_MS).max(0.0);
+        }
+        let window = now - self.window_start;
+        if window < WINDOW_MS {
+            return;
+        }
+        let share = self.slow / window;
+        if running && share > MOST_SLOW {
+            self.interval = (self.interval * 1.5).min(MAX_UPDATE_MS);
+        } else if share < FEW_SLOW {
+            self.interval = (self.interval / 1.25).max(MIN_UPDATE_MS);
+        }
+        self.window_start = now;
+        self.slow = 0.0;
     }
 
     /// Whether the screen may change in the frame started at `now`.
     pub fn due(&self, now: f64, running: bool) -> bool {
-        !running || now - self.last_update >= UPDATE_MS.max(self.cost / COST_SHARE)
+        !running || now - self.last_update >= self.interval
     }
 
     /// The frame started at `now` changed the screen.
     pub fn updated(&mut self, now: f64) {
         self.last_update = now;
-        self.last_updated = true;
     }
 
-    /// What an update costs, as measured (ms).
-    pub fn cost(&self) -> f64 {
-        self.cost
+    /// Milliseconds between two updates while training, as adapted so far.
+    pub fn interval(&self) -> f64 {
+        self.interval
     }
 }
 
