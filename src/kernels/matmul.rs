@@ -96,22 +96,34 @@ impl MatmulPath {
 /// Launches [`matmul_into`] records for an M×N×K product on `gpu`'s adapter: one, or two
 /// when K is split (the partial products, then their sum).
 pub fn launches(gpu: &Gpu, m: usize, n: usize, k: usize) -> usize {
-    let path = MatmulPath::for_adapter(gpu);
-    if path == MatmulPath::Tiled && m.min(n) <= THIN {
-        return 1;
+    match Plan::for_product(MatmulPath::for_adapter(gpu), m, n, k) {
+        Plan::Thin => 1,
+        Plan::Tiles { splits, .. } => 1 + (splits > 1) as usize,
     }
-    1 + (split_k_for(path, m, n, k).0 > 1) as usize
 }
 
-/// How many chunks to split K into for an M×N×K product on `path` (1: no split), and the
-/// chunk length: only products with fewer output tiles than the path's target and a long K
-/// split.
-fn split_k_for(path: MatmulPath, m: usize, n: usize, k: usize) -> (usize, usize) {
-    let (rows, cols) = path.workgroup_tile();
-    let tiles = m.div_ceil(rows) * n.div_ceil(cols);
-    let splits = (path.split_target() / tiles).min(k / MIN_SPLIT_K).max(1);
-    let chunk = k.div_ceil(splits).div_ceil(SLICE) * SLICE;
-    (k.div_ceil(chunk.max(1)).max(1), chunk.max(SLICE))
+/// How an M×N×K product is launched on a path.
+enum Plan {
+    /// One thread per output (`matmul_thin`).
+    Thin,
+    /// The path's kernel over tiles of C, with K in `splits` chunks of `k_chunk` (1: no
+    /// split; else the partial products are summed by a second launch).
+    Tiles { splits: usize, k_chunk: usize },
+}
+
+impl Plan {
+    /// Thin on the tiled path for products with at most [`THIN`] rows or columns; K split
+    /// only for products with fewer output tiles than the path's target and a long K.
+    fn for_product(path: MatmulPath, m: usize, n: usize, k: usize) -> Plan {
+        if path == MatmulPath::Tiled && m.min(n) <= THIN {
+            return Plan::Thin;
+        }
+        let (rows, cols) = path.workgroup_tile();
+        let tiles = m.div_ceil(rows) * n.div_ceil(cols);
+        let splits = (path.split_target() / tiles).min(k / MIN_SPLIT_K).max(1);
+        let chunk = k.div_ceil(splits).div_ceil(SLICE) * SLICE;
+        Plan::Tiles { splits: k.div_ceil(chunk.max(1)).max(1), k_chunk: chunk.max(SLICE) }
+    }
 }
 
 /// Which operands are used transposed. `A·B`, `Aᵀ·B` (weight gradients) and `A·Bᵀ`
@@ -222,12 +234,14 @@ pub fn matmul_into_on(
     // Without a bias the binding still needs a buffer; it is never read through it.
     let bias = epilogue.bias.unwrap_or(a);
     let work = (m * n * k) as f64;
-    if path == MatmulPath::Tiled && m.min(n) <= THIN {
-        let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, slope, k_chunk: 0, splits: 1 };
-        gpu.dispatch_specialized(&THIN_SPEC, &overrides, &params, &[a, b, bias, out], grid_1d(m * n, 256), work);
-        return Ok(());
-    }
-    let (splits, k_chunk) = split_k_for(path, m, n, k);
+    let (splits, k_chunk) = match Plan::for_product(path, m, n, k) {
+        Plan::Thin => {
+            let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, slope, k_chunk: 0, splits: 1 };
+            gpu.dispatch_specialized(&THIN_SPEC, &overrides, &params, &[a, b, bias, out], grid_1d(m * n, 256), work);
+            return Ok(());
+        }
+        Plan::Tiles { splits, k_chunk } => (splits, k_chunk),
+    };
     let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, slope, k_chunk: k_chunk as u32, splits: 1 };
     let (rows, cols) = path.workgroup_tile();
     let grid = [n.div_ceil(cols) as u32, m.div_ceil(rows) as u32, splits as u32];
