@@ -9,7 +9,7 @@ use std::path::Path;
 
 use genlab::gpu::{Access, KernelSpec, ParamsLayout};
 use naga::common::wgsl::TryToWgsl;
-use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+use naga::valid::{Capabilities, ModuleInfo, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 use naga::{AddressSpace, Module, ShaderStage, StorageAccess, TypeInner};
 
 /// The render shader of the page's canvas (src/web/canvas.rs): no kernel compiles it.
@@ -20,11 +20,18 @@ struct Compiled {
     info: ModuleInfo,
 }
 
-fn compile(name: &str, source: &str) -> Result<Compiled, String> {
+/// Parses and validates one module, with the subgroup operations only where `subgroups` (as
+/// a device without them would refuse any other shader that used them).
+fn compile(name: &str, source: &str, subgroups: bool) -> Result<Compiled, String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string_with_path(source, name))?;
-    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
-        .validate(&module)
-        .map_err(|e| e.emit_to_string_with_path(source, name))?;
+    let mut validator = if subgroups {
+        let mut validator = Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP);
+        validator.subgroup_stages(ShaderStages::COMPUTE).subgroup_operations(SubgroupOperationSet::all());
+        validator
+    } else {
+        Validator::new(ValidationFlags::all(), Capabilities::default())
+    };
+    let info = validator.validate(&module).map_err(|e| e.emit_to_string_with_path(source, name))?;
     Ok(Compiled { module, info })
 }
 
@@ -34,7 +41,7 @@ fn compile_all() -> HashMap<&'static str, (&'static KernelSpec, Compiled)> {
     let mut modules = HashMap::new();
     for spec in genlab::kernels::specs() {
         if !modules.contains_key(spec.shader) {
-            let compiled = compile(spec.shader, &spec.source()).unwrap_or_else(|e| panic!("{e}"));
+            let compiled = compile(spec.shader, &spec.source(), spec.subgroups).unwrap_or_else(|e| panic!("{e}"));
             modules.insert(spec.shader, (spec, compiled));
         }
     }
@@ -168,7 +175,7 @@ fn every_shader_file_is_compiled() {
         let text = std::fs::read_to_string(&path).expect("a shader file is UTF-8");
         if RENDER_SHADERS.contains(&name.as_str()) {
             // Still a module of its own, with its Params: it must at least be valid WGSL.
-            if let Err(e) = compile(&name, &genlab::kernels::display::source()) {
+            if let Err(e) = compile(&name, &genlab::kernels::display::source(), false) {
                 panic!("{e}");
             }
         } else if !genlab::kernels::specs().any(|spec| spec.sources.contains(&text.as_str())) {

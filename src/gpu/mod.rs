@@ -10,6 +10,7 @@ mod pool;
 mod profile;
 mod readback;
 mod recorder;
+mod subgroups;
 mod tensor;
 
 use std::cell::{Cell, RefCell};
@@ -64,6 +65,8 @@ pub(crate) struct GpuInner {
     pub(crate) max_binding_bytes: u64,
     /// Whether the adapter is a GPU emulated on the CPU (kernels choose their shape by it).
     pub(crate) software: bool,
+    /// Whether the device runs WGSL's subgroup operations (see [`Gpu::has_subgroups`]).
+    subgroups: bool,
     pub(crate) pool: RefCell<BufferPool>,
     pub(crate) pipelines: RefCell<PipelineCache>,
     pub(crate) recorder: RefCell<Recorder>,
@@ -135,12 +138,20 @@ impl Gpu {
             max_buffer_size: adapter_limits.max_buffer_size,
             ..wgpu::Limits::default()
         };
+        // Timestamps only serve the profile (bench --profile, the Kernels tab); a device
+        // without them profiles a command at a time. Subgroups serve the software GPUs'
+        // matrix product; without them it takes twice the loads.
+        #[cfg(not(target_arch = "wasm32"))]
+        let optional_features = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
+        #[cfg(target_arch = "wasm32")]
+        let optional_features = {
+            subgroups::offer_subgroups();
+            wgpu::Features::TIMESTAMP_QUERY
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("genlab"),
-                // Timestamps only serve the profile (bench --profile, the Kernels tab); a
-                // device without them profiles a command at a time.
-                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+                required_features: adapter.features() & optional_features,
                 required_limits,
                 experimental_features: wgpu::ExperimentalFeatures::default(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -171,9 +182,14 @@ impl Gpu {
         let software = info.device_type == wgpu::DeviceType::Cpu
             || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| name.contains(n));
         let max_binding_bytes = device.limits().max_storage_buffer_binding_size;
+        #[cfg(not(target_arch = "wasm32"))]
+        let subgroups = subgroups::granted(&device);
+        #[cfg(target_arch = "wasm32")]
+        let subgroups = subgroups::last_device_has_subgroups();
         Ok(Gpu(Rc::new(GpuInner {
             max_binding_bytes,
             software,
+            subgroups,
             pipelines: RefCell::new(PipelineCache::default()),
             recorder: RefCell::new(Recorder::new(uniform_align)),
             pool: RefCell::new(BufferPool::default()),
@@ -195,6 +211,13 @@ impl Gpu {
     /// run as SIMD lanes of CPU threads, where barriers are expensive and caches free.
     pub fn is_software(&self) -> bool {
         self.0.software
+    }
+
+    /// Whether the device runs WGSL's subgroup operations (`quadBroadcast` and the like):
+    /// natively by wgpu's `SUBGROUP` feature, in the browser by WebGPU's `"subgroups"`.
+    /// Kernels marked `subgroups` in their spec compile only on such a device.
+    pub fn has_subgroups(&self) -> bool {
+        self.0.subgroups
     }
 
     /// Why the device was lost, once it has been: nothing made on it works any more, and

@@ -25,6 +25,8 @@ pub struct KernelSpec {
     /// WGSL pieces concatenated into the module (shared helpers first; WGSL has no includes),
     /// after the declaration of the parameter struct (see [`KernelSpec::source`]).
     pub sources: &'static [&'static str],
+    /// The shader uses WGSL's subgroup operations (see [`Gpu::has_subgroups`](crate::gpu::Gpu::has_subgroups)).
+    pub subgroups: bool,
     pub entry: &'static str,
     pub bindings: &'static [Access],
     /// How the Rust side lays out the uniform; the WGSL struct is declared from it (see
@@ -35,9 +37,12 @@ pub struct KernelSpec {
 impl KernelSpec {
     /// The WGSL module the kernel is compiled from, exactly as the device is given it: the
     /// parameter struct `Params`, declared from [`KernelSpec::params`] (the shaders do not
-    /// declare it themselves, so it cannot drift from the Rust struct), then the sources.
+    /// declare it themselves, so it cannot drift from the Rust struct), then the sources. A
+    /// browser's WGSL compiler wants subgroup operations enabled by a directive first; naga
+    /// (natively) takes them from the device's features and refuses the directive.
     pub fn source(&self) -> String {
-        self.params.wgsl() + &self.sources.concat()
+        let directive = if self.subgroups && cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" };
+        format!("{directive}{}{}", self.params.wgsl(), self.sources.concat())
     }
 }
 

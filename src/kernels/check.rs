@@ -15,10 +15,22 @@ pub struct Check {
     pub max_error: f64,
     pub tolerance: f64,
     pub passed: bool,
+    /// Why the case did not run on this device (a kernel it cannot compile), if it did not.
+    pub skipped: Option<&'static str>,
+}
+
+impl Check {
+    /// A case this device cannot run: nothing was compared, so nothing failed.
+    pub fn skipped(kernel: String, shape: String, why: &'static str) -> Check {
+        Check { kernel, shape, max_error: 0.0, tolerance: 0.0, passed: true, skipped: Some(why) }
+    }
 }
 
 impl std::fmt::Display for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(why) = self.skipped {
+            return write!(f, "{:<24} {:<22} skipped: {why}", self.kernel, self.shape);
+        }
         write!(
             f,
             "{:<24} {:<22} max error {:.2e} (tolerance {:.0e}) {}",
@@ -63,7 +75,7 @@ pub fn test_data(seed: u64, n: usize, scale: f32) -> Vec<f32> {
 }
 
 pub(crate) fn check(kernel: String, shape: String, max_error: f64, tolerance: f64) -> Check {
-    Check { kernel, shape, max_error, tolerance, passed: max_error <= tolerance }
+    Check { kernel, shape, max_error, tolerance, passed: max_error <= tolerance, skipped: None }
 }
 
 /// The worst [`max_error`] over several outputs, each measured against its own magnitude

@@ -6,17 +6,33 @@ use crate::gpu::{grid_1d, Gpu, Tensor};
 use crate::kernels::{source, Activation};
 
 kernel_specs! {
-    shader: "matmul.wgsl", sources: [source::GRID, source::ACTIVATION, source::MATMUL], params: Params;
+    shader: "matmul.wgsl", sources: [source::GRID, source::ACTIVATION, source::MATMUL_COMMON, source::MATMUL], params: Params;
     MATMUL = "matmul" [Read, Read, Read, ReadWrite];
     DIRECT = "matmul_direct" [Read, Read, Read, ReadWrite];
     THIN_SPEC = "matmul_thin" [Read, Read, Read, ReadWrite];
     SUM_SPLITS = "sum_splits" [Read, Read, Read, ReadWrite];
 }
 
+/// `matmul_quad` needs the device's subgroup operations, so it is a shader module of its
+/// own: one that only such a device compiles.
+pub(super) mod quad {
+    use super::Params;
+    use crate::kernels::source;
+
+    kernel_specs! {
+        shader: "matmul_quad.wgsl", sources: [source::ACTIVATION, source::MATMUL_COMMON, source::MATMUL_QUAD],
+        params: Params, subgroups: true;
+        QUAD = "matmul_quad" [Read, Read, Read, ReadWrite];
+    }
+}
+
 const TILE: usize = 64;
 /// Rows and columns of C one `matmul_direct` workgroup covers (2×4 lanes of 16×8 blocks).
 const DIRECT_ROWS: usize = 64;
 const DIRECT_COLS: usize = 16;
+/// Rows and columns of C one `matmul_quad` workgroup covers (two quads of 16×32).
+const QUAD_ROWS: usize = 32;
+const QUAD_COLS: usize = 32;
 /// On the tiled path, products with at most this many rows or columns use one thread per
 /// output (`matmul_thin`): a 64×64 tile would be mostly padding. The direct path's 16×8
 /// blocks waste little on them and load far less per multiply-add, so it never goes thin.
@@ -57,23 +73,35 @@ pub enum MatmulPath {
     /// 16×8 blocks per lane straight from memory, no barriers: what a software GPU wants
     /// (see matmul.wgsl).
     Direct,
+    /// The direct kernel with each quad of lanes sharing its loads of A (matmul_quad.wgsl):
+    /// a software GPU with subgroup operations.
+    Quad,
 }
 
 impl MatmulPath {
-    /// The path for the adapter `gpu` runs on. Natively, `GENLAB_MATMUL=tiled|direct`
+    /// Every path, whether or not a given device runs it.
+    pub const ALL: [MatmulPath; 3] = [MatmulPath::Tiled, MatmulPath::Direct, MatmulPath::Quad];
+
+    /// The path for the adapter `gpu` runs on. Natively, `GENLAB_MATMUL=tiled|direct|quad`
     /// overrides the choice (for benchmarks).
     pub fn for_adapter(gpu: &Gpu) -> MatmulPath {
         #[cfg(not(target_arch = "wasm32"))]
         match std::env::var("GENLAB_MATMUL").as_deref() {
             Ok("tiled") => return MatmulPath::Tiled,
             Ok("direct") => return MatmulPath::Direct,
+            Ok("quad") if gpu.has_subgroups() => return MatmulPath::Quad,
             _ => {}
         }
-        if gpu.is_software() {
-            MatmulPath::Direct
-        } else {
-            MatmulPath::Tiled
+        match (gpu.is_software(), gpu.has_subgroups()) {
+            (false, _) => MatmulPath::Tiled,
+            (true, false) => MatmulPath::Direct,
+            (true, true) => MatmulPath::Quad,
         }
+    }
+
+    /// Whether `gpu`'s device can run this path (the quad kernel needs subgroups).
+    pub fn runs_on(self, gpu: &Gpu) -> bool {
+        self != MatmulPath::Quad || gpu.has_subgroups()
     }
 
     /// Rows and columns of C one workgroup covers.
@@ -81,6 +109,7 @@ impl MatmulPath {
         match self {
             MatmulPath::Tiled => (TILE, TILE),
             MatmulPath::Direct => (DIRECT_ROWS, DIRECT_COLS),
+            MatmulPath::Quad => (QUAD_ROWS, QUAD_COLS),
         }
     }
 
@@ -88,7 +117,7 @@ impl MatmulPath {
     fn split_target(self) -> usize {
         match self {
             MatmulPath::Tiled => SPLIT_TARGET_WORKGROUPS,
-            MatmulPath::Direct => DIRECT_SPLIT_TARGET_WORKGROUPS,
+            MatmulPath::Direct | MatmulPath::Quad => DIRECT_SPLIT_TARGET_WORKGROUPS,
         }
     }
 }
@@ -215,6 +244,11 @@ pub fn matmul_into_on(
     out: &Tensor,
 ) -> Result<()> {
     let (m, n, k) = logical_dims(a, b, transpose)?;
+    if !path.runs_on(gpu) {
+        return Err(Error::Invalid(format!(
+            "matmul: the {path:?} kernel needs subgroup operations, which this device lacks"
+        )));
+    }
     if out.shape().as_matrix() != (m, n) {
         return Err(Error::shape("matmul", "output is not M×N", out.shape(), &[m, n].into()));
     }
@@ -248,6 +282,7 @@ pub fn matmul_into_on(
     let spec = match path {
         MatmulPath::Tiled => &MATMUL,
         MatmulPath::Direct => &DIRECT,
+        MatmulPath::Quad => &quad::QUAD,
     };
     if splits == 1 {
         gpu.dispatch_specialized(spec, &overrides, &params, &[a, b, bias, out], grid, work);
@@ -341,6 +376,20 @@ pub mod cases {
     impl MatmulCase {
         pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
             let MatmulCase { m, n, k, transpose, fused, path } = *self;
+            let kernel = match path {
+                MatmulPath::Tiled => "matmul",
+                MatmulPath::Direct => "matmul direct",
+                MatmulPath::Quad => "matmul quad",
+            };
+            let name = if fused {
+                format!("{kernel} {} +C+b, lrelu", transpose_name(transpose))
+            } else {
+                format!("{kernel} {}", transpose_name(transpose))
+            };
+            let shape = format!("{m}×{n}×{k}");
+            if !path.runs_on(gpu) {
+                return Ok(Check::skipped(name, shape, "this device has no subgroup operations"));
+            }
             let a = test_data(1, m * k, 1.0);
             let b = test_data(2, k * n, 1.0);
             let a_shape = if transpose.a { [k, m] } else { [m, k] };
@@ -368,16 +417,7 @@ pub mod cases {
                 act,
                 fused.then_some(&start[..]),
             );
-            let kernel = match path {
-                MatmulPath::Tiled => "matmul",
-                MatmulPath::Direct => "matmul direct",
-            };
-            let name = if fused {
-                format!("{kernel} {} +C+b, lrelu", transpose_name(transpose))
-            } else {
-                format!("{kernel} {}", transpose_name(transpose))
-            };
-            Ok(check(name, format!("{m}×{n}×{k}"), max_error(&got, &want), TOLERANCE))
+            Ok(check(name, shape, max_error(&got, &want), TOLERANCE))
         }
     }
 
@@ -389,8 +429,9 @@ pub mod cases {
             &[(1, 1, 1), (7, 13, 5), (65, 129, 33), (64, 64, 64), (127, 61, 300), (256, 256, 256)]
         };
         let mut cases = Vec::new();
-        // Both kernels on every adapter: each must match the twin wherever it might be chosen.
-        for path in [MatmulPath::Tiled, MatmulPath::Direct] {
+        // Every kernel on every adapter that runs it: each must match the twin wherever it
+        // might be chosen (the quad kernel's cases say so where it cannot run).
+        for path in MatmulPath::ALL {
             for &(m, n, k) in shapes {
                 for transpose in [Transpose::NONE, Transpose::A, Transpose::B] {
                     cases.push(MatmulCase { m, n, k, transpose, fused: false, path });

@@ -44,15 +44,19 @@ macro_rules! kernel_params {
 /// key), built from `sources` (WGSL pieces concatenated, shared helpers first: WGSL has no
 /// includes), and reads its parameters from `params` (a [`kernel_params!`] struct). Also
 /// declares `SPECS`, the module's kernels, for checks that walk every kernel (see
-/// [`specs`](crate::kernels::specs)).
+/// [`specs`](crate::kernels::specs)). `subgroups: true` marks a shader that uses WGSL's
+/// subgroup operations: only a device that has them may compile it ([`Gpu::has_subgroups`]).
+///
+/// [`Gpu::has_subgroups`]: crate::gpu::Gpu::has_subgroups
 macro_rules! kernel_specs {
     (
-        shader: $shader:literal, sources: $sources:tt, params: $params:ident;
+        shader: $shader:literal, sources: $sources:tt, params: $params:ident, subgroups: $subgroups:literal;
         $($name:ident = $entry:literal [$($access:ident),+ $(,)?];)+
     ) => {
-        $(static $name: $crate::gpu::KernelSpec = $crate::gpu::KernelSpec {
+        $(pub(super) static $name: $crate::gpu::KernelSpec = $crate::gpu::KernelSpec {
             shader: $shader,
             sources: &$sources,
+            subgroups: $subgroups,
             entry: $entry,
             bindings: &[$($crate::gpu::Access::$access),+],
             params: $params::LAYOUT,
@@ -60,6 +64,9 @@ macro_rules! kernel_specs {
 
         /// This module's kernels, for checks that walk every kernel (see [`specs`](crate::kernels::specs)).
         pub(crate) static SPECS: &[&$crate::gpu::KernelSpec] = &[$(&$name),+];
+    };
+    (shader: $shader:literal, sources: $sources:tt, params: $params:ident; $($kernels:tt)+) => {
+        kernel_specs! { shader: $shader, sources: $sources, params: $params, subgroups: false; $($kernels)+ }
     };
 }
 
@@ -86,7 +93,9 @@ pub mod upsample;
 pub(crate) mod source {
     pub const GRID: &str = include_str!("../../shaders/grid.wgsl");
     pub const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
+    pub const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
     pub const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+    pub const MATMUL_QUAD: &str = include_str!("../../shaders/matmul_quad.wgsl");
     pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
     pub const WORKGROUP_SUM: &str = include_str!("../../shaders/workgroup_sum.wgsl");
     pub const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
@@ -121,6 +130,7 @@ pub fn specs() -> impl Iterator<Item = &'static KernelSpec> {
         loss::SPECS,
         lstm::SPECS,
         matmul::SPECS,
+        matmul::quad::SPECS,
         minibatch_stddev::SPECS,
         patches::SPECS,
         pixel_norm::SPECS,

@@ -1,0 +1,50 @@
+//! Asking for WGSL's subgroup operations, which the software GPUs' matrix product uses
+//! (`matmul_quad`, see shaders/matmul_quad.wgsl).
+//!
+//! Natively, the device asks wgpu for `Features::SUBGROUP` where the adapter has it. In the
+//! browser, wgpu 30 does not know WebGPU's `"subgroups"` feature: it neither requests it
+//! nor reports it. So before wgpu asks for a device, the page wraps
+//! `GPUAdapter.prototype.requestDevice` once: the wrapper adds `"subgroups"` to the
+//! required features where the adapter offers it, and notes whether the device it got has
+//! them. A device with one more feature behaves as before for every other caller.
+
+/// Whether the device runs subgroup operations (natively, by its features).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn granted(device: &wgpu::Device) -> bool {
+    device.features().contains(wgpu::Features::SUBGROUP)
+}
+
+#[cfg(target_arch = "wasm32")]
+mod web {
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(inline_js = r#"
+        let lastDeviceHasSubgroups = false;
+        export function offer_subgroups() {
+            const proto = globalThis.GPUAdapter && GPUAdapter.prototype;
+            if (!proto || proto.requestDevice.genlabSubgroups) return;
+            const requestDevice = proto.requestDevice;
+            const wrapped = async function (descriptor) {
+                const wanted = { ...(descriptor || {}) };
+                if (this.features.has('subgroups')) {
+                    wanted.requiredFeatures = [...(wanted.requiredFeatures || []), 'subgroups'];
+                }
+                const device = await requestDevice.call(this, wanted);
+                lastDeviceHasSubgroups = device.features.has('subgroups');
+                return device;
+            };
+            wrapped.genlabSubgroups = true;
+            proto.requestDevice = wrapped;
+        }
+        export function last_device_has_subgroups() { return lastDeviceHasSubgroups; }
+    "#)]
+    extern "C" {
+        /// Wraps `requestDevice` (once) so that devices come with subgroups where offered.
+        pub fn offer_subgroups();
+        /// Whether the device the last `requestDevice` returned has subgroups.
+        pub fn last_device_has_subgroups() -> bool;
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) use web::{last_device_has_subgroups, offer_subgroups};
