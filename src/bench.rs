@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{CommandTime, Gpu, ProfileMethod, ProfiledCommand, Readback, Tensor};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::elementwise::Activation;
-use crate::kernels::matmul::{self, Epilogue, Transpose};
+use crate::kernels::matmul::{self, Epilogue, MatmulPath, Transpose};
 use crate::kernels::rng::{self, Stream};
 use crate::models::pixel_rnn::{PixelRnn, PixelRnnConfig};
 use crate::models::vae::{Vae, VaeConfig};
@@ -125,6 +125,8 @@ pub enum Outcome {
 pub struct Report {
     pub engine: &'static str,
     pub adapter: String,
+    /// Which matrix-product kernel the adapter gets (`MatmulPath`: tiled, direct or quad).
+    pub matmul_kernel: String,
     pub steps: u32,
     pub cases: Vec<Outcome>,
 }
@@ -138,7 +140,8 @@ pub async fn run(gpu: &Gpu, cases: &[Case], steps: u32) -> Report {
             Err(e) => Outcome::Failed { case: case.to_string(), error: e.to_string() },
         });
     }
-    Report { engine: "genlab", adapter: gpu.summary().to_string(), steps, cases: outcomes }
+    let matmul_kernel = format!("{:?}", MatmulPath::for_adapter(gpu)).to_lowercase();
+    Report { engine: "genlab", adapter: gpu.summary().to_string(), matmul_kernel, steps, cases: outcomes }
 }
 
 /// One case by the protocol above.
@@ -217,7 +220,7 @@ pub fn family(what: ProfiledCommand) -> &'static str {
     match what {
         ProfiledCommand::Copy | ProfiledCommand::Clear => "copies",
         ProfiledCommand::Kernel { shader, .. } => match shader {
-            "matmul.wgsl" => "matmul",
+            "matmul.wgsl" | "matmul_quad.wgsl" => "matmul",
             "lstm.wgsl" | "pixel_rnn.wgsl" => "LSTM cell",
             "adam.wgsl" => "Adam",
             "reduce.wgsl" | "loss.wgsl" | "gan.wgsl" => "reduce and loss",
