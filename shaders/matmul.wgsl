@@ -126,9 +126,9 @@ fn sum_splits(grid: Grid) {
     c[i] = epilogue(sum, i, i % p.n);
 }
 
-// One step of K: the block += (its column of op(A)) · (its row of op(B)); `ka` and `kb` are
-// that step's offsets along K in A's and B's storage.
-fn add_step(block: ptr<function, Block>, at: Starts, ka: u32, kb: u32) {
+// One step of K (see `sum_block`): the block += (its column of op(A)) · (its row of op(B)),
+// every value loaded here (`lane` serves matmul_quad.wgsl's step only).
+fn add_step(block: ptr<function, Block>, at: Starts, lane: u32, ka: u32, kb: u32) {
     add_outer(block, load_a4(at.rows0, ka), load_a4(at.rows1, ka), load_a4(at.rows2, ka), load_a4(at.rows3, ka),
               load_b4(at.cols0, kb), load_b4(at.cols1, kb));
 }
@@ -138,24 +138,5 @@ fn matmul_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let row0 = (wg.y * 4u + lid.y) * 16u;
     let col0 = (wg.x * 2u + lid.x) * 8u;
     if (row0 >= p.m || col0 >= p.n) { return; }
-    let at = block_starts(row0, col0);
-    let sa = a_strides();
-    let sb = b_strides();
-
-    var block = Block();
-    let k_begin = wg.z * p.k_chunk;
-    let k_end = min(p.k, k_begin + p.k_chunk);
-    let k_pairs_end = k_begin + (k_end - k_begin) / 2u * 2u;
-    var ka = k_begin * sa.y;
-    var kb = k_begin * sb.x;
-    for (var kk = k_begin; kk < k_pairs_end; kk += 2u) {
-        add_step(&block, at, ka, kb);
-        add_step(&block, at, ka + sa.y, kb + sb.x);
-        ka += 2u * sa.y;
-        kb += 2u * sb.x;
-    }
-    if (k_pairs_end < k_end) {
-        add_step(&block, at, ka, kb);
-    }
-    store_block(block, row0, col0, wg.z);
+    store_block(sum_block(block_starts(row0, col0), 0u, wg.z), row0, col0, wg.z);
 }

@@ -129,6 +129,32 @@ fn block_starts(row0: u32, col0: u32) -> Starts {
     );
 }
 
+// The sums of the 16×8 block whose reads start at `at`, over workgroup z's chunk of K (all of
+// K without SPLIT), two steps at a time. A step is `add_step(block, at, lane, ka, kb)`, which
+// each module built on this file defines: matmul.wgsl's loads all it needs, matmul_quad.wgsl's
+// shares loads across the quad (`lane` is the invocation's place in it). `ka` and `kb` are the
+// step's offsets along K in A's and B's storage.
+fn sum_block(at: Starts, lane: u32, z: u32) -> Block {
+    let sa = a_strides();
+    let sb = b_strides();
+    var block = Block();
+    let k_begin = z * p.k_chunk;
+    let k_end = min(p.k, k_begin + p.k_chunk);
+    let k_pairs_end = k_begin + (k_end - k_begin) / 2u * 2u;
+    var ka = k_begin * sa.y;
+    var kb = k_begin * sb.x;
+    for (var kk = k_begin; kk < k_pairs_end; kk += 2u) {
+        add_step(&block, at, lane, ka, kb);
+        add_step(&block, at, lane, ka + sa.y, kb + sb.x);
+        ka += 2u * sa.y;
+        kb += 2u * sb.x;
+    }
+    if (k_pairs_end < k_end) {
+        add_step(&block, at, lane, ka, kb);
+    }
+    return block;
+}
+
 // Stores a 16×8 block whose top-left is C[row0][col0], the part inside C, after its bias: one
 // more outer product (ones · bias), 8 loads a block, not one per element. Split partial sums
 // get theirs in sum_splits.

@@ -18,10 +18,11 @@
 // A workgroup is two quads: 32 rows and 32 columns of C. With SPLIT, workgroup z sums only
 // its chunk of K.
 
-// One step of K: this lane loads its 4 of the 16 values of op(A)'s column (`mine`: rows
-// 4·lane … 4·lane + 3 of the block), takes all 16 from the quad, and loads its own 8 of
-// op(B)'s row.
-fn add_step_shared(block: ptr<function, Block>, mine: vec4<u32>, at: Starts, ka: u32, kb: u32) {
+// One step of K (see `sum_block`): this lane loads its 4 of the 16 values of op(A)'s column
+// (rows 4·lane … 4·lane + 3 of the block), takes all 16 from the quad, and loads its own 8
+// of op(B)'s row.
+fn add_step(block: ptr<function, Block>, at: Starts, lane: u32, ka: u32, kb: u32) {
+    let mine = select(select(at.rows0, at.rows1, lane == 1u), select(at.rows2, at.rows3, lane == 3u), lane >= 2u);
     let a_mine = load_a4(mine, ka);
     add_outer(block, quadBroadcast(a_mine, 0u), quadBroadcast(a_mine, 1u), quadBroadcast(a_mine, 2u),
               quadBroadcast(a_mine, 3u), load_b4(at.cols0, kb), load_b4(at.cols1, kb));
@@ -32,26 +33,5 @@ fn matmul_quad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let lane = index % 4u;
     let row0 = (wg.y * 2u + index / 4u) * 16u;
     let col0 = wg.x * 32u + lane * 8u;
-    let at = block_starts(row0, col0);
-    // Where this lane's four rows of the sixteen start: rows 4·lane … 4·lane + 3.
-    let mine = select(select(at.rows0, at.rows1, lane == 1u), select(at.rows2, at.rows3, lane == 3u), lane >= 2u);
-    let sa = a_strides();
-    let sb = b_strides();
-
-    var block = Block();
-    let k_begin = wg.z * p.k_chunk;
-    let k_end = min(p.k, k_begin + p.k_chunk);
-    let k_pairs_end = k_begin + (k_end - k_begin) / 2u * 2u;
-    var ka = k_begin * sa.y;
-    var kb = k_begin * sb.x;
-    for (var kk = k_begin; kk < k_pairs_end; kk += 2u) {
-        add_step_shared(&block, mine, at, ka, kb);
-        add_step_shared(&block, mine, at, ka + sa.y, kb + sb.x);
-        ka += 2u * sa.y;
-        kb += 2u * sb.x;
-    }
-    if (k_pairs_end < k_end) {
-        add_step_shared(&block, mine, at, ka, kb);
-    }
-    store_block(block, row0, col0, wg.z);
+    store_block(sum_block(block_starts(row0, col0), lane, wg.z), row0, col0, wg.z);
 }

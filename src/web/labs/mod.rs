@@ -11,6 +11,7 @@
 //! and the commands every lab answers alike, are written once here ([`run`]); a lab supplies
 //! what is its own through [`LiveLab`].
 
+mod commands;
 mod controls;
 pub mod gan;
 mod moon_judge;
@@ -22,7 +23,7 @@ mod trained;
 pub mod vae;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::canvas::Display;
@@ -34,6 +35,7 @@ use crate::link::{DataLink, Lab, Link};
 use crate::models::model::Header;
 use crate::models::Model;
 use crate::nn::snapshot::Resumable;
+pub use commands::{Cmd, Queue};
 pub use controls::build_controls;
 use controls::{
     build_form, copy_link, download_model, fill_form, load_bundled, make_dataset, on_bundled_data, show_loss,
@@ -68,54 +70,6 @@ impl Ctx {
 
     pub fn is_active(&self, lab: Lab) -> bool {
         self.active.get() == lab
-    }
-}
-
-/// User actions, queued by event handlers, applied by the lab's loop between frames.
-#[derive(Debug)]
-pub enum Cmd {
-    Train,
-    Pause,
-    Step,
-    Reset,
-    /// A setting in the form changed: key and text.
-    Edit(String, String),
-    /// A sprite sheet was chosen or dropped: file name and bytes.
-    Sheet(String, Vec<u8>),
-    /// Reading a chosen file failed.
-    FileError(String),
-    CopyLink,
-    /// Export model `0` (or `1`: the lab's second model).
-    Export(usize),
-    Import(String, Vec<u8>),
-    /// A click on a picker canvas at CSS pixel (x, y) (VAE: a held-out image to interpolate).
-    Pick(f64, f64),
-    /// A point dragged on latent map `0` or `1`.
-    Point(usize, f32, f32),
-    NewNoise,
-    /// Load the bundled trained models.
-    Pretrained,
-    /// Complete the picked sprite under its cover (PixelRNN).
-    Complete,
-    /// Paint new sprites from nothing (PixelRNN).
-    Sample,
-}
-
-#[derive(Clone, Default)]
-pub struct Queue(Rc<RefCell<VecDeque<Cmd>>>);
-
-impl Queue {
-    pub fn push(&self, cmd: Cmd) {
-        let mut q = self.0.borrow_mut();
-        // Drags arrive far faster than frames: keep only the latest point per map.
-        if let Cmd::Point(map, ..) = cmd {
-            q.retain(|c| !matches!(c, Cmd::Point(m, ..) if *m == map));
-        }
-        q.push_back(cmd);
-    }
-
-    pub fn take(&self) -> Vec<Cmd> {
-        self.0.borrow_mut().drain(..).collect()
     }
 }
 
