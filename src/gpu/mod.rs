@@ -276,7 +276,7 @@ impl Gpu {
 
     /// Records one kernel launch into the pending command buffer. Nothing runs until
     /// [`Gpu::submit`]; `params` are copied into the step's shared uniform arena. Its cost is
-    /// estimated from the buffers it binds; see [`Gpu::dispatch_work`].
+    /// estimated from the buffers it binds; see [`Gpu::dispatch_with`].
     pub fn dispatch<P: bytemuck::Pod>(
         &self,
         spec: &'static KernelSpec,
@@ -284,7 +284,7 @@ impl Gpu {
         buffers: &[&Tensor],
         workgroups: [u32; 3],
     ) {
-        self.dispatch_work(spec, params, buffers, workgroups, Gpu::element_work(buffers));
+        self.dispatch_with(spec, &[], params, buffers, workgroups, Gpu::element_work(buffers));
     }
 
     /// The estimated cost, in a matrix product's multiply-adds, of a launch that reads or
@@ -297,21 +297,10 @@ impl Gpu {
         WORK_PER_ELEMENT * elements as f64
     }
 
-    /// [`Gpu::dispatch`] for a launch whose cost is known: about `work` multiply-adds (a
-    /// matrix product's M·N·K). Only the page's slicing of a long step reads it.
-    pub fn dispatch_work<P: bytemuck::Pod>(
-        &self,
-        spec: &'static KernelSpec,
-        params: &P,
-        buffers: &[&Tensor],
-        workgroups: [u32; 3],
-        work: f64,
-    ) {
-        self.dispatch_specialized(spec, &[], params, buffers, workgroups, work);
-    }
-
-    /// [`Gpu::dispatch_work`] on the kernel's pipeline made with these `overrides`.
-    pub fn dispatch_specialized<P: bytemuck::Pod>(
+    /// [`Gpu::dispatch`] on the kernel's pipeline made with these `overrides` (none: `&[]`),
+    /// for a launch whose cost is known: about `work` multiply-adds (a matrix product's
+    /// M·N·K). Only the page's slicing of a long step reads `work`.
+    pub fn dispatch_with<P: bytemuck::Pod>(
         &self,
         spec: &'static KernelSpec,
         overrides: &Overrides,
@@ -375,7 +364,7 @@ impl Gpu {
     }
 
     /// With `Some(work)`, every [`Gpu::submit`] from now on cuts what was recorded into
-    /// slices of about `work` multiply-adds (see [`Gpu::dispatch_work`]) and keeps them for
+    /// slices of about `work` multiply-adds (see [`Gpu::dispatch_with`]) and keeps them for
     /// [`Gpu::submit_slices`]; with None (the default), submits go whole. The page trains this
     /// way on a GPU that takes longer for a step than for a frame: whatever it draws waits
     /// behind all that is submitted, so it submits a step a frame's worth at a time.
@@ -410,7 +399,7 @@ impl Gpu {
         self.0.recorder.borrow_mut().finished_batches()
     }
 
-    /// Estimated multiply-adds recorded since the device was opened (see [`Gpu::dispatch_work`]).
+    /// Estimated multiply-adds recorded since the device was opened (see [`Gpu::dispatch_with`]).
     pub fn work_recorded(&self) -> f64 {
         self.0.recorder.borrow().work_recorded()
     }

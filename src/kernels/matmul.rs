@@ -271,7 +271,7 @@ pub fn matmul_into_on(
     let (splits, k_chunk) = match Plan::for_product(path, m, n, k) {
         Plan::Thin => {
             let params = Params { m: m as u32, n: n as u32, k: k as u32, flags, slope, k_chunk: 0, splits: 1 };
-            gpu.dispatch_specialized(&THIN_SPEC, &overrides, &params, &[a, b, bias, out], grid_1d(m * n, 256), work);
+            gpu.dispatch_with(&THIN_SPEC, &overrides, &params, &[a, b, bias, out], grid_1d(m * n, 256), work);
             return Ok(());
         }
         Plan::Tiles { splits, k_chunk } => (splits, k_chunk),
@@ -285,14 +285,14 @@ pub fn matmul_into_on(
         MatmulPath::Quad => &quad::QUAD,
     };
     if splits == 1 {
-        gpu.dispatch_specialized(spec, &overrides, &params, &[a, b, bias, out], grid, work);
+        gpu.dispatch_with(spec, &overrides, &params, &[a, b, bias, out], grid, work);
         return Ok(());
     }
     let partials = Tensor::uninit(gpu, [splits, m, n])?;
-    gpu.dispatch_specialized(spec, &epilogue.overrides(true), &params, &[a, b, bias, &partials], grid, work);
+    gpu.dispatch_with(spec, &epilogue.overrides(true), &params, &[a, b, bias, &partials], grid, work);
     let sum = Params { splits: splits as u32, ..params };
     let buffers = [&partials, &partials, bias, out];
-    gpu.dispatch_specialized(&SUM_SPLITS, &overrides, &sum, &buffers, grid_1d(m * n, 256), Gpu::element_work(&buffers));
+    gpu.dispatch_with(&SUM_SPLITS, &overrides, &sum, &buffers, grid_1d(m * n, 256), Gpu::element_work(&buffers));
     Ok(())
 }
 

@@ -270,8 +270,9 @@ fn record_forward_step(gpu: &Gpu, states: &LstmStates, x: &Tensor, w_h: Option<&
     }
     // Absent inputs bind a read-only buffer of this launch that the kernel never reads
     // through that binding (a writable one would alias).
-    gpu.dispatch_work(
+    gpu.dispatch_with(
         &FORWARD_STEP,
+        &[],
         &params(states.dims, t, src_step, flags),
         &[
             x,
@@ -356,8 +357,9 @@ pub fn lstm_backward(gpu: &Gpu, states: &LstmStates, w_h: &Tensor, dh: &Tensor) 
     let h0_flag = if states.h0.is_some() { HAS_H0 } else { 0 };
     for t in (0..dims.steps).rev() {
         let carried = if t + 1 < dims.steps { RECURRENT | DC_IN } else { 0 };
-        gpu.dispatch_work(
+        gpu.dispatch_with(
             &BACKWARD_STEP,
+            &[],
             &params(dims, t, t, carried | c0_flag),
             &[w_h, &dgates, dh, &states.gates, &states.c, states.c0.as_ref().unwrap_or(&states.gates), &dc],
             workgroups(dims),
@@ -368,8 +370,9 @@ pub fn lstm_backward(gpu: &Gpu, states: &LstmStates, w_h: &Tensor, dh: &Tensor) 
     // dW_h = Σ_t h_{t-1}ᵀ·dgates[t] over all T·B rows at once: threads own 4 rows of dW_h
     // × one unit's 4 gate columns.
     let dw_h = Tensor::uninit(gpu, dims.w_h_shape())?;
-    gpu.dispatch_work(
+    gpu.dispatch_with(
         &DW_H,
+        &[],
         &params(dims, 0, 0, h0_flag),
         &[&states.h, states.h0.as_ref().unwrap_or(&states.h), &dgates, &dw_h],
         [dims.hidden.div_ceil(UNITS) as u32, dims.hidden.div_ceil(DW_K) as u32, 1],
@@ -379,7 +382,14 @@ pub fn lstm_backward(gpu: &Gpu, states: &LstmStates, w_h: &Tensor, dh: &Tensor) 
     let dh0 = match states.h0 {
         Some(_) => {
             let dh0 = Tensor::uninit(gpu, dims.state_shape())?;
-            gpu.dispatch_work(&DH0, &params(dims, 0, 0, 0), &[w_h, &dgates, &dh0], workgroups(dims), step_work(dims));
+            gpu.dispatch_with(
+                &DH0,
+                &[],
+                &params(dims, 0, 0, 0),
+                &[w_h, &dgates, &dh0],
+                workgroups(dims),
+                step_work(dims),
+            );
             Some(dh0)
         }
         None => None,
@@ -427,8 +437,9 @@ pub fn cell_backward(
     let flags = DC_IN | if states.c0.is_some() { HAS_C0 } else { 0 };
     // Without the recurrent product, one step's cell is elementwise over [B, 4H].
     let work = 8.0 * (dims.batch * GATES * dims.hidden) as f64;
-    gpu.dispatch_work(
+    gpu.dispatch_with(
         &BACKWARD_STEP,
+        &[],
         &params(dims, t, 0, flags),
         &[
             &states.gates, // W_hᵀ is not used without RECURRENT

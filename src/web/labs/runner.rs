@@ -30,7 +30,7 @@ pub struct Runner {
     /// Whether any step was in flight when `last_arrival` was taken: only intervals in which
     /// the GPU was kept busy measure its speed.
     busy_since_arrival: bool,
-    /// Estimated multiply-adds of the last step recorded (see [`Gpu::dispatch_work`]).
+    /// Estimated multiply-adds of the last step recorded (see [`Gpu::dispatch_with`]).
     step_work: Option<f64>,
     /// Estimated multiply-adds of one batch of slices (see [`Runner::feed`]).
     batch_work: Option<f64>,
