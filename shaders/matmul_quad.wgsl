@@ -1,6 +1,6 @@
-// `matmul_quad`: `matmul_direct` (matmul.wgsl; the blocks, bindings and epilogue they share
-// are in matmul_common.wgsl, which comes first in this module) with the loads of A shared across a quad, for software GPUs that run WGSL's subgroup
-// operations (SwiftShader, lavapipe).
+// `matmul_quad`: `matmul_direct` (matmul.wgsl) with the loads of A shared across a quad, for
+// software GPUs that run WGSL's subgroup operations (SwiftShader, lavapipe). The blocks,
+// bindings and epilogue the two share are in matmul_common.wgsl, first in this module.
 //
 // There every load from a storage buffer is a gather, one scalar load per SIMD lane, and a
 // quad — four neighbouring invocations — is one SIMD register's lanes, so passing a value

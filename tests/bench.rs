@@ -58,5 +58,7 @@ fn the_profile_accounts_for_every_launch_of_a_step() {
         // the scheduling noise of a shared machine.
         assert!(profile.sum_ms < 3.0 * profile.step_ms + 50.0, "{}", profile.table());
     }
-    assert!(profile.table().contains("matmul::matmul"));
+    // The slowest kernels are named `shader::entry`: matmul::matmul (tiled), matmul::matmul_direct,
+    // or matmul_quad::matmul_quad, by the adapter.
+    assert!(profile.table().contains("::matmul"), "{}", profile.table());
 }
