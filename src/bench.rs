@@ -140,7 +140,7 @@ pub async fn run(gpu: &Gpu, cases: &[Case], steps: u32) -> Report {
             Err(e) => Outcome::Failed { case: case.to_string(), error: e.to_string() },
         });
     }
-    let matmul_kernel = format!("{:?}", MatmulPath::for_adapter(gpu)).to_lowercase();
+    let matmul_kernel = MatmulPath::for_adapter(gpu).name().to_string();
     Report { engine: "genlab", adapter: gpu.summary().to_string(), matmul_kernel, steps, cases: outcomes }
 }
 

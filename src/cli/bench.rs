@@ -70,8 +70,7 @@ pub fn run(gpu: &Gpu, bench: Bench) -> Result<()> {
 fn step(gpu: &Gpu, cases: &str, steps: u32, profile: bool) -> Result<()> {
     let cases = genlab::bench::parse_cases(cases)?;
     println!("adapter: {}", gpu.summary());
-    let path = genlab::kernels::matmul::MatmulPath::for_adapter(gpu);
-    println!("matrix products: the {} kernel", format!("{path:?}").to_lowercase());
+    println!("matrix products: the {} kernel", genlab::kernels::matmul::MatmulPath::for_adapter(gpu).name());
     if profile {
         let mut profiles = Vec::new();
         for case in cases {

@@ -141,13 +141,7 @@ impl Gpu {
         // Timestamps only serve the profile (bench --profile, the Kernels tab); a device
         // without them profiles a command at a time. Subgroups serve the software GPUs'
         // matrix product; without them it takes twice the loads.
-        #[cfg(not(target_arch = "wasm32"))]
-        let optional_features = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
-        #[cfg(target_arch = "wasm32")]
-        let optional_features = {
-            subgroups::offer_subgroups();
-            wgpu::Features::TIMESTAMP_QUERY
-        };
+        let optional_features = wgpu::Features::TIMESTAMP_QUERY | subgroups::request();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("genlab"),
@@ -182,10 +176,7 @@ impl Gpu {
         let software = info.device_type == wgpu::DeviceType::Cpu
             || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| name.contains(n));
         let max_binding_bytes = device.limits().max_storage_buffer_binding_size;
-        #[cfg(not(target_arch = "wasm32"))]
         let subgroups = subgroups::granted(&device);
-        #[cfg(target_arch = "wasm32")]
-        let subgroups = subgroups::last_device_has_subgroups();
         Ok(Gpu(Rc::new(GpuInner {
             max_binding_bytes,
             software,

@@ -8,10 +8,27 @@
 //! required features where the adapter offers it, and notes whether the device it got has
 //! them. A device with one more feature behaves as before for every other caller.
 
-/// Whether the device runs subgroup operations (natively, by its features).
-#[cfg(not(target_arch = "wasm32"))]
+/// The wgpu features to ask for (where the adapter has them) for subgroups; in the browser,
+/// none, but `requestDevice` is wrapped to ask for WebGPU's own.
+pub(crate) fn request() -> wgpu::Features {
+    #[cfg(not(target_arch = "wasm32"))]
+    return wgpu::Features::SUBGROUP;
+    #[cfg(target_arch = "wasm32")]
+    {
+        web::offer_subgroups();
+        wgpu::Features::empty()
+    }
+}
+
+/// Whether `device`, just made after [`request`], runs subgroup operations.
 pub(crate) fn granted(device: &wgpu::Device) -> bool {
-    device.features().contains(wgpu::Features::SUBGROUP)
+    #[cfg(not(target_arch = "wasm32"))]
+    return device.features().contains(wgpu::Features::SUBGROUP);
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = device;
+        web::last_device_has_subgroups()
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -45,6 +62,3 @@ mod web {
         pub fn last_device_has_subgroups() -> bool;
     }
 }
-
-#[cfg(target_arch = "wasm32")]
-pub(crate) use web::{last_device_has_subgroups, offer_subgroups};

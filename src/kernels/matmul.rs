@@ -99,6 +99,15 @@ impl MatmulPath {
         }
     }
 
+    /// What the bench and the self-test call it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulPath::Tiled => "tiled",
+            MatmulPath::Direct => "direct",
+            MatmulPath::Quad => "quad",
+        }
+    }
+
     /// Whether `gpu`'s device can run this path (the quad kernel needs subgroups).
     pub fn runs_on(self, gpu: &Gpu) -> bool {
         self != MatmulPath::Quad || gpu.has_subgroups()
@@ -377,9 +386,8 @@ pub mod cases {
         pub async fn run(&self, gpu: &Gpu) -> Result<Check> {
             let MatmulCase { m, n, k, transpose, fused, path } = *self;
             let kernel = match path {
-                MatmulPath::Tiled => "matmul",
-                MatmulPath::Direct => "matmul direct",
-                MatmulPath::Quad => "matmul quad",
+                MatmulPath::Tiled => "matmul".to_string(),
+                other => format!("matmul {}", other.name()),
             };
             let name = if fused {
                 format!("{kernel} {} +C+b, lrelu", transpose_name(transpose))
