@@ -4,6 +4,22 @@
 //! (one module per shader, each with a CPU twin), [`autodiff`] (the tape), [`nn`] (layers and
 //! the optimiser), [`selftest`] (kernel checks shared by the tests, the CLI and the page).
 
+/// `fn $get(&self) -> &$ty` and `fn $get_mut(&mut self) -> &mut $ty` of the field `$get`:
+/// what a trait asks of a type that keeps the thing in a field of that name (a model's
+/// monitor, a lab's core).
+#[macro_export]
+macro_rules! field_accessors {
+    ($get:ident, $get_mut:ident: $ty:ty) => {
+        fn $get(&self) -> &$ty {
+            &self.$get
+        }
+
+        fn $get_mut(&mut self) -> &mut $ty {
+            &mut self.$get
+        }
+    };
+}
+
 pub mod autodiff;
 pub mod bench;
 pub mod clock;

@@ -32,6 +32,7 @@ pub struct GuardArgs {
 // What every `genlab train` takes besides its model's settings and its length.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
+    /// Folder for the weights, the pictures and the figures.
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -94,12 +95,6 @@ impl Ran {
             Some(stopped) => Err(stopped.explain(weights)),
             None => Ok(self.seconds),
         }
-    }
-
-    /// Writes `model`'s weights to `out`/weights.safetensors, then gives the verdict.
-    pub fn save<M: Model>(self, gpu: &Gpu, model: &M, dataset: &Dataset, out: &Path) -> Result<f64> {
-        let weights = write_weights(gpu, model, dataset, out)?;
-        self.verdict(&weights)
     }
 }
 

@@ -6,15 +6,19 @@ mod gan;
 mod guard;
 mod pixel_rnn;
 mod progress;
+mod sample;
 mod settings;
 mod soak;
+mod train;
 mod vae;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use genlab::gpu::{block_on, Gpu};
-use genlab::models::model::ImageHeader;
+use genlab::models::gan::Gan;
+use genlab::models::vae::Vae;
+use sample::SampleArgs;
 
 #[derive(Parser)]
 #[command(name = "genlab", version, about = "Generative models on hand-written WGSL kernels")]
@@ -111,12 +115,12 @@ pub fn main() -> ExitCode {
         Command::Bench { what } => bench::run(&gpu, what),
         Command::Soak(args) => soak::run(&gpu, args),
         Command::Dataset(_) => unreachable!("handled above"),
-        Command::Train { model: Train::Vae(args) } => vae::train(&gpu, args),
+        Command::Train { model: Train::Vae(args) } => train::train(&gpu, &args.common, &args),
         Command::Eval { model: Eval::Vae(args) } => vae::eval(&gpu, args),
-        Command::Sample { model: Sample::Vae(args) } => vae::sample(&gpu, args),
-        Command::Train { model: Train::Gan(args) } => gan::train(&gpu, args),
-        Command::Sample { model: Sample::Gan(args) } => gan::sample(&gpu, args),
-        Command::Train { model: Train::PixelRnn(args) } => pixel_rnn::train(&gpu, args),
+        Command::Sample { model: Sample::Vae(args) } => sample::sample::<Vae>(&gpu, args),
+        Command::Train { model: Train::Gan(args) } => gan::train(&gpu, &args),
+        Command::Sample { model: Sample::Gan(args) } => sample::sample::<Gan>(&gpu, args),
+        Command::Train { model: Train::PixelRnn(args) } => train::train(&gpu, &args.common, &args),
         Command::Sample { model: Sample::PixelRnn(args) } => pixel_rnn::sample(&gpu, args),
     };
     report(result)
@@ -150,57 +154,4 @@ fn selftest(gpu: &Gpu, small: bool) -> genlab::Result<()> {
 pub fn print_json(figures: &impl serde::Serialize) -> genlab::Result<()> {
     println!("{}", serde_json::to_string(figures).map_err(|e| genlab::Error::Invalid(e.to_string()))?);
     Ok(())
-}
-
-// What every `genlab sample` command takes (a plain comment: clap would make a doc comment
-// the about text of every command that flattens this).
-#[derive(clap::Args, Debug)]
-pub struct SampleArgs {
-    /// A weights file written by `genlab train` (weights.safetensors, or a GAN's smaller
-    /// generator.safetensors).
-    #[arg(long)]
-    pub weights: std::path::PathBuf,
-    /// Images to write.
-    #[arg(long, default_value_t = 64)]
-    pub count: usize,
-    /// Sampling seed (the training seed gives the training run's sample sheet first).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Output safetensors file with `rgb` (u8 [N, H, W, C]); a PixelRNN's adds `indices`
-    /// (u8 [N, H, W]) and, for completions, `mask` (u8 [N, H, W], 1 = painted by the model).
-    #[arg(long)]
-    pub out: std::path::PathBuf,
-}
-
-impl SampleArgs {
-    /// The weights file's bytes, once the other arguments are known to make sense.
-    pub fn read_weights(&self) -> genlab::Result<Vec<u8>> {
-        if self.count == 0 {
-            return Err(genlab::Error::Invalid("--count must be at least 1".into()));
-        }
-        std::fs::read(&self.weights)
-            .map_err(|e| genlab::Error::Invalid(format!("cannot read {}: {e}", self.weights.display())))
-    }
-}
-
-impl SampleArgs {
-    /// Writes `images` (of `header`'s geometry) to the output as one tensor `rgb`, u8
-    /// [N, H, W, C], and says so; `what` names them ("VAE").
-    pub fn write_images<C>(
-        &self,
-        gpu: &Gpu,
-        images: &genlab::Tensor,
-        header: &ImageHeader<C>,
-        what: &str,
-    ) -> genlab::Result<()> {
-        let pixels = block_on(images.to_vec(gpu))?;
-        let bytes: Vec<u8> = pixels.iter().map(|&v| genlab::io::png::to_u8(v)).collect();
-        let shape = vec![self.count, header.height, header.width, header.channels];
-        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::U8, shape, &bytes)
-            .map_err(|e| genlab::Error::Tensors(e.to_string()))?;
-        let file = safetensors::serialize([("rgb", view)], None).map_err(|e| genlab::Error::Tensors(e.to_string()))?;
-        data::write(&self.out, &file)?;
-        eprintln!("{} {what} samples → {}", self.count, self.out.display());
-        Ok(())
-    }
 }

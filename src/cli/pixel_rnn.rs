@@ -3,30 +3,23 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use genlab::data::device::DeviceDataset;
 use genlab::data::Dataset;
 use genlab::gpu::{block_on, Gpu};
 use genlab::models::pixel_rnn::{baselines, Baselines, Evaluation, MaskKind, PixelRnn, PixelRnnConfig, PixelRnnHeader};
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
 
-use super::data::{create_dir, sheet_png, write, DataArgs};
-use super::guard::{self, RunArgs, RunFigures};
-use super::settings::ModelFlags;
-use super::SampleArgs;
+use genlab::models::Model;
 
-#[derive(Args, Debug)]
+use super::data::{sheet_png, write};
+use super::progress::Progress;
+use super::sample::SampleArgs;
+use super::train::{Extras, Run, TrainArgs};
+
+#[derive(Args)]
 pub struct TrainPixelRnn {
     #[command(flatten)]
-    pub data: DataArgs,
-    /// Training steps (600 of the default model take about 8 minutes on lavapipe with two
-    /// busy CPU cores).
-    #[arg(long, default_value_t = 600)]
-    pub steps: u32,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    #[command(flatten)]
-    pub model: ModelFlags<PixelRnnConfig>,
+    pub common: TrainArgs<PixelRnn>,
     /// Leave out the row and column one-hot inputs (the network must count pixels itself).
     #[arg(long)]
     pub no_positions: bool,
@@ -37,14 +30,11 @@ pub struct TrainPixelRnn {
     /// Held-out sprites scored for bits per pixel.
     #[arg(long, default_value_t = 1000)]
     pub eval_images: usize,
-    #[command(flatten)]
-    pub run: RunArgs,
 }
 
+/// What `genlab train pixelrnn` adds to the shared figures.
 #[derive(serde::Serialize)]
-struct Summary {
-    #[serde(flatten)]
-    run: RunFigures,
+pub struct TrainFigures {
     /// Minibatch loss, nats per pixel (mean of the last 10 readings).
     train_loss: Option<f32>,
     train_bits_per_pixel: Option<f32>,
@@ -61,64 +51,57 @@ struct Summary {
     lr: f32,
     positions: bool,
     dispatches_per_step: usize,
-    adapter: String,
 }
 
-pub fn train(gpu: &Gpu, args: TrainPixelRnn) -> Result<()> {
-    let dataset = args.data.load()?;
-    let config = PixelRnnConfig { seed: args.seed, positions: !args.no_positions, ..args.model.config.clone() };
-    let mut model = PixelRnn::for_dataset(gpu, config, &dataset)?;
-    let data = DeviceDataset::upload(gpu, &dataset)?;
-    genlab::models::check_batch(model.config.batch, data.train.count)?;
-    let palette = dataset.palette.clone().expect("PixelRnn::for_dataset refuses datasets without a palette");
-    create_dir(&args.run.out)?;
+/// `genlab train pixelrnn`: bits per pixel on held-out sprites beside two baselines, new
+/// sprites and completions of held-out ones.
+impl Extras<PixelRnn> for &TrainPixelRnn {
+    type Figures = TrainFigures;
 
-    let ran = guard::train(gpu, &mut model, &data, args.steps, &args.run.guard, "pixelrnn", |model, progress| {
+    fn config(&self, flags: &PixelRnnConfig) -> Result<PixelRnnConfig> {
+        Ok(PixelRnnConfig { positions: !self.no_positions, ..flags.clone() })
+    }
+
+    fn after_step(&mut self, _: &Gpu, model: &PixelRnn, progress: &Progress) -> Result<()> {
         if let (Some(nats), Some(bits)) =
             (model.monitor.latest_value("loss"), model.monitor.latest_value("bits_per_pixel"))
         {
             progress.set_message(format!("loss {nats:.3} nats = {bits:.3} bits/pixel"));
         }
         Ok(())
-    });
-    let seconds = ran.save(gpu, &model, &dataset, &args.run.out)?;
-    let evaluation = block_on(model.evaluate(gpu, &data, args.eval_images))?;
-    let baselines = baselines(&dataset, args.eval_images)?;
+    }
 
-    let mut sampling = stream(args.seed, Purpose::Sampling);
-    let seq = model.seq_len();
-    let sampler = model.sampler(gpu, 64, args.temperature, sampling.take(64 * seq))?;
-    let tokens = block_on(sampler.finish(gpu))?;
-    write(
-        &args.run.out.join("samples.png"),
-        &sheet_png(&colours(&tokens, &palette), dataset.height, dataset.width, 3, 8)?,
-    )?;
-    let sheet = completion_sheet(gpu, &model, &dataset, &palette, args.temperature, sampling.take(36 * seq))?;
-    write(&args.run.out.join("completions.png"), &sheet_png(&sheet, dataset.height, dataset.width, 3, 8)?)?;
+    fn finish(self, gpu: &Gpu, run: &Run<PixelRnn>, args: &TrainArgs<PixelRnn>) -> Result<TrainFigures> {
+        let Run { model, dataset, data } = run;
+        let evaluation = block_on(model.evaluate(gpu, data, self.eval_images))?;
+        let baselines = baselines(dataset, self.eval_images)?;
 
-    let summary = Summary {
-        run: RunFigures::new("pixelrnn", &model, &dataset, args.steps, seconds),
-        train_loss: model.monitor.recent_mean("loss", 10),
-        train_bits_per_pixel: model.monitor.recent_mean("bits_per_pixel", 10),
-        evaluation,
-        baselines,
-        classes: model.classes,
-        height: model.height,
-        width: model.width,
-        hidden: model.config.hidden,
-        layers: model.config.layers,
-        batch: model.config.batch,
-        lr: model.config.learning_rate,
-        positions: model.config.positions,
-        dispatches_per_step: model.gradient_dispatches(gpu) + 2 + 3 * model.config.layers + 2,
-        adapter: gpu.summary().to_string(),
-    };
-    super::print_json(&summary)
-}
+        let header = model.header(dataset, model.steps());
+        let (height, width) = (dataset.height, dataset.width);
+        let mut sampling = stream(args.seed, Purpose::Sampling);
+        let seq = model.seq_len();
+        let sampler = model.sampler(gpu, 64, self.temperature, sampling.take(64 * seq))?;
+        let tokens = block_on(sampler.finish(gpu))?;
+        write(&args.run.out.join("samples.png"), &sheet_png(&header.colours(&tokens), height, width, 3, 8)?)?;
+        let sheet = completion_sheet(gpu, model, dataset, &header, self.temperature, sampling.take(36 * seq))?;
+        write(&args.run.out.join("completions.png"), &sheet_png(&sheet, height, width, 3, 8)?)?;
 
-/// Pixels in [0, 1] (`[n, 3]`) of palette tokens.
-fn colours(tokens: &[u32], palette: &[[u8; 3]]) -> Vec<f32> {
-    tokens.iter().flat_map(|&t| palette[t as usize].map(|v| v as f32 / 255.0)).collect()
+        Ok(TrainFigures {
+            train_loss: model.monitor.recent_mean("loss", 10),
+            train_bits_per_pixel: model.monitor.recent_mean("bits_per_pixel", 10),
+            evaluation,
+            baselines,
+            classes: model.classes,
+            height: model.height,
+            width: model.width,
+            hidden: model.config.hidden,
+            layers: model.config.layers,
+            batch: model.config.batch,
+            lr: model.config.learning_rate,
+            positions: model.config.positions,
+            dispatches_per_step: model.gradient_dispatches(gpu) + 2 + 3 * model.config.layers + 2,
+        })
+    }
 }
 
 /// Six held-out sprites, one per row: the original, what the model is shown (painted pixels
@@ -127,7 +110,7 @@ fn completion_sheet(
     gpu: &Gpu,
     model: &PixelRnn,
     dataset: &Dataset,
-    palette: &[[u8; 3]],
+    header: &PixelRnnHeader,
     temperature: f32,
     sampling: genlab::kernels::rng::Stream,
 ) -> Result<Vec<f32>> {
@@ -146,16 +129,16 @@ fn completion_sheet(
     let mut sheet = Vec::new();
     for (s, sprite) in sprites.chunks(seq).enumerate() {
         let original: Vec<u32> = sprite.iter().map(|&c| c as u32).collect();
-        sheet.extend(colours(&original, palette));
+        sheet.extend(header.colours(&original));
         for (t, &c) in sprite.iter().enumerate() {
             if paint[t] {
                 let grey = if (t / width + t % width) % 2 == 0 { 0.55 } else { 0.75 };
                 sheet.extend([grey; 3]);
             } else {
-                sheet.extend(palette[c as usize].map(|v| v as f32 / 255.0));
+                sheet.extend(header.colours(&[c as u32]));
             }
         }
-        sheet.extend(colours(&completions[s * COPIES * seq..(s + 1) * COPIES * seq], palette));
+        sheet.extend(header.colours(&completions[s * COPIES * seq..(s + 1) * COPIES * seq]));
     }
     Ok(sheet)
 }

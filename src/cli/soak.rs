@@ -12,7 +12,7 @@ use std::time::Instant;
 use genlab::data::device::DeviceDataset;
 use genlab::data::{moons, sprites, Dataset, MoonJitter};
 use genlab::gpu::{Gpu, Holdings};
-use genlab::models::gan::{Gan, GanConfig, SampleShape};
+use genlab::models::gan::{Gan, GanConfig};
 use genlab::models::pixel_rnn::{PixelRnn, PixelRnnConfig};
 use genlab::models::vae::{Vae, VaeConfig};
 use genlab::models::Model;
@@ -106,20 +106,17 @@ fn soak(gpu: &Gpu, model: &str, args: &SoakArgs) -> Result<Report> {
         "vae" => {
             let ds = moons(1000, 1, &MoonJitter::default())?;
             let config = VaeConfig { hidden: 64, latent: 4, batch: 32, ..VaeConfig::default() };
-            let mut vae = Vae::new(gpu, config, ds.image_len())?;
-            train_sampled(gpu, &mut vae, &ds, steps, model, &mut sample)?
+            train_sampled::<Vae>(gpu, config, &ds, steps, model, &mut sample)?
         }
         "gan" => {
             let ds = sprites(1000, 8, 1)?;
             let config = GanConfig { z_dim: 8, hidden: 64, batch: 32, d_conv_channels: 0, ..GanConfig::default() };
-            let mut gan = Gan::new(gpu, config, SampleShape::image(ds.height, ds.width, ds.channels))?;
-            train_sampled(gpu, &mut gan, &ds, steps, model, &mut sample)?
+            train_sampled::<Gan>(gpu, config, &ds, steps, model, &mut sample)?
         }
         "pixelrnn" => {
             let ds = sprites(500, 8, 1)?;
             let config = PixelRnnConfig { hidden: 16, layers: 1, batch: 8, ..PixelRnnConfig::default() };
-            let mut rnn = PixelRnn::for_dataset(gpu, config, &ds)?;
-            train_sampled(gpu, &mut rnn, &ds, steps, model, &mut sample)?
+            train_sampled::<PixelRnn>(gpu, config, &ds, steps, model, &mut sample)?
         }
         other => return Err(Error::Invalid(format!("no model {other:?} to soak: choose from vae, gan, pixelrnn"))),
     };
@@ -138,18 +135,19 @@ fn soak(gpu: &Gpu, model: &str, args: &SoakArgs) -> Result<Report> {
     })
 }
 
-/// Trains `net` on `ds` for `steps` under the default guard, calling `sample` with each
-/// step taken.
+/// Trains a fresh model of `config` on `ds` for `steps` under the default guard, calling
+/// `sample` with each step taken.
 fn train_sampled<M: Model>(
     gpu: &Gpu,
-    net: &mut M,
+    config: M::Config,
     ds: &Dataset,
     steps: u32,
     name: &str,
     sample: &mut impl FnMut(u32),
 ) -> Result<Ran> {
     let data = DeviceDataset::upload(gpu, ds)?;
-    Ok(guard::train(gpu, net, &data, steps, &GuardArgs::default(), name, |net, _| {
+    let mut net = M::for_dataset(gpu, config, ds)?;
+    Ok(guard::train(gpu, &mut net, &data, steps, &GuardArgs::default(), name, |net, _| {
         sample(net.steps_taken());
         Ok(())
     }))

@@ -1,4 +1,4 @@
-//! `genlab train vae` and `genlab sample vae`.
+//! `genlab train vae` and `genlab eval vae`.
 
 use std::path::PathBuf;
 
@@ -12,31 +12,22 @@ use genlab::models::vae::{latent_grid, Vae, VaeConfig};
 use genlab::models::{stream, Purpose};
 use genlab::{Error, Result};
 
-use super::data::{create_dir, sheet_png, write, DataArgs};
-use super::guard::{self, RunArgs, RunFigures};
-use super::settings::ModelFlags;
-use super::SampleArgs;
+use super::data::{sheet_png, write, DataArgs};
+use super::progress::Progress;
+use super::train::{Extras, Run, TrainArgs};
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct TrainVae {
     #[command(flatten)]
-    pub data: DataArgs,
-    #[arg(long, default_value_t = 3000)]
-    pub steps: u32,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub common: TrainArgs<Vae>,
     /// Train the plain autoencoder baseline: no noise, no KL.
     #[arg(long)]
     pub ae: bool,
-    #[command(flatten)]
-    pub model: ModelFlags<VaeConfig>,
     /// Importance samples per held-out image for the −log p(x) estimate.
     #[arg(long, default_value_t = 64)]
     pub iw_samples: usize,
     #[command(flatten)]
     pub moons: MoonFigureArgs,
-    #[command(flatten)]
-    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -125,17 +116,15 @@ pub fn eval(gpu: &Gpu, args: EvalVae) -> Result<()> {
     super::print_json(&summary)
 }
 
+/// What `genlab train vae` adds to the shared figures.
 #[derive(serde::Serialize)]
-struct Summary {
-    #[serde(flatten)]
-    run: RunFigures,
+pub struct TrainFigures {
     train_loss: Option<f32>,
     #[serde(flatten)]
     figures: Figures,
     latent: usize,
     hidden: usize,
     batch: usize,
-    adapter: String,
 }
 
 /// What `train vae` and `eval vae` measure on the held-out split.
@@ -173,52 +162,50 @@ fn figures(
     Ok(Figures { evaluation, manifold: Some(manifold), random_codes: Some(random_codes) })
 }
 
-pub fn train(gpu: &Gpu, args: TrainVae) -> Result<()> {
-    args.moons.check()?;
-    let dataset = args.data.load()?;
-    let config = VaeConfig { autoencoder: args.ae, seed: args.seed, ..args.model.config.clone() };
-    let data = DeviceDataset::upload(gpu, &dataset)?;
-    genlab::models::check_batch(config.batch, data.train.count)?;
-    let mut vae = Vae::new(gpu, config, dataset.image_len())?;
-    create_dir(&args.run.out)?;
-    let name = if args.ae { "autoencoder" } else { "vae" };
+/// `genlab train vae`: the VAE (or with `--ae` the autoencoder), its interpolation strips,
+/// samples, latent map (with a latent size of 2) and held-out figures.
+impl Extras<Vae> for &TrainVae {
+    type Figures = TrainFigures;
 
-    let ran = guard::train(gpu, &mut vae, &data, args.steps, &args.run.guard, name, |vae, progress| {
+    fn name(&self) -> &'static str {
+        if self.ae {
+            "autoencoder"
+        } else {
+            "vae"
+        }
+    }
+
+    fn config(&self, flags: &VaeConfig) -> Result<VaeConfig> {
+        self.moons.check()?;
+        Ok(VaeConfig { autoencoder: self.ae, ..flags.clone() })
+    }
+
+    fn after_step(&mut self, _: &Gpu, vae: &Vae, progress: &Progress) -> Result<()> {
         if let Some(loss) = vae.monitor.latest_value("loss") {
             progress.set_message(format!("loss {loss:.2} nats/image"));
         }
         Ok(())
-    });
-    let seconds = ran.save(gpu, &vae, &dataset, &args.run.out)?;
-
-    let heldout = dataset.heldout();
-    let strips = block_on(interpolation_strips(gpu, &vae, &data, &heldout, 8, 10))?;
-    write(&args.run.out.join("interp.png"), &sheet_png(&strips, dataset.height, dataset.width, dataset.channels, 10)?)?;
-    let samples = vae.sample(gpu, stream(args.seed, Purpose::Sampling), 64)?;
-    let samples = block_on(samples.to_vec(gpu))?;
-    write(
-        &args.run.out.join("samples.png"),
-        &sheet_png(&samples, dataset.height, dataset.width, dataset.channels, 8)?,
-    )?;
-    if vae.config.latent == 2 {
-        let map = block_on(latent_map(gpu, &vae, &data, 16))?;
-        write(
-            &args.run.out.join("latent_map.png"),
-            &sheet_png(&map, dataset.height, dataset.width, dataset.channels, 16)?,
-        )?;
     }
 
-    let figures = figures(gpu, &vae, &dataset, &data, args.seed, args.iw_samples, args.moons)?;
-    let summary = Summary {
-        run: RunFigures::new(name, &vae, &dataset, args.steps, seconds),
-        train_loss: vae.monitor.recent_mean("loss", 10),
-        figures,
-        latent: vae.config.latent,
-        hidden: vae.config.hidden,
-        batch: vae.config.batch,
-        adapter: gpu.summary().to_string(),
-    };
-    super::print_json(&summary)
+    fn finish(self, gpu: &Gpu, run: &Run<Vae>, args: &TrainArgs<Vae>) -> Result<TrainFigures> {
+        let Run { model: vae, dataset, data } = run;
+        let out = &args.run.out;
+        let (h, w, c) = (dataset.height, dataset.width, dataset.channels);
+        let strips = block_on(interpolation_strips(gpu, vae, data, &dataset.heldout(), 8, 10))?;
+        write(&out.join("interp.png"), &sheet_png(&strips, h, w, c, 10)?)?;
+        run.write_samples(gpu, args)?;
+        if vae.config.latent == 2 {
+            let map = block_on(latent_map(gpu, vae, data, 16))?;
+            write(&out.join("latent_map.png"), &sheet_png(&map, h, w, c, 16)?)?;
+        }
+        Ok(TrainFigures {
+            train_loss: vae.monitor.recent_mean("loss", 10),
+            figures: figures(gpu, vae, dataset, data, args.seed, self.iw_samples, self.moons)?,
+            latent: vae.config.latent,
+            hidden: vae.config.hidden,
+            batch: vae.config.batch,
+        })
+    }
 }
 
 /// `rows` interpolation strips of `steps` images between held-out pairs. On moons the first
@@ -365,10 +352,4 @@ struct ManifoldDistances {
     /// The pixel-space average of each pair.
     #[serde(rename = "pixel_blend_manifold_dist")]
     blend: f64,
-}
-
-pub fn sample(gpu: &Gpu, args: SampleArgs) -> Result<()> {
-    let (vae, header) = Vae::load(gpu, &args.read_weights()?)?;
-    let images = vae.sample(gpu, stream(args.seed, Purpose::Sampling), args.count)?;
-    args.write_images(gpu, &images, &header, "VAE")
 }

@@ -12,19 +12,28 @@ use crate::data::device::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::kernels::rng::Stream;
 use crate::models::Monitor;
 use crate::nn::checkpoint::Source;
 use crate::nn::snapshot::Resumable;
+use crate::settings::Declared;
 
 /// A model as `genlab train` and the page's labs drive it (its snapshots come with
 /// [`Resumable`]).
 pub trait Model: Resumable + Sized {
     /// What its weights file holds besides the tensors.
     type Header: Header;
-    /// The `model` metadata of its weights files.
+    /// Its settings, declared once: the link's keys, the lab's form, the command line's flags.
+    type Config: Config;
+    /// The `model` metadata of its weights files, and its name on the command line.
     const TAG: &'static str;
     /// What the page and the command line call it: "VAE".
     const NAME: &'static str;
+    /// Steps a `genlab train` of the default settings takes unless told otherwise.
+    const TRAINING_STEPS: u32;
+
+    /// A fresh model with `config`, made for `data`'s images.
+    fn for_dataset(gpu: &Gpu, config: Self::Config, data: &Dataset) -> Result<Self>;
 
     fn monitor(&self) -> &Monitor;
     fn monitor_mut(&mut self) -> &mut Monitor;
@@ -41,6 +50,41 @@ pub trait Model: Resumable + Sized {
 
     /// The model a weights file holds, with fresh optimiser state, and the file's header.
     fn load(gpu: &Gpu, bytes: &[u8]) -> Result<(Self, Self::Header)>;
+
+    /// `count` new images drawn with `sampling`, as pixels in [0, 1] laid out
+    /// `[count, height, width, channels]` in `header`'s geometry (a palette model's in its
+    /// header's colours).
+    fn draw<'a>(
+        &'a self,
+        gpu: &'a Gpu,
+        header: &'a Self::Header,
+        sampling: Stream,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<f32>>> + 'a;
+}
+
+/// A model's config: its declared settings, and the seed of its weights, minibatches and
+/// noise, which a link and `--seed` give apart from the settings.
+pub trait Config: Declared + Clone {
+    fn with_seed(self, seed: u64) -> Self;
+    /// Examples per training step.
+    fn batch(&self) -> usize;
+}
+
+/// `impl Config` for a config whose fields `seed` and `batch` are what they say.
+#[macro_export]
+macro_rules! model_config {
+    ($config:ident) => {
+        impl $crate::models::model::Config for $config {
+            fn with_seed(self, seed: u64) -> $config {
+                $config { seed, ..self }
+            }
+
+            fn batch(&self) -> usize {
+                self.batch
+            }
+        }
+    };
 }
 
 /// What a weights file says its model was trained on.
@@ -51,6 +95,8 @@ pub trait Header: Serialize + DeserializeOwned {
     fn dataset(&self) -> &str;
     /// Refuses `data` when its images are not those the model was made for.
     fn fits(&self, data: &Dataset) -> Result<()>;
+    /// Height, width and channels of the images the model makes.
+    fn geometry(&self) -> (usize, usize, usize);
 }
 
 /// The header of a model of images (the VAE, the GAN): its config, the images' geometry,
@@ -87,6 +133,10 @@ impl<C: Serialize + DeserializeOwned> Header for ImageHeader<C> {
 
     fn dataset(&self) -> &str {
         &self.dataset
+    }
+
+    fn geometry(&self) -> (usize, usize, usize) {
+        (self.height, self.width, self.channels)
     }
 
     fn fits(&self, data: &Dataset) -> Result<()> {

@@ -70,6 +70,8 @@ impl Default for VaeConfig {
     }
 }
 
+crate::model_config!(VaeConfig);
+
 impl Declared for VaeConfig {
     /// The VAE's settings: the page's form and links, and the command line's flags.
     const SETTINGS: &'static [Setting<VaeConfig>] = &[
@@ -479,15 +481,20 @@ impl Resumable for Vae {
 
 impl Model for Vae {
     type Header = VaeHeader;
+    type Config = VaeConfig;
     const TAG: &'static str = "vae";
     const NAME: &'static str = "VAE";
+    const TRAINING_STEPS: u32 = 3000;
 
-    fn monitor(&self) -> &Monitor {
-        &self.monitor
+    crate::field_accessors!(monitor, monitor_mut: Monitor);
+
+    fn for_dataset(gpu: &Gpu, config: VaeConfig, data: &Dataset) -> Result<Vae> {
+        Vae::new(gpu, config, data.image_len())
     }
 
-    fn monitor_mut(&mut self) -> &mut Monitor {
-        &mut self.monitor
+    /// Decoded codes drawn from the prior N(0, I).
+    async fn draw(&self, gpu: &Gpu, _: &VaeHeader, sampling: Stream, count: usize) -> Result<Vec<f32>> {
+        self.sample(gpu, sampling, count)?.to_vec(gpu).await
     }
 
     fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {

@@ -111,6 +111,8 @@ impl Default for GanConfig {
     }
 }
 
+crate::model_config!(GanConfig);
+
 impl Declared for GanConfig {
     /// The GAN's settings: the page's form and links, and the command line's flags.
     const SETTINGS: &'static [Setting<GanConfig>] = &[

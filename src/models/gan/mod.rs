@@ -492,15 +492,26 @@ impl Resumable for Gan {
 
 impl Model for Gan {
     type Header = GanHeader;
+    type Config = GanConfig;
     const TAG: &'static str = "gan";
     const NAME: &'static str = "GAN";
+    const TRAINING_STEPS: u32 = 6000;
 
-    fn monitor(&self) -> &Monitor {
-        &self.monitor
+    crate::field_accessors!(monitor, monitor_mut: Monitor);
+
+    /// A GAN of `data`'s images whose generator starts from their mean image.
+    fn for_dataset(gpu: &Gpu, config: GanConfig, data: &Dataset) -> Result<Gan> {
+        let mut gan = Gan::new(gpu, config, SampleShape::image(data.height, data.width, data.channels))?;
+        gan.start_from_mean(gpu, &data.train().mean_image())?;
+        Ok(gan)
     }
 
-    fn monitor_mut(&mut self) -> &mut Monitor {
-        &mut self.monitor
+    /// What the generator makes of fresh noise (the moving average's, if it keeps one).
+    async fn draw(&self, gpu: &Gpu, _: &GanHeader, sampling: Stream, count: usize) -> Result<Vec<f32>> {
+        if self.config.output != GanOutput::Sigmoid {
+            return Err(Error::Invalid("this GAN generates points, not images: there are no pixels to draw".into()));
+        }
+        self.sample(gpu, sampling, count)?.to_vec(gpu).await
     }
 
     /// One step on the training split.

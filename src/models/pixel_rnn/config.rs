@@ -35,6 +35,8 @@ impl Default for PixelRnnConfig {
     }
 }
 
+crate::model_config!(PixelRnnConfig);
+
 impl Declared for PixelRnnConfig {
     /// The PixelRNN's settings: the page's form and links, and the command line's flags.
     const SETTINGS: &'static [Setting<PixelRnnConfig>] = &[

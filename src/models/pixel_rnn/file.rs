@@ -21,6 +21,13 @@ pub struct PixelRnnHeader {
     pub steps: u32,
 }
 
+impl PixelRnnHeader {
+    /// Pixels in [0, 1] (`[n, 3]`) of palette tokens.
+    pub fn colours(&self, tokens: &[u32]) -> Vec<f32> {
+        tokens.iter().flat_map(|&t| self.palette[t as usize].map(|v| v as f32 / 255.0)).collect()
+    }
+}
+
 impl PixelRnn {
     /// A safetensors file: `lstm.{l}.{w_x,w_h,bias}`, `output.{weight,bias}`, and metadata
     /// `model` = `pixelrnn` and `header` = the [`PixelRnnHeader`] as JSON.
@@ -52,6 +59,11 @@ impl Header for PixelRnnHeader {
 
     fn dataset(&self) -> &str {
         &self.dataset
+    }
+
+    /// Palette colours are RGB.
+    fn geometry(&self) -> (usize, usize, usize) {
+        (self.height, self.width, 3)
     }
 
     /// Sprites of the same size, in the same palette.

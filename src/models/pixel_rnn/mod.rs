@@ -435,15 +435,21 @@ impl Resumable for PixelRnn {
 
 impl Model for PixelRnn {
     type Header = PixelRnnHeader;
+    type Config = PixelRnnConfig;
     const TAG: &'static str = "pixelrnn";
     const NAME: &'static str = "PixelRNN";
+    const TRAINING_STEPS: u32 = 600;
 
-    fn monitor(&self) -> &Monitor {
-        &self.monitor
+    crate::field_accessors!(monitor, monitor_mut: Monitor);
+
+    fn for_dataset(gpu: &Gpu, config: PixelRnnConfig, data: &Dataset) -> Result<PixelRnn> {
+        PixelRnn::for_dataset(gpu, config, data)
     }
 
-    fn monitor_mut(&mut self) -> &mut Monitor {
-        &mut self.monitor
+    /// New sprites painted pixel by pixel from the model's own odds, in the header's palette.
+    async fn draw(&self, gpu: &Gpu, header: &PixelRnnHeader, sampling: Stream, count: usize) -> Result<Vec<f32>> {
+        let tokens = self.sampler(gpu, count, 1.0, sampling)?.finish(gpu).await?;
+        Ok(header.colours(&tokens))
     }
 
     fn train_step(&mut self, gpu: &Gpu, data: &DeviceDataset) -> Result<()> {

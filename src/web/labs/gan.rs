@@ -9,9 +9,9 @@ use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::kernels::rng::{self, Stream};
 use crate::link::{Lab, Link};
-use crate::models::gan::{Gan, GanConfig, SampleShape, FIXED_SAMPLES};
+use crate::models::gan::{Gan, GanConfig, FIXED_SAMPLES};
 use crate::models::latent::slerp_point;
-use crate::models::{stream, Purpose};
+use crate::models::{stream, Model, Purpose};
 use crate::settings::copy_settings;
 use crate::web::canvas::{GridView, Layout};
 use crate::web::dom;
@@ -137,13 +137,7 @@ impl LiveLab for GanLab {
     const STARTS_AGAIN: &'static str = "the GAN starts again from step 0.";
     const UNCHANGED: &'static str = "the GAN is unchanged";
 
-    fn core(&self) -> &Core<Gan> {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut Core<Gan> {
-        &mut self.core
-    }
+    crate::field_accessors!(core, core_mut: Core<Gan>);
 
     fn stale(&mut self) {
         self.stale = true;
@@ -173,9 +167,7 @@ impl LiveLab for GanLab {
         if self.core.link.gan.batch > device.train.count {
             self.core.link.gan.batch = device.train.count;
         }
-        let mut gan =
-            Gan::new(gpu, self.config(), SampleShape::image(dataset.height, dataset.width, dataset.channels))?;
-        gan.start_from_mean(gpu, &dataset.train().mean_image())?;
+        let gan = Gan::for_dataset(gpu, self.config(), &dataset)?;
         self.core.models = Some(Trained::new(device, dataset.heldout(), vec![gan]));
         Ok(())
     }

@@ -270,13 +270,7 @@ impl LiveLab for RnnLab {
     /// They show held-out sprites and paintings.
     const VIEWS_FOLLOW_TRAINING: bool = false;
 
-    fn core(&self) -> &Core<PixelRnn> {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut Core<PixelRnn> {
-        &mut self.core
-    }
+    crate::field_accessors!(core, core_mut: Core<PixelRnn>);
 
     fn stale(&mut self) {
         self.stale = true;

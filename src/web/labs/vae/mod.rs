@@ -152,13 +152,7 @@ impl LiveLab for VaeLab {
     const STARTS_AGAIN: &'static str = "the models start again from step 0.";
     const UNCHANGED: &'static str = "the models are unchanged";
 
-    fn core(&self) -> &Core<Vae> {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut Core<Vae> {
-        &mut self.core
-    }
+    crate::field_accessors!(core, core_mut: Core<Vae>);
 
     fn stale(&mut self) {
         self.stale = true;
