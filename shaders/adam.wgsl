@@ -3,12 +3,8 @@
 //   θ ← θ − lr · (m / (1−β1ᵗ)) / (sqrt(v / (1−β2ᵗ)) + ε)
 // The host folds the step count into the two corrections, so the kernel needs no state.
 
-// p: the launch's Params, declared in src/kernels/adam.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> grad: array<f32>;
-@group(0) @binding(2) var<storage, read_write> param: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/adam.rs: KernelSpec::source writes them first.
 
 @compute @workgroup_size(256)
 fn adam(grid: Grid) {

@@ -2,14 +2,10 @@
 
 const FLAG: u32 = 1u;
 
-// p: the launch's Params, declared in src/kernels/elementwise.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/elementwise.rs: KernelSpec::source writes them first.
 
 // y = act(x [+ bias broadcast over rows])
-@group(0) @binding(1) var<storage, read> ba_x: array<f32>;
-@group(0) @binding(2) var<storage, read> ba_bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> ba_y: array<f32>;
-
 @compute @workgroup_size(256)
 fn bias_act(grid: Grid) {
     let i = thread_index(grid, 256u);
@@ -20,10 +16,6 @@ fn bias_act(grid: Grid) {
 }
 
 // dx (=|+=) dy · act'(x), with act' taken from the forward output y.
-@group(0) @binding(1) var<storage, read> ab_dy: array<f32>;
-@group(0) @binding(2) var<storage, read> ab_y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> ab_dx: array<f32>;
-
 @compute @workgroup_size(256)
 fn activation_backward(grid: Grid) {
     let i = thread_index(grid, 256u);
@@ -34,9 +26,6 @@ fn activation_backward(grid: Grid) {
 }
 
 // y = alpha·x + beta·y, in place on y (gradient accumulation, scaling, residual adds).
-@group(0) @binding(1) var<storage, read> ax_x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ax_y: array<f32>;
-
 @compute @workgroup_size(256)
 fn axpby(grid: Grid) {
     let i = thread_index(grid, 256u);
@@ -45,8 +34,6 @@ fn axpby(grid: Grid) {
 }
 
 // y = alpha everywhere.
-@group(0) @binding(1) var<storage, read_write> fill_y: array<f32>;
-
 @compute @workgroup_size(256)
 fn fill(grid: Grid) {
     let i = thread_index(grid, 256u);

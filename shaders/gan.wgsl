@@ -11,8 +11,8 @@
 //   g_loss = mean −log σ(x_f) = mean softplus(−x_f)
 //   d g_loss / d x_f = σ(x_f) − 1                                       (times grad_scale)
 
-// p: the launch's Params, declared in src/kernels/gan.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/gan.rs: KernelSpec::source writes them first.
 
 // log(1 + exp(x)), never exponentiating a positive number; log1p by its series where
 // 1 + u would round u away.
@@ -28,12 +28,6 @@ var<workgroup> partial: array<Partial, 256>;
 
 // stats = [d_loss, g_loss, D(real), D(fake)]: the generator's loss on these fakes comes
 // free, so one readback after the discriminator's step shows all four.
-@group(0) @binding(1) var<storage, read> d_real_logits: array<f32>;
-@group(0) @binding(2) var<storage, read> d_fake_logits: array<f32>;
-@group(0) @binding(3) var<storage, read_write> d_real_grad: array<f32>;
-@group(0) @binding(4) var<storage, read_write> d_fake_grad: array<f32>;
-@group(0) @binding(5) var<storage, read_write> d_stats: array<f32>;
-
 @compute @workgroup_size(256)
 fn discriminator_loss(@builtin(local_invocation_index) lane: u32) {
     var acc = vec4<f32>(0.0);
@@ -58,10 +52,6 @@ fn discriminator_loss(@builtin(local_invocation_index) lane: u32) {
 }
 
 // stats = [g_loss, D(fake)].
-@group(0) @binding(1) var<storage, read> g_fake_logits: array<f32>;
-@group(0) @binding(2) var<storage, read_write> g_fake_grad: array<f32>;
-@group(0) @binding(3) var<storage, read_write> g_stats: array<f32>;
-
 @compute @workgroup_size(256)
 fn generator_loss(@builtin(local_invocation_index) lane: u32) {
     var acc = vec4<f32>(0.0);

@@ -3,11 +3,8 @@
 // An index past the end yields a row of zeros (indices drawn on the GPU are in range by
 // construction; host-provided ones are checked before launch).
 
-// p: the launch's Params, declared in src/kernels/gather.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> source: array<u32>;
-@group(0) @binding(2) var<storage, read> index: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/gather.rs: KernelSpec::source writes them first.
 
 @compute @workgroup_size(256)
 fn gather_rows(grid: Grid) {

@@ -1,17 +1,12 @@
 // Losses fused with their gradients: one launch gives both the per-row loss (in nats) and
 // d(weight · mean-over-rows loss)/d logits, so the backward pass starts with no extra launch.
 
-// p: the launch's Params, declared in src/kernels/loss.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/loss.rs: KernelSpec::source writes them first.
 
 // Sigmoid binary cross-entropy with logits x and targets t in [0, 1]:
 //   loss = max(x, 0) − x·t + log(1 + exp(−|x|))     (never exponentiates a positive number)
 //   d loss / d x = σ(x) − t
-@group(0) @binding(1) var<storage, read> bce_logits: array<f32>;
-@group(0) @binding(2) var<storage, read> bce_targets: array<f32>;
-@group(0) @binding(3) var<storage, read_write> bce_loss_rows: array<f32>;
-@group(0) @binding(4) var<storage, read_write> bce_grad: array<f32>;
-
 // One thread per row, no workgroup memory and no barrier: rows are few (a batch of images)
 // and columns many, and on a software GPU a barrier switches between all the workgroup's
 // SIMD groups, which cost a 64×784 VAE batch 70 ms on SwiftShader where its arithmetic
@@ -35,11 +30,6 @@ fn bce_with_logits(grid: Grid) {
 //   loss = logsumexp(x) − x[target]      (computed after subtracting the row maximum)
 //   d loss / d x = softmax(x) − onehot(target)
 // One thread per row: class counts are small (a palette), rows are many (pixels × batch).
-@group(0) @binding(1) var<storage, read> sce_logits: array<f32>;
-@group(0) @binding(2) var<storage, read> sce_targets: array<u32>;
-@group(0) @binding(3) var<storage, read_write> sce_loss_rows: array<f32>;
-@group(0) @binding(4) var<storage, read_write> sce_grad: array<f32>;
-
 @compute @workgroup_size(256)
 fn softmax_cross_entropy(grid: Grid) {
     let row = thread_index(grid, 256u);

@@ -25,19 +25,11 @@ const UNITS: u32 = 64u;     // hidden units per workgroup = threads per workgrou
 const ROWS: u32 = 4u;       // batch rows per workgroup
 const CHUNK: u32 = 256u;    // values per row staged at once (forward: h; backward: 4 per vec4)
 
-// p: the launch's Params. They, and the constants HAS_H0, HAS_C0, RECURRENT and DC_IN, are declared in
-// src/kernels/lstm/mod.rs (KernelSpec::source puts them first).
-@group(0) @binding(0) var<uniform> p: Params;
+// p (the launch's Params), the constants HAS_H0, HAS_C0, RECURRENT and DC_IN, and the
+// storage buffers each kernel binds are declared in src/kernels/lstm/mod.rs:
+// KernelSpec::source writes them first.
 
 // ---- forward ---------------------------------------------------------------------------
-@group(0) @binding(1) var<storage, read> f_x: array<vec4<f32>>;           // x_proj [T,B,4H] or gates_pre [B,4H]
-@group(0) @binding(2) var<storage, read> f_w: array<vec4<f32>>;           // W_h [H,4H]
-@group(0) @binding(3) var<storage, read> f_h0: array<f32>;                // [B,H]
-@group(0) @binding(4) var<storage, read> f_c0: array<f32>;                // [B,H]
-@group(0) @binding(5) var<storage, read_write> f_gates: array<vec4<f32>>; // activated [T,B,4H]
-@group(0) @binding(6) var<storage, read_write> f_c: array<f32>;           // [T,B,H]
-@group(0) @binding(7) var<storage, read_write> f_h: array<f32>;           // [T,B,H]
-
 // Staged h_{t-1}: stage[r * CHUNK + k] for row b0 + r.
 var<workgroup> stage: array<f32, 1024>;
 
@@ -114,14 +106,6 @@ fn lstm_forward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
 }
 
 // ---- backward --------------------------------------------------------------------------
-@group(0) @binding(1) var<storage, read> b_w: array<vec4<f32>>;              // W_h [H,4H]
-@group(0) @binding(2) var<storage, read_write> b_dgates: array<vec4<f32>>;   // d pre-activations [T,B,4H]
-@group(0) @binding(3) var<storage, read> b_dh: array<f32>;                   // dh from above [T,B,H] or [B,H]
-@group(0) @binding(4) var<storage, read> b_gates: array<vec4<f32>>;          // activated [T,B,4H]
-@group(0) @binding(5) var<storage, read> b_c: array<f32>;                    // [T,B,H]
-@group(0) @binding(6) var<storage, read> b_c0: array<f32>;                   // [B,H]
-@group(0) @binding(7) var<storage, read_write> b_dc: array<f32>;             // [B,H]: in dc_{t+1}·f_{t+1}, out dc_t·f_t
-
 const CHUNK4: u32 = 64u;    // CHUNK / 4 units of dgates staged at once
 // Staged dgates_{step}: stage4[r * CHUNK4 + u] for row b0 + r, unit u of the chunk.
 var<workgroup> stage4: array<vec4<f32>, 256>;
@@ -193,8 +177,6 @@ fn lstm_backward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
 }
 
 // dh0 = dgates_0 · W_hᵀ, after the last backward step.
-@group(0) @binding(3) var<storage, read_write> d_dh0: array<f32>;      // [B,H]
-
 @compute @workgroup_size(64)
 fn lstm_dh0(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let k = wg.x * UNITS + lane;
@@ -214,11 +196,6 @@ fn lstm_dh0(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
 // of dW_h in the 4 columns of one unit j: per row of the sequence, 8 values of h (the same
 // for the whole workgroup) and one vec4 of dgates (neighbouring threads read neighbouring
 // units) make 32 multiply-adds, with no workgroup memory and no barriers.
-@group(0) @binding(1) var<storage, read> w_h: array<f32>;                 // h [T,B,H]
-@group(0) @binding(2) var<storage, read> w_h0: array<f32>;                // [B,H]
-@group(0) @binding(3) var<storage, read> w_dgates: array<vec4<f32>>;      // [T,B,4H]
-@group(0) @binding(4) var<storage, read_write> w_dw: array<vec4<f32>>;    // dW_h [H,4H]
-
 const DW_K: u32 = 8u;
 
 @compute @workgroup_size(64)

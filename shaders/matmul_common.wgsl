@@ -23,12 +23,8 @@ override ACTIVATION: u32 = 0u;
 // Write the raw partial sums of a chunk of K to c[z·M·N + …] instead (split-K, see matmul.wgsl).
 override SPLIT: bool = false;
 
-// p: the launch's Params, declared in src/kernels/matmul.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/matmul.rs: KernelSpec::source writes them first.
 
 fn epilogue(sum: f32, i: u32, col: u32) -> f32 {
     var v = sum;

@@ -12,8 +12,8 @@
 //   dx[b, f] = dy[b, f] + g · (x[b, f] − μ_f) / (F · B · σ_f)
 // (the μ_f term of d σ_f / d x drops out: Σ_b (x[b, f] − μ_f) = 0).
 
-// p: the launch's Params, declared in src/kernels/minibatch_stddev.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/minibatch_stddev.rs: KernelSpec::source writes them first.
 
 // (μ_f, σ_f) of column f of `x`, two passes over the batch for an exact variance.
 fn column_stats(f: u32) -> vec2<f32> {
@@ -27,10 +27,6 @@ fn column_stats(f: u32) -> vec2<f32> {
     }
     return vec2<f32>(mean, sqrt(squares / f32(p.batch) + p.epsilon));
 }
-
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
 
 // For workgroup_sum (workgroup_sum.wgsl).
 alias Partial = f32;

@@ -7,10 +7,8 @@
 // with weights [K·K·C, C_out] is then patches · weights, and its output rows are already
 // the NHWC layout of the output image.
 
-// p: the launch's Params, declared in src/kernels/patches.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/patches.rs: KernelSpec::source writes them first.
 
 // src: image [B, H·W·C]; dst: patches [B·OH·OW, K·K·C]. One thread per patch value.
 @compute @workgroup_size(256)

@@ -8,11 +8,8 @@
 // Backward, with s_b = Σ_f dy[b, f] · x[b, f]:
 //   dx[b, f] = r_b · dy[b, f] − r_b³ · x[b, f] · s_b / F.
 
-// p: the launch's Params, declared in src/kernels/pixel_norm.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/pixel_norm.rs: KernelSpec::source writes them first.
 
 const LANES: u32 = 64u;
 var<workgroup> partial: array<vec2<f32>, 64>;

@@ -17,9 +17,8 @@
 
 const MAX_FEATURES: u32 = 352u;  // F of the largest layout (InputLayout::validate)
 
-// p: the launch's Params. They, and the constants POSITIONS, are declared in
-// src/kernels/pixel_rnn.rs (KernelSpec::source puts them first).
-@group(0) @binding(0) var<uniform> p: Params;
+// p (the launch's Params), the constant POSITIONS and the storage buffers each kernel
+// binds are declared in src/kernels/pixel_rnn.rs: KernelSpec::source writes them first.
 
 // Input row element `col` for predicting pixel `t` when pixel t−1 had colour `prev`
 // (`prev` = K, the start token, at t = 0).
@@ -36,10 +35,6 @@ fn input_value(prev: u32, t: u32, col: u32) -> f32 {
 // tokens [B, T] (batch-major, as the dataset gathers them) → x [steps, B, F] (time-major, as
 // the LSTM kernels read sequences) for steps start .. start+steps, and the targets
 // [steps·B] (row s·B + b is pixel start+s of sequence b). One thread per element of x.
-@group(0) @binding(1) var<storage, read> bi_tokens: array<u32>;
-@group(0) @binding(2) var<storage, read_write> bi_x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> bi_targets: array<u32>;
-
 @compute @workgroup_size(256)
 fn build_inputs(grid: Grid) {
     let e = thread_index(grid, 256u);
@@ -58,12 +53,6 @@ fn build_inputs(grid: Grid) {
 // x_proj = X·W_x + b for steps start .. start+steps without X: element (row, n) is
 // b[n] + W_x[colour, n] (+ W_x[row one-hot, n] + W_x[column one-hot, n]). Also the targets,
 // as build_inputs writes them. One thread per element of x_proj [steps, B, 4H].
-@group(0) @binding(1) var<storage, read> pt_tokens: array<u32>;          // [B, T]
-@group(0) @binding(2) var<storage, read> pt_w: array<f32>;               // W_x [F, 4H]
-@group(0) @binding(3) var<storage, read> pt_bias: array<f32>;            // [4H]
-@group(0) @binding(4) var<storage, read_write> pt_out: array<f32>;       // [steps, B, 4H]
-@group(0) @binding(5) var<storage, read_write> pt_targets: array<u32>;   // [steps·B]
-
 @compute @workgroup_size(256)
 fn project_tokens(grid: Grid) {
     let e = thread_index(grid, 256u);
@@ -91,10 +80,6 @@ fn project_tokens(grid: Grid) {
 // dW_x = Xᵀ·dgates over a whole sequence, in slices of `steps` time steps: thread (n, s)
 // adds column n of every dgates row of slice s into the accumulator of the row's active
 // inputs, then writes partials[s, ·, n]; the caller sums the slices (reduce::sum_cols).
-@group(0) @binding(1) var<storage, read> og_tokens: array<u32>;          // [B, T]
-@group(0) @binding(2) var<storage, read> og_dgates: array<f32>;          // [T, B, 4H]
-@group(0) @binding(3) var<storage, read_write> og_partials: array<f32>;  // [slices, F, 4H]
-
 @compute @workgroup_size(64)
 fn onehot_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     let g4 = p.gates;
@@ -129,11 +114,6 @@ fn onehot_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
 // drawn from softmax(logits / temperature) by inverting the cumulative distribution at
 // uniform number t·B + b of the stream. The colour goes into out[b, t], where the next
 // step's project_tokens reads it. One thread per sequence (K is small).
-@group(0) @binding(1) var<storage, read> ss_logits: array<f32>;        // [B, K]
-@group(0) @binding(2) var<storage, read> ss_known: array<u32>;         // [B, T]
-@group(0) @binding(3) var<storage, read> ss_mask: array<u32>;          // [B, T], 1 = paint
-@group(0) @binding(4) var<storage, read_write> ss_out: array<u32>;     // [B, T]
-
 fn draw(b: u32, u: f32) -> u32 {
     let base = b * p.classes;
     var top = ss_logits[base];

@@ -4,10 +4,8 @@
 
 const ACCUMULATE: u32 = 1u;
 
-// p: the launch's Params, declared in src/kernels/reduce.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/reduce.rs: KernelSpec::source writes them first.
 
 alias Partial = f32;
 var<workgroup> partial: array<Partial, 256>;

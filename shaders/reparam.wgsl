@@ -13,9 +13,9 @@
 // gradient can overflow. The gradient is straight-through (evaluated at the clamped value,
 // not zeroed outside the range), so the KL term always pulls a runaway σ back into range.
 
-// p: the launch's Params. They, and the constants LOGVAR_MIN, LOGVAR_MAX, NOISE, HAS_DZ and ACCUMULATE, are declared in
-// src/kernels/reparam.rs (KernelSpec::source puts them first).
-@group(0) @binding(0) var<uniform> p: Params;
+// p (the launch's Params), the constants LOGVAR_MIN, LOGVAR_MAX, NOISE, HAS_DZ and
+// ACCUMULATE, and the storage buffers each kernel binds are declared in
+// src/kernels/reparam.rs: KernelSpec::source writes them first.
 
 // exp(x) − 1 − x without the cancellation of the direct formula near 0: a Taylor polynomial
 // for |x| < 1/2 (truncation below 6e-8 relative), the direct formula outside (where the
@@ -31,11 +31,6 @@ fn exp_m1_minus_x(x: f32) -> f32 {
 // One thread per row: latent widths are small (2–64) and batches are tens to hundreds, so
 // walking a row in one thread makes the KL sum a plain loop (deterministic, no workgroup
 // reduction) while the launch still spreads rows over workgroups.
-@group(0) @binding(1) var<storage, read> fw_stats: array<f32>;
-@group(0) @binding(2) var<storage, read_write> fw_z: array<f32>;
-@group(0) @binding(3) var<storage, read_write> fw_noise: array<f32>;
-@group(0) @binding(4) var<storage, read_write> fw_kl_rows: array<f32>;
-
 @compute @workgroup_size(64)
 fn reparam_forward(grid: Grid) {
     let row = thread_index(grid, 64u);
@@ -61,11 +56,6 @@ fn reparam_forward(grid: Grid) {
 }
 
 // One thread per latent element; it writes both its dm and its dσ.
-@group(0) @binding(1) var<storage, read> bw_stats: array<f32>;
-@group(0) @binding(2) var<storage, read> bw_noise: array<f32>;
-@group(0) @binding(3) var<storage, read> bw_dz: array<f32>;
-@group(0) @binding(4) var<storage, read_write> bw_dstats: array<f32>;
-
 @compute @workgroup_size(256)
 fn reparam_backward(grid: Grid) {
     let i = thread_index(grid, 256u);

@@ -1,8 +1,7 @@
 // Fill tensors from the Philox stream (see philox.wgsl): uniform, normal, and indices.
 
-// p: the launch's Params, declared in src/kernels/rng.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out_f32: array<f32>;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/rng.rs: KernelSpec::source writes them first.
 
 @compute @workgroup_size(256)
 fn uniform_fill(grid: Grid) {
@@ -22,8 +21,6 @@ fn normal_fill(grid: Grid) {
 
 // Raw words (for bit-identity tests) and indices in [0, range) by the high word of
 // word × range: unbiased to within range / 2³², and exact integer arithmetic everywhere.
-@group(0) @binding(1) var<storage, read_write> out_u32: array<u32>;
-
 @compute @workgroup_size(256)
 fn random_words(grid: Grid) {
     let i = thread_index(grid, 256u);

@@ -13,8 +13,8 @@
 // derivative is exactly u vᵀ) and G = d loss / d W_sn:
 //   d loss / d W = (G − (Σ G ∘ W_sn) · u vᵀ) / σ
 
-// p: the launch's Params, declared in src/kernels/spectral_norm.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/spectral_norm.rs: KernelSpec::source writes them first.
 
 // No vector is ever divided by less than this: a zero matrix keeps σ = TINY and W_sn = 0.
 const TINY: f32 = 1e-12;
@@ -26,11 +26,6 @@ var<workgroup> partial: array<Partial, 256>;
 // ---- power_iteration: w (read), u (read_write), v (read_write), sigma (read_write, [1]) ----
 // One workgroup: the vectors are a layer's width (hundreds to a few thousand), and each
 // half-step needs the other's whole result.
-
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> u: array<f32>;
-@group(0) @binding(3) var<storage, read_write> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> sigma: array<f32>;
 
 @compute @workgroup_size(256)
 fn power_iteration(@builtin(local_invocation_index) lane: u32) {
@@ -64,10 +59,6 @@ fn power_iteration(@builtin(local_invocation_index) lane: u32) {
 
 // ---- divide: w (read), sigma (read), out (read_write): out = w / σ ----
 
-@group(0) @binding(1) var<storage, read> w_in: array<f32>;
-@group(0) @binding(2) var<storage, read> sigma_in: array<f32>;
-@group(0) @binding(3) var<storage, read_write> w_sn: array<f32>;
-
 @compute @workgroup_size(256)
 fn divide(grid: Grid) {
     let i = thread_index(grid, 256u);
@@ -78,13 +69,6 @@ fn divide(grid: Grid) {
 // ---- backward: g (read), normalised (read), u, v, sigma (read), dw (read_write) ----
 // One workgroup: Σ G ∘ W_sn is a sum over the whole matrix that every entry's gradient
 // needs, so the lanes reduce it first and then write their entries.
-
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read> normalised: array<f32>;
-@group(0) @binding(3) var<storage, read> u_in: array<f32>;
-@group(0) @binding(4) var<storage, read> v_in: array<f32>;
-@group(0) @binding(5) var<storage, read> sigma_at: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dw: array<f32>;
 
 @compute @workgroup_size(256)
 fn backward(@builtin(local_invocation_index) lane: u32) {

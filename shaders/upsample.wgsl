@@ -7,10 +7,8 @@
 //   forward:   y[b, Y, X, c] = x[b, Y / f, X / f, c]
 //   backward:  dx[b, y, x, c] = Σ_{i, j < f} dy[b, f·y + i, f·x + j, c]
 
-// p: the launch's Params, declared in src/kernels/upsample.rs (KernelSpec::source puts the struct first).
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+// p (the launch's Params) and the storage buffers each kernel binds are declared in
+// src/kernels/upsample.rs: KernelSpec::source writes them first.
 
 // src: x [B, H·W·C]; dst: y [B, fH·fW·C]. One thread per output value.
 @compute @workgroup_size(256)

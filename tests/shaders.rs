@@ -1,7 +1,9 @@
 //! The WGSL kernels against their Rust declarations, without a GPU: every kernel's module
-//! parses and validates with naga, its entry point binds what its spec says, and the uniform
-//! it reads is laid out as the Rust parameter struct. Otherwise a mismatch shows only when a
-//! kernel runs on a device, as a failed pipeline or as garbled parameters.
+//! (its uniform and buffers declared from the specs, see `KernelSpec::source`) parses and
+//! validates with naga, each entry point reads only the buffers its own spec binds, and the
+//! uniform is laid out as the Rust parameter struct. Otherwise a mismatch shows only when a
+//! kernel runs on a device, as a failed pipeline, another kernel's buffer or garbled
+//! parameters.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::HashMap;
@@ -76,15 +78,20 @@ fn mismatches(spec: &KernelSpec, compiled: &Compiled) -> Vec<String> {
                 _ => problems.push(format!("{at}: should be the uniform parameter struct")),
             }
         } else {
-            let declared = spec.bindings.get(binding.binding as usize - 1).copied();
+            // The module declares every kernel's buffers; an entry point must read only its
+            // own, at the slots its spec gives them, or it would read another kernel's buffer.
+            let own = spec.bindings.get(binding.binding as usize - 1).filter(|b| b.name == name);
             let used = match global.space {
                 AddressSpace::Storage { access } if access.contains(StorageAccess::STORE) => Some(Access::ReadWrite),
                 AddressSpace::Storage { .. } => Some(Access::Read),
                 _ => None,
             };
-            if used.is_none() || used != declared {
-                let shown = |access: Option<Access>| access.map_or("no storage buffer".into(), |a| format!("{a:?}"));
-                problems.push(format!("{at}: {} in WGSL, {} in the spec", shown(used), shown(declared)));
+            match own {
+                None => problems.push(format!("{at}: not one of this kernel's buffers")),
+                Some(own) if Some(own.access) != used => {
+                    problems.push(format!("{at}: {:?} in WGSL, {:?} in the spec", used, own.access))
+                }
+                Some(_) => {}
             }
         }
     }
@@ -143,6 +150,30 @@ fn every_kernel_binds_and_reads_what_its_spec_declares() {
             .extend(mismatches(spec, compiled).into_iter().map(|p| format!("{}::{}: {p}", spec.shader, spec.entry)));
     }
     assert!(problems.is_empty(), "WGSL and Rust disagree:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn kernels_that_share_a_buffer_name_bind_it_alike() {
+    let mut problems = Vec::new();
+    for spec in genlab::kernels::specs() {
+        for other in spec.module.iter() {
+            for (slot, binding) in spec.bindings.iter().enumerate() {
+                let theirs = other.bindings.iter().enumerate().find(|(_, b)| b.name == binding.name);
+                if let Some((other_slot, theirs)) = theirs.filter(|&(s, b)| (s, b) != (slot, binding)) {
+                    problems.push(format!(
+                        "{}: {} binds {} as {binding:?} at {}, {} as {theirs:?} at {}",
+                        spec.shader,
+                        spec.entry,
+                        binding.name,
+                        slot + 1,
+                        other.entry,
+                        other_slot + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "one name, two buffers (the module declares the first):\n{}", problems.join("\n"));
 }
 
 #[test]

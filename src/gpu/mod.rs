@@ -17,7 +17,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-pub use pipeline::{Access, KernelSpec, Overrides, ParamsField, ParamsLayout};
+pub use pipeline::{Access, Binding, KernelSpec, Overrides, ParamsField, ParamsLayout};
 pub use profile::{CommandTime, ProfileMethod, ProfiledCommand};
 pub use readback::Readback;
 pub use tensor::{Shape, Tensor};

@@ -4,7 +4,8 @@
 //!
 //! Binding convention for every kernel: `@binding(0)` is a `var<uniform>` holding the
 //! launch's parameters (a slot in the shared uniform arena, selected by dynamic offset),
-//! and `@binding(1..)` are storage buffers in the order of [`KernelSpec::bindings`].
+//! and `@binding(1..)` are storage buffers in the order of [`KernelSpec::bindings`]. The
+//! shaders declare neither: [`KernelSpec::source`] writes both from the spec.
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -14,6 +15,28 @@ use std::rc::Rc;
 pub enum Access {
     Read,
     ReadWrite,
+}
+
+/// One storage buffer a kernel binds: the name its WGSL reads it by, how, and the type of
+/// its elements (`f32`, `u32`, `vec4<f32>`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub name: &'static str,
+    pub access: Access,
+    pub element: &'static str,
+}
+
+impl Binding {
+    /// Its WGSL declaration at `@binding(slot)`.
+    fn wgsl(&self, slot: usize) -> String {
+        let access = match self.access {
+            Access::Read => "read",
+            Access::ReadWrite => "read_write",
+        };
+        // `stringify!` spaces a type's brackets (`vec4 < f32 >`); write it as WGSL does.
+        let element: String = self.element.split_whitespace().collect();
+        format!("@group(0) @binding({slot}) var<storage, {access}> {}: array<{element}>;\n", self.name)
+    }
 }
 
 /// A kernel: one entry point of one shader, the buffers it binds, and the layout of the
@@ -28,7 +51,10 @@ pub struct KernelSpec {
     /// The shader uses WGSL's subgroup operations (see [`Gpu::has_subgroups`](crate::gpu::Gpu::has_subgroups)).
     pub subgroups: bool,
     pub entry: &'static str,
-    pub bindings: &'static [Access],
+    /// The storage buffers it binds at `@binding(1)`, `@binding(2)`, …
+    pub bindings: &'static [Binding],
+    /// Every kernel of its shader, itself included: the module declares all their buffers.
+    pub module: &'static &'static [&'static KernelSpec],
     /// How the Rust side lays out the uniform; the WGSL struct is declared from it (see
     /// [`KernelSpec::source`]).
     pub params: ParamsLayout,
@@ -36,13 +62,25 @@ pub struct KernelSpec {
 
 impl KernelSpec {
     /// The WGSL module the kernel is compiled from, exactly as the device is given it: the
-    /// parameter struct `Params`, declared from [`KernelSpec::params`] (the shaders do not
-    /// declare it themselves, so it cannot drift from the Rust struct), then the sources. A
-    /// browser's WGSL compiler wants subgroup operations enabled by a directive first; naga
-    /// (natively) takes them from the device's features and refuses the directive.
+    /// parameter struct `Params`, declared from [`KernelSpec::params`], the uniform `p` of
+    /// that struct and every storage buffer the module's kernels bind, from their specs (the
+    /// shaders declare none of them, so they cannot drift from the Rust side), then the
+    /// sources. A browser's WGSL compiler wants subgroup operations enabled by a directive
+    /// first; naga (natively) takes them from the device's features and refuses the directive.
     pub fn source(&self) -> String {
         let directive = if self.subgroups && cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" };
-        format!("{directive}{}{}", self.params.wgsl(), self.sources.concat())
+        let mut bindings = String::from("@group(0) @binding(0) var<uniform> p: Params;\n");
+        let mut declared = HashSet::new();
+        for kernel in self.module.iter() {
+            for (i, binding) in kernel.bindings.iter().enumerate() {
+                // Kernels of one module may share a buffer's name (the matrix products' a, b,
+                // bias, c); WGSL takes one declaration of it.
+                if declared.insert(binding.name) {
+                    bindings += &binding.wgsl(i + 1);
+                }
+            }
+        }
+        format!("{directive}{}{bindings}{}", self.params.wgsl(), self.sources.concat())
     }
 }
 
@@ -154,12 +192,12 @@ impl PipelineCache {
             },
             count: None,
         }];
-        for (i, access) in spec.bindings.iter().enumerate() {
+        for (i, binding) in spec.bindings.iter().enumerate() {
             entries.push(wgpu::BindGroupLayoutEntry {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                    ty: wgpu::BufferBindingType::Storage { read_only: binding.access == Access::Read },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },

@@ -6,7 +6,7 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "adam.wgsl", sources: [source::GRID, source::ADAM], params: Params;
-    ADAM = "adam" [Read, ReadWrite, ReadWrite, ReadWrite];
+    ADAM = "adam" [grad: Read, param: ReadWrite, m: ReadWrite, v: ReadWrite];
 }
 
 /// Adam's hyperparameters.

@@ -7,10 +7,10 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "elementwise.wgsl", sources: [source::GRID, source::ACTIVATION, source::ELEMENTWISE], params: Params;
-    BIAS_ACT = "bias_act" [Read, Read, ReadWrite];
-    ACTIVATION_BACKWARD = "activation_backward" [Read, Read, ReadWrite];
-    AXPBY = "axpby" [Read, ReadWrite];
-    FILL = "fill" [ReadWrite];
+    BIAS_ACT = "bias_act" [ba_x: Read, ba_bias: Read, ba_y: ReadWrite];
+    ACTIVATION_BACKWARD = "activation_backward" [ab_dy: Read, ab_y: Read, ab_dx: ReadWrite];
+    AXPBY = "axpby" [ax_x: Read, ax_y: ReadWrite];
+    FILL = "fill" [fill_y: ReadWrite];
 }
 
 kernel_params! {

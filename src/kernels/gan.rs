@@ -12,8 +12,14 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "gan.wgsl", sources: [source::ACTIVATION, source::WORKGROUP_SUM, source::GAN], params: Params;
-    DISCRIMINATOR = "discriminator_loss" [Read, Read, ReadWrite, ReadWrite, ReadWrite];
-    GENERATOR = "generator_loss" [Read, ReadWrite, ReadWrite];
+    DISCRIMINATOR = "discriminator_loss" [
+        d_real_logits: Read,
+        d_fake_logits: Read,
+        d_real_grad: ReadWrite,
+        d_fake_grad: ReadWrite,
+        d_stats: ReadWrite,
+    ];
+    GENERATOR = "generator_loss" [g_fake_logits: Read, g_fake_grad: ReadWrite, g_stats: ReadWrite];
 }
 
 kernel_params! {

@@ -6,7 +6,7 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "gather.wgsl", sources: [source::GRID, source::GATHER], params: Params;
-    GATHER_ROWS = "gather_rows" [Read, Read, ReadWrite];
+    GATHER_ROWS = "gather_rows" [source: Read(u32), index: Read(u32), out: ReadWrite(u32)];
 }
 
 kernel_params! {

@@ -6,8 +6,13 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "loss.wgsl", sources: [source::GRID, source::ACTIVATION, source::LOSS], params: Params;
-    BCE = "bce_with_logits" [Read, Read, ReadWrite, ReadWrite];
-    SOFTMAX_XENT = "softmax_cross_entropy" [Read, Read, ReadWrite, ReadWrite];
+    BCE = "bce_with_logits" [bce_logits: Read, bce_targets: Read, bce_loss_rows: ReadWrite, bce_grad: ReadWrite];
+    SOFTMAX_XENT = "softmax_cross_entropy" [
+        sce_logits: Read,
+        sce_targets: Read(u32),
+        sce_loss_rows: ReadWrite,
+        sce_grad: ReadWrite,
+    ];
 }
 
 kernel_params! {

@@ -7,10 +7,10 @@ use crate::kernels::{source, Activation};
 
 kernel_specs! {
     shader: "matmul.wgsl", sources: [source::GRID, source::ACTIVATION, source::MATMUL_COMMON, source::MATMUL], params: Params;
-    MATMUL = "matmul" [Read, Read, Read, ReadWrite];
-    DIRECT = "matmul_direct" [Read, Read, Read, ReadWrite];
-    THIN_SPEC = "matmul_thin" [Read, Read, Read, ReadWrite];
-    SUM_SPLITS = "sum_splits" [Read, Read, Read, ReadWrite];
+    MATMUL = "matmul" [a: Read, b: Read, bias: Read, c: ReadWrite];
+    DIRECT = "matmul_direct" [a: Read, b: Read, bias: Read, c: ReadWrite];
+    THIN_SPEC = "matmul_thin" [a: Read, b: Read, bias: Read, c: ReadWrite];
+    SUM_SPLITS = "sum_splits" [a: Read, b: Read, bias: Read, c: ReadWrite];
 }
 
 /// `matmul_quad` needs the device's subgroup operations, so it is a shader module of its
@@ -22,7 +22,7 @@ pub(super) mod quad {
     kernel_specs! {
         shader: "matmul_quad.wgsl", sources: [source::ACTIVATION, source::MATMUL_COMMON, source::MATMUL_QUAD],
         params: Params, subgroups: true;
-        QUAD = "matmul_quad" [Read, Read, Read, ReadWrite];
+        QUAD = "matmul_quad" [a: Read, b: Read, bias: Read, c: ReadWrite];
     }
 }
 

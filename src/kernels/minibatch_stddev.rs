@@ -11,8 +11,8 @@ use crate::kernels::{feature_rows, same_shape, source};
 
 kernel_specs! {
     shader: "minibatch_stddev.wgsl", sources: [source::WORKGROUP_SUM, source::MINIBATCH_STDDEV], params: Params;
-    FORWARD = "forward" [Read, ReadWrite];
-    BACKWARD = "backward" [Read, ReadWrite, Read];
+    FORWARD = "forward" [x: Read, out: ReadWrite];
+    BACKWARD = "backward" [x: Read, out: ReadWrite, dy: Read];
 }
 
 /// Added to each variance before its square root: keeps the gradient finite for a feature

@@ -38,27 +38,35 @@ macro_rules! kernel_params {
     };
 }
 
-/// Declares a kernel module's kernels, one line each: the static that launches it = the entry
-/// point's name in the WGSL, then how it uses each storage buffer (`@binding(1..)`, in order).
-/// Every kernel of a module is compiled from one shader file (`shader`, the module's cache
-/// key), built from `sources` (WGSL pieces concatenated, shared helpers first: WGSL has no
-/// includes), and reads its parameters from `params` (a [`kernel_params!`] struct). Also
-/// declares `SPECS`, the module's kernels, for checks that walk every kernel (see
-/// [`specs`](crate::kernels::specs)). `subgroups: true` marks a shader that uses WGSL's
+/// Declares a kernel module's kernels: the static that launches it = the entry point's name
+/// in the WGSL, then the storage buffers it binds at `@binding(1..)`, in order, each as
+/// `name: Read` or `name: ReadWrite`, with its element type in brackets when it is not `f32`
+/// (`tokens: Read(u32)`). The shaders declare neither these nor the uniform `p`:
+/// [`KernelSpec::source`](crate::gpu::KernelSpec::source) writes them from here, so a buffer
+/// is declared once. Every kernel of a module is compiled from one shader file (`shader`, the
+/// module's cache key), built from `sources` (WGSL pieces concatenated, shared helpers first:
+/// WGSL has no includes), and reads its parameters from `params` (a [`kernel_params!`]
+/// struct). Also declares `SPECS`, the module's kernels, for checks that walk every kernel
+/// (see [`specs`](crate::kernels::specs)). `subgroups: true` marks a shader that uses WGSL's
 /// subgroup operations: only a device that has them may compile it ([`Gpu::has_subgroups`]).
 ///
 /// [`Gpu::has_subgroups`]: crate::gpu::Gpu::has_subgroups
 macro_rules! kernel_specs {
     (
         shader: $shader:literal, sources: $sources:tt, params: $params:ident, subgroups: $subgroups:literal;
-        $($name:ident = $entry:literal [$($access:ident),+ $(,)?];)+
+        $($name:ident = $entry:literal [$($buffer:ident: $access:ident $(($($element:tt)+))?),+ $(,)?];)+
     ) => {
         $(pub(super) static $name: $crate::gpu::KernelSpec = $crate::gpu::KernelSpec {
             shader: $shader,
             sources: &$sources,
             subgroups: $subgroups,
             entry: $entry,
-            bindings: &[$($crate::gpu::Access::$access),+],
+            bindings: &[$($crate::gpu::Binding {
+                name: stringify!($buffer),
+                access: $crate::gpu::Access::$access,
+                element: kernel_specs!(@element $($($element)+)?),
+            }),+],
+            module: &SPECS,
             params: $params::LAYOUT,
         };)+
 
@@ -67,6 +75,12 @@ macro_rules! kernel_specs {
     };
     (shader: $shader:literal, sources: $sources:tt, params: $params:ident; $($kernels:tt)+) => {
         kernel_specs! { shader: $shader, sources: $sources, params: $params, subgroups: false; $($kernels)+ }
+    };
+    (@element) => {
+        "f32"
+    };
+    (@element $($element:tt)+) => {
+        stringify!($($element)+)
     };
 }
 

@@ -8,8 +8,8 @@ use crate::kernels::{batch_of, source};
 
 kernel_specs! {
     shader: "patches.wgsl", sources: [source::GRID, source::PATCHES], params: Params;
-    IM2COL = "im2col" [Read, ReadWrite];
-    COL2IM = "col2im" [Read, ReadWrite];
+    IM2COL = "im2col" [src: Read, dst: ReadWrite];
+    COL2IM = "col2im" [src: Read, dst: ReadWrite];
 }
 
 /// The shape of a convolution's input and window: NHWC images of `height × width ×

@@ -10,8 +10,8 @@ use crate::kernels::{feature_rows, same_shape, source};
 
 kernel_specs! {
     shader: "pixel_norm.wgsl", sources: [source::PIXEL_NORM], params: Params;
-    FORWARD = "forward" [Read, ReadWrite];
-    BACKWARD = "backward" [Read, ReadWrite, Read];
+    FORWARD = "forward" [x: Read, out: ReadWrite];
+    BACKWARD = "backward" [x: Read, out: ReadWrite, dy: Read];
 }
 
 /// Added to each row's mean square before its square root: an all-zero row stays zero

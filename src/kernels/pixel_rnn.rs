@@ -14,10 +14,25 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "pixel_rnn.wgsl", sources: [source::GRID, source::PHILOX, source::PIXEL_RNN], params: Params;
-    BUILD_INPUTS = "build_inputs" [Read, ReadWrite, ReadWrite];
-    PROJECT_TOKENS = "project_tokens" [Read, Read, Read, ReadWrite, ReadWrite];
-    ONEHOT_GRAD = "onehot_grad" [Read, Read, ReadWrite];
-    SAMPLE_STEP = "sample_step" [Read, Read, Read, ReadWrite];
+    BUILD_INPUTS = "build_inputs" [bi_tokens: Read(u32), bi_x: ReadWrite, bi_targets: ReadWrite(u32)];
+    PROJECT_TOKENS = "project_tokens" [
+        pt_tokens: Read(u32),       // [B, T]
+        pt_w: Read,                 // W_x [F, 4H]
+        pt_bias: Read,              // [4H]
+        pt_out: ReadWrite,          // [steps, B, 4H]
+        pt_targets: ReadWrite(u32), // [steps·B]
+    ];
+    ONEHOT_GRAD = "onehot_grad" [
+        og_tokens: Read(u32),   // [B, T]
+        og_dgates: Read,        // [T, B, 4H]
+        og_partials: ReadWrite, // [slices, F, 4H]
+    ];
+    SAMPLE_STEP = "sample_step" [
+        ss_logits: Read,        // [B, K]
+        ss_known: Read(u32),    // [B, T]
+        ss_mask: Read(u32),     // [B, T], 1 = paint
+        ss_out: ReadWrite(u32), // [B, T]
+    ];
 }
 
 /// The most input columns a layout may have (MAX_FEATURES in pixel_rnn.wgsl: the size of

@@ -6,9 +6,9 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "reduce.wgsl", sources: [source::WORKGROUP_SUM, source::REDUCE], params: Params;
-    SUM_ROWS = "sum_rows" [Read, ReadWrite];
-    SUM_COLS = "sum_cols" [Read, ReadWrite];
-    SUM_COLS_SERIAL = "sum_cols_serial" [Read, ReadWrite];
+    SUM_ROWS = "sum_rows" [x: Read, out: ReadWrite];
+    SUM_COLS = "sum_cols" [x: Read, out: ReadWrite];
+    SUM_COLS_SERIAL = "sum_cols_serial" [x: Read, out: ReadWrite];
 }
 
 kernel_params! {

@@ -21,8 +21,8 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "reparam.wgsl", sources: [source::GRID, source::PHILOX, source::REPARAM], params: Params;
-    FORWARD = "reparam_forward" [Read, ReadWrite, ReadWrite, ReadWrite];
-    BACKWARD = "reparam_backward" [Read, Read, Read, ReadWrite];
+    FORWARD = "reparam_forward" [fw_stats: Read, fw_z: ReadWrite, fw_noise: ReadWrite, fw_kl_rows: ReadWrite];
+    BACKWARD = "reparam_backward" [bw_stats: Read, bw_noise: Read, bw_dz: Read, bw_dstats: ReadWrite];
 }
 
 kernel_params! {

@@ -8,10 +8,10 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "rng.wgsl", sources: [source::GRID, source::PHILOX, source::RNG], params: Params;
-    UNIFORM = "uniform_fill" [ReadWrite];
-    NORMAL = "normal_fill" [ReadWrite];
-    WORDS = "random_words" [ReadWrite];
-    INDEX = "random_index" [ReadWrite];
+    UNIFORM = "uniform_fill" [out_f32: ReadWrite];
+    NORMAL = "normal_fill" [out_f32: ReadWrite];
+    WORDS = "random_words" [out_u32: ReadWrite(u32)];
+    INDEX = "random_index" [out_u32: ReadWrite(u32)];
 }
 
 /// A position in the random stream of one seed.

@@ -15,9 +15,9 @@ use crate::kernels::source;
 
 kernel_specs! {
     shader: "spectral_norm.wgsl", sources: [source::GRID, source::WORKGROUP_SUM, source::SPECTRAL_NORM], params: Params;
-    POWER_ITERATION = "power_iteration" [Read, ReadWrite, ReadWrite, ReadWrite];
-    DIVIDE = "divide" [Read, Read, ReadWrite];
-    BACKWARD = "backward" [Read, Read, Read, Read, Read, ReadWrite];
+    POWER_ITERATION = "power_iteration" [w: Read, u: ReadWrite, v: ReadWrite, sigma: ReadWrite];
+    DIVIDE = "divide" [w_in: Read, sigma_in: Read, w_sn: ReadWrite];
+    BACKWARD = "backward" [g: Read, normalised: Read, u_in: Read, v_in: Read, sigma_at: Read, dw: ReadWrite];
 }
 
 kernel_params! {

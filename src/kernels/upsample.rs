@@ -9,8 +9,8 @@ use crate::kernels::{batch_of, source};
 
 kernel_specs! {
     shader: "upsample.wgsl", sources: [source::GRID, source::UPSAMPLE], params: Params;
-    UPSAMPLE = "upsample" [Read, ReadWrite];
-    BACKWARD = "upsample_backward" [Read, ReadWrite];
+    UPSAMPLE = "upsample" [src: Read, dst: ReadWrite];
+    BACKWARD = "upsample_backward" [src: Read, dst: ReadWrite];
 }
 
 /// The input images of an upsampling: `height × width × channels`, grown by `factor`.

@@ -47,10 +47,35 @@ pub mod cpu;
 
 kernel_specs! {
     shader: "lstm.wgsl", sources: [source::ACTIVATION, source::LSTM], params: Params;
-    FORWARD_STEP = "lstm_forward_step" [Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite];
-    BACKWARD_STEP = "lstm_backward_step" [Read, ReadWrite, Read, Read, Read, Read, ReadWrite];
-    DH0 = "lstm_dh0" [Read, ReadWrite, ReadWrite];
-    DW_H = "lstm_dw_h" [Read, Read, Read, ReadWrite];
+    FORWARD_STEP = "lstm_forward_step" [
+        f_x: Read(vec4<f32>),          // x_proj [T,B,4H] or gates_pre [B,4H]
+        f_w: Read(vec4<f32>),          // W_h [H,4H]
+        f_h0: Read,                    // [B,H]
+        f_c0: Read,                    // [B,H]
+        f_gates: ReadWrite(vec4<f32>), // activated [T,B,4H]
+        f_c: ReadWrite,                // [T,B,H]
+        f_h: ReadWrite,                // [T,B,H]
+    ];
+    BACKWARD_STEP = "lstm_backward_step" [
+        b_w: Read(vec4<f32>),           // W_h [H,4H]
+        b_dgates: ReadWrite(vec4<f32>), // d pre-activations [T,B,4H]
+        b_dh: Read,                     // dh from above [T,B,H] or [B,H]
+        b_gates: Read(vec4<f32>),       // activated [T,B,4H]
+        b_c: Read,                      // [T,B,H]
+        b_c0: Read,                     // [B,H]
+        b_dc: ReadWrite,                // [B,H]: in dc_{t+1}·f_{t+1}, out dc_t·f_t
+    ];
+    DH0 = "lstm_dh0" [
+        b_w: Read(vec4<f32>),           // W_h [H,4H]
+        b_dgates: ReadWrite(vec4<f32>), // d pre-activations [T,B,4H]
+        d_dh0: ReadWrite,               // [B,H]
+    ];
+    DW_H = "lstm_dw_h" [
+        w_h: Read,                  // h [T,B,H]
+        w_h0: Read,                 // [B,H]
+        w_dgates: Read(vec4<f32>),  // [T,B,4H]
+        w_dw: ReadWrite(vec4<f32>), // dW_h [H,4H]
+    ];
 }
 
 /// Hidden units per workgroup and batch rows per workgroup (UNITS and ROWS in lstm.wgsl).
