@@ -105,6 +105,7 @@ struct Untrained {
 }
 
 impl GanRun<'_> {
+    /// Records a row of progress.png when `gan` has just reached a step that gets one.
     fn record_progress(&mut self, gpu: &Gpu, gan: &Gan) -> Result<()> {
         if self.progress_at.contains(&gan.steps()) {
             let columns = PROGRESS_COLUMNS.min(FIXED_SAMPLES);

@@ -1,7 +1,8 @@
 //! What every `genlab train` shares: the flags (the data, the steps, the seed, the model's
 //! declared settings, where to write), a fresh model made for the data, the guarded run and
-//! the weights it writes. A model's own command adds its pictures and figures; a model
-//! without one gets [`train`]: its samples and the figures its monitor names.
+//! the weights it writes. A model's own command adds its pictures and figures in an
+//! [`Extras`] impl; a model without one passes `()` and gets samples.png and the figures its
+//! monitor names.
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -46,8 +47,7 @@ pub struct TrainArgs<M: Model> {
     model_type: PhantomData<M>,
 }
 
-/// A model made for its run's data, that data on the CPU and on the GPU, and the folder the
-/// run writes into.
+/// A model made for its run's data, and that data on the CPU and on the GPU.
 pub struct Run<M> {
     pub model: M,
     pub dataset: Dataset,
