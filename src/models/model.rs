@@ -1,6 +1,7 @@
-//! What the command line and the page ask of every model alike: a training step on a
-//! dataset already on the GPU, its monitor (whose records name their figures), and its
-//! weights file (the header that says what it was trained on, written and read back).
+//! What the command line and the page ask of every model alike: its config (declared
+//! settings, seed, batch), a fresh model made for a dataset, a training step on a dataset
+//! already on the GPU, its monitor (whose records name their figures), new images drawn, and
+//! its weights file (the header that says what it was trained on, written and read back).
 
 use std::collections::BTreeMap;
 use std::future::Future;
