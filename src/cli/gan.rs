@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use clap::Args;
-use genlab::data::Dataset;
 use genlab::gpu::{block_on, Gpu, Readback};
 use genlab::models::gan::{Gan, GanConfig, GanOutput, Upsampler, FIXED_SAMPLES};
 use genlab::models::metrics::{coarse, precision_recall, PrecisionRecall, COARSE_CELL, DEFAULT_K};
@@ -97,6 +96,8 @@ struct GanRun<'a> {
 /// Precision and recall before training, against the first `pr_count` training images.
 struct Untrained {
     pr_count: usize,
+    /// Those images, which the trained generator is measured against too.
+    real: Vec<f32>,
     generated: Scores,
     /// What a perfect generator would score: held-out real images in place of generated
     /// ones (none when the held-out split is too small).
@@ -118,11 +119,6 @@ impl GanRun<'_> {
     }
 }
 
-/// The first `count` training images of `dataset`.
-fn first_training_images(dataset: &Dataset, count: usize) -> Vec<f32> {
-    dataset.train().pixels[..count * dataset.image_len()].to_vec()
-}
-
 impl Extras<Gan> for GanRun<'_> {
     type Figures = TrainFigures;
 
@@ -142,7 +138,8 @@ impl Extras<Gan> for GanRun<'_> {
 
     fn before(&mut self, gpu: &Gpu, run: &Run<Gan>) -> Result<()> {
         let (gan, dataset) = (&run.model, &run.dataset);
-        let pr_count = self.args.pr_samples.min(dataset.train_indices().len());
+        let training = dataset.train_indices();
+        let pr_count = self.args.pr_samples.min(training.len());
         if pr_count <= DEFAULT_K {
             return Err(Error::Invalid(format!(
                 "--pr-samples {} leaves {pr_count} images: precision and recall need at least {}",
@@ -150,7 +147,7 @@ impl Extras<Gan> for GanRun<'_> {
                 DEFAULT_K + 1
             )));
         }
-        let real = first_training_images(dataset, pr_count);
+        let real = dataset.subset(&training[..pr_count]).pixels;
         let geometry = (dataset.height, dataset.width, dataset.channels);
         let heldout = dataset.heldout();
         let heldout_count = pr_count.min(heldout.count);
@@ -161,6 +158,7 @@ impl Extras<Gan> for GanRun<'_> {
                 .then(|| scores(&real, &heldout.pixels[..heldout_count * dataset.image_len()], geometry))
                 .transpose()?,
             heldout_count,
+            real,
         });
         self.record_progress(gpu, gan)
     }
@@ -196,8 +194,7 @@ impl Extras<Gan> for GanRun<'_> {
         let walks = block_on(latent_walks(gpu, gan, 8, 10))?;
         write(&out.join("walk.png"), &sheet_png(&walks, h, w, c, 10)?)?;
 
-        let real = first_training_images(dataset, untrained.pr_count);
-        let trained = measure(gpu, gan, &real, untrained.pr_count, (h, w, c))?;
+        let trained = measure(gpu, gan, &untrained.real, untrained.pr_count, (h, w, c))?;
         if trained.coarse.looks_collapsed() {
             eprintln!(
                 "genlab: warning: coarse recall {:.3} with precision {:.3}: the samples look real but cover \
