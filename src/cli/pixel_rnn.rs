@@ -6,14 +6,12 @@ use clap::Args;
 use genlab::data::Dataset;
 use genlab::gpu::{block_on, Gpu};
 use genlab::models::pixel_rnn::{baselines, Baselines, Evaluation, MaskKind, PixelRnn, PixelRnnConfig, PixelRnnHeader};
-use genlab::models::{stream, Purpose};
+use genlab::models::{stream, Model, Purpose};
 use genlab::{Error, Result};
-
-use genlab::models::Model;
 
 use super::data::{sheet_png, write};
 use super::progress::Progress;
-use super::sample::SampleArgs;
+use super::sample::{write_u8_tensors, SampleArgs};
 use super::train::{Extras, Run, TrainArgs};
 
 #[derive(Args)]
@@ -237,18 +235,4 @@ fn heldout_sprites(path: &Path, header: &PixelRnnHeader, count: usize) -> Result
         sprites.extend_from_slice(indices);
     }
     Ok(sprites)
-}
-
-/// A safetensors file of u8 tensors.
-fn write_u8_tensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<u8>)]) -> Result<()> {
-    let views = tensors
-        .iter()
-        .map(|(name, shape, bytes)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::U8, shape.clone(), bytes)
-                .map(|view| (*name, view))
-                .map_err(|e| Error::Tensors(e.to_string()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let file = safetensors::serialize(views, None).map_err(|e| Error::Tensors(e.to_string()))?;
-    write(path, &file)
 }

@@ -1,5 +1,7 @@
 //! `genlab sample`: new images from saved weights, written as a safetensors file.
 
+use std::path::Path;
+
 use clap::Args;
 use genlab::gpu::{block_on, Gpu};
 use genlab::models::model::{Header, Model};
@@ -45,11 +47,21 @@ pub fn sample<M: Model>(gpu: &Gpu, args: SampleArgs) -> Result<()> {
     let pixels = block_on(model.draw(gpu, &header, stream(args.seed, Purpose::Sampling), args.count))?;
     let (height, width, channels) = header.geometry();
     let bytes: Vec<u8> = pixels.iter().map(|&v| genlab::io::png::to_u8(v)).collect();
-    let shape = vec![args.count, height, width, channels];
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::U8, shape, &bytes)
-        .map_err(|e| Error::Tensors(e.to_string()))?;
-    let file = safetensors::serialize([("rgb", view)], None).map_err(|e| Error::Tensors(e.to_string()))?;
-    write(&args.out, &file)?;
+    write_u8_tensors(&args.out, &[("rgb", vec![args.count, height, width, channels], bytes)])?;
     eprintln!("{} {} samples → {}", args.count, M::NAME, args.out.display());
     Ok(())
+}
+
+/// A safetensors file of u8 tensors.
+pub fn write_u8_tensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<u8>)]) -> Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::U8, shape.clone(), bytes)
+                .map(|view| (*name, view))
+                .map_err(|e| Error::Tensors(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let file = safetensors::serialize(views, None).map_err(|e| Error::Tensors(e.to_string()))?;
+    write(path, &file)
 }
